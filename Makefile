@@ -1,0 +1,120 @@
+# Rossmann Store Sales + Oxford-IIIT Pet. `make` alone lists the targets.
+#
+# The Rossmann pipeline is a DAG of files under $(BUILD_DIR): each step runs only when its inputs
+# (data, code, tuned parameters) are newer than its outputs.
+#
+#   data -> features -> predictions/<model>.{valid,test}.parquet -> submissions/submission.csv
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+DATA_DIR  ?= data/raw##        competition data (zip or CSVs, optional external/)
+BUILD_DIR ?= build##           everything the pipeline writes
+SEED      ?= 42##              one seed for Python, numpy, torch, LightGBM and Optuna
+STORES    ?= 60##              size of the synthetic dataset when one is generated
+MODELS    ?= baseline lgbm mlp## models trained and ensembled
+MODEL     ?= lgbm##            model for `make tune` / `make tune-worker` (mlp or lgbm)
+TRIALS    ?= 20##              Optuna trials to add in this run
+TIMEOUT   ?= 0##               Optuna time limit in seconds (0: none)
+STORAGE   ?= sqlite:///$(BUILD_DIR)/tuning/optuna.db## Optuna storage URL
+STUDY     ?= rossmann-$(MODEL)## Optuna study name
+FOLDS     ?= 3##               windows of the rolling-origin backtest
+MSG       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo manual) $(MODELS)## upload message
+KAGGLE    ?= $(CURDIR)/.venv/bin/kaggle## kaggle executable used by upload / leaderboard
+PETS_DIR  ?= data/pets##        folder holding oxford-iiit-pet/ (or <Breed>_<n>.jpg files)
+
+VENV  := .venv
+PY    := $(VENV)/bin/python
+SETUP := $(VENV)/.setup-done
+export PYTHONPATH := $(CURDIR)
+export KAGGLE
+
+FEATURES    := $(BUILD_DIR)/features/train.parquet
+PREDICTIONS := $(foreach m,$(MODELS),$(BUILD_DIR)/predictions/$(m).test.parquet)
+SUBMISSION  := $(BUILD_DIR)/submissions/submission.csv
+DATA_INPUTS := $(wildcard $(DATA_DIR)/*.zip $(DATA_DIR)/*.csv $(DATA_DIR)/external/*.csv)
+
+.PHONY: help setup data features train $(addprefix train-,$(MODELS)) lr-find tune tune-worker ensemble \
+        submit report upload leaderboard backtest bench test clean
+
+help: ## list the targets and variables
+	@echo "Targets:"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1|\2/' | column -t -s '|'
+	@echo
+	@echo "Variables (make TARGET VAR=value):"
+	@grep -hE '^[A-Z_]+ +\?=.*##' $(MAKEFILE_LIST) | sed -E 's/^([A-Z_]+) +\?= *(.*)## *(.*)$$/  \1|\3 (default: \2)/' | column -t -s '|'
+
+# --- set-up -------------------------------------------------------------------------------------
+$(SETUP): requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+setup: $(SETUP) ## create .venv with the pinned dependencies (quick when done)
+
+# --- Rossmann pipeline --------------------------------------------------------------------------
+data: $(SETUP) ## make sure DATA_DIR has data: Kaggle download with credentials, else SYNTHETIC data
+	$(PY) -m competition.fetch --data-dir $(DATA_DIR) --seed $(SEED) --stores $(STORES)
+
+$(FEATURES): $(SETUP) $(DATA_INPUTS) $(wildcard competition/*.py features/*.py) | data
+	$(PY) -m features --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR)
+
+features: $(FEATURES) ## build BUILD_DIR/features/{train,test}.parquet (cached by input hash)
+
+# One rule per model: it retrains when the features, its code or its tuned parameters change.
+define MODEL_RULE
+$(BUILD_DIR)/predictions/$(1).test.parquet: $(FEATURES) $(wildcard models/common.py models/$(1).py models/$(1)/*.py) \
+                                            $(wildcard $(BUILD_DIR)/tuning/$(1).json)
+	$(PY) -m models.$(1) --build-dir $(BUILD_DIR) --seed $(SEED)
+train-$(1): $(BUILD_DIR)/predictions/$(1).test.parquet
+endef
+$(foreach m,$(MODELS),$(eval $(call MODEL_RULE,$(m))))
+
+train: $(PREDICTIONS) ## train every model in MODELS (uses BUILD_DIR/tuning/<model>.json when present)
+train-baseline: ## median Sales per store x day of week x promo
+train-lgbm: ## LightGBM on log Sales with an RMSPE feval
+train-mlp: ## entity-embedding MLP in PyTorch
+
+lr-find: $(FEATURES) ## MLP learning-rate finder: BUILD_DIR/models/mlp/lr_find.png
+	$(PY) -m models.mlp --build-dir $(BUILD_DIR) --seed $(SEED) --lr-find
+
+$(SUBMISSION): $(PREDICTIONS) $(wildcard ensembling/*.py)
+	$(PY) -m ensembling --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR)
+
+ensemble: $(SUBMISSION) ## blend the models' predictions: submissions/ensemble.csv and submission.csv
+
+submit: $(SUBMISSION) ## data -> features -> train -> ensemble -> BUILD_DIR/submissions/submission.csv
+	@$(PY) -m submissions.summary --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR)
+
+report: $(SUBMISSION) ## validation report: BUILD_DIR/reports/report.md with plots
+	$(PY) -m ensembling.report --build-dir $(BUILD_DIR)
+
+upload: $(SUBMISSION) ## upload submission.csv with the kaggle CLI (MSG="..."), logged in submissions/log.csv
+	$(PY) -m submissions.upload --build-dir $(BUILD_DIR) --message "$(MSG)"
+
+leaderboard: $(SETUP) ## show this account's Kaggle scores for the competition
+	$(PY) -m submissions.leaderboard
+
+backtest: $(SETUP) | data ## rolling-origin backtest over FOLDS six-week windows: BUILD_DIR/backtest/results.md
+	$(PY) -m ensembling.backtest --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --folds $(FOLDS) --seed $(SEED)
+
+tune: $(FEATURES) ## Optuna study (MODEL, TRIALS, TIMEOUT, STORAGE, STUDY); resumes; best -> tuning/MODEL.json
+	$(PY) -m models.tune --model $(MODEL) --trials $(TRIALS) --timeout $(TIMEOUT) --storage "$(STORAGE)" \
+	    --study "$(STUDY)" --build-dir $(BUILD_DIR) --seed $(SEED)
+
+tune-worker: $(FEATURES) ## join an existing study as one more worker (STORAGE=postgresql+psycopg2://...)
+	$(PY) -m models.tune --model $(MODEL) --trials $(TRIALS) --timeout $(TIMEOUT) --storage "$(STORAGE)" \
+	    --study "$(STUDY)" --build-dir $(BUILD_DIR) --seed $(SEED) --worker
+
+bench: $(SETUP) | data ## time, memory and accuracy of every stage + scaling: BUILD_DIR/bench/results.{json,md}
+	$(PY) -m models.bench --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --seed $(SEED)
+
+# --- checks -------------------------------------------------------------------------------------
+test: $(SETUP) ## run the test suite (real-data tests run where ../shared exists)
+	$(PY) -m pytest -q
+
+clean: ## delete BUILD_DIR (never DATA_DIR: raw data is immutable)
+	rm -rf $(BUILD_DIR)
+
+-include pets/pets.mk

@@ -1,0 +1,1 @@
+"""Rossmann competition data: loading and validation, synthetic data, the time split and RMSPE."""

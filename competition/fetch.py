@@ -1,0 +1,65 @@
+"""`make data`: make sure DATA_DIR holds competition data.
+
+1. Competition files already there: nothing to do.
+2. Kaggle credentials configured: download with the kaggle CLI (a 403 means: accept the rules).
+3. Otherwise: generate the synthetic Rossmann-shaped dataset, and say so loudly.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from competition.data import has_competition_data, is_synthetic
+from competition.errors import DataError
+from competition.kaggle_cli import COMPETITION, credentials_configured, explain_failure, run_kaggle
+from competition.synthetic import SyntheticConfig, write_dataset
+
+BANNER = "#" * 78
+
+
+def synthetic_banner(data_dir: Path) -> str:
+    return (f"{BANNER}\n# SYNTHETIC DATA: {data_dir} holds generated Rossmann-shaped data, not Kaggle's.\n"
+            "# Every score below is for the synthetic data. For the real competition put\n"
+            "# rossmann-store-sales.zip into DATA_DIR or configure Kaggle credentials.\n"
+            f"{BANNER}")
+
+
+def ensure_data(data_dir: Path, seed: int, stores: int, download: bool = True) -> str:
+    """Return where the data came from: "present", "downloaded" or "synthetic"."""
+    if has_competition_data(data_dir):
+        if is_synthetic(data_dir):
+            print(synthetic_banner(data_dir), file=sys.stderr)
+        return "present"
+    if download and credentials_configured():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        print(f"downloading {COMPETITION} into {data_dir} with the kaggle CLI ...")
+        result = run_kaggle(["competitions", "download", COMPETITION, "-p", str(data_dir)])
+        if result.returncode != 0:
+            raise DataError(explain_failure(result), file=data_dir / "rossmann-store-sales.zip",
+                            fix="fix the Kaggle access above, or remove the credentials to use synthetic data")
+        print(result.stdout.strip())
+        return "downloaded"
+    print(synthetic_banner(data_dir), file=sys.stderr)
+    print(f"no competition data in {data_dir} and no Kaggle credentials: generating SYNTHETIC data "
+          f"({stores} stores, seed {seed})", file=sys.stderr)
+    write_dataset(data_dir, SyntheticConfig(n_stores=stores, seed=seed))
+    return "synthetic"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=Path("data/raw"))
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--stores", type=int, default=SyntheticConfig.n_stores,
+                        help="size of the synthetic dataset (only used when it is generated)")
+    parser.add_argument("--no-download", action="store_true", help="never call the kaggle CLI")
+    args = parser.parse_args(argv)
+    ensure_data(args.data_dir, args.seed, args.stores, download=not args.no_download)
+    return 0
+
+
+if __name__ == "__main__":
+    from competition.cli import run_cli
+
+    run_cli(main)

@@ -1,0 +1,52 @@
+"""RMSPE, the competition metric: sqrt(mean(((y - yhat) / y)^2)) over days with y != 0.
+
+Kaggle ignores days with zero sales (closed stores), so every variant here drops them.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+
+def rmspe(y_true: Any, y_pred: Any) -> float:
+    """Root mean squared percentage error over the rows where ``y_true != 0``."""
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if y.shape != p.shape:
+        raise ValueError(f"rmspe: y_true has shape {y.shape} but y_pred has shape {p.shape}; "
+                         "pass one prediction per true value")
+    keep = y != 0
+    if not keep.any():
+        raise ValueError("rmspe: every y_true is 0, so RMSPE is undefined (Kaggle ignores zero-sales days)")
+    pct = (y[keep] - p[keep]) / y[keep]
+    return float(np.sqrt(np.mean(pct * pct)))
+
+
+def rmspe_log(log_y_true: Any, log_y_pred: Any) -> float:
+    """RMSPE for models trained on log(Sales): both arguments are ``log(Sales)``.
+
+    ``log_y_true`` must come from positive sales (log of zero is -inf); the training frames only
+    hold days with Sales > 0, which is what the metric scores anyway.
+    """
+    return rmspe(np.exp(np.asarray(log_y_true, dtype=np.float64)),
+                 np.exp(np.asarray(log_y_pred, dtype=np.float64)))
+
+
+def lgb_rmspe(preds: np.ndarray, dataset: Any) -> tuple[str, float, bool]:
+    """LightGBM feval for a log(Sales) target: ``("rmspe", value, is_higher_better=False)``."""
+    return "rmspe", rmspe_log(dataset.get_label(), preds), False
+
+
+def torch_rmspe(y_true: "torch.Tensor", y_pred: "torch.Tensor") -> "torch.Tensor":
+    """Differentiable RMSPE on Sales tensors (zero-sales rows ignored)."""
+    import torch
+
+    keep = y_true != 0
+    if not bool(keep.any()):
+        raise ValueError("torch_rmspe: every y_true is 0, so RMSPE is undefined")
+    pct = (y_true[keep] - y_pred[keep]) / y_true[keep]
+    return torch.sqrt(torch.mean(pct * pct))

@@ -1,0 +1,6 @@
+"""``python -m ensembling --build-dir B --data-dir D``: blend predictions into submission.csv."""
+from competition.cli import run_cli
+from ensembling.ensemble import main
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,241 @@
+"""The blending maths: weights, the RMSPE correction factor, segment factors, half-window checks.
+
+Everything here is a pure function of numpy arrays so it can be tested on tiny constructed data.
+Rows passed in must have ``y > 0``: RMSPE ignores zero-sales days, so they carry no information
+about weights or factors (and would divide by zero).
+
+Why a factor at all: RMSPE divides by the *actual* value, so over-predicting a small day costs
+more than under-predicting it. The prediction that minimises expected RMSPE is therefore below
+the conditional mean, and scaling a blend by a factor slightly under 1 usually helps. For a fixed
+base prediction ``b`` with ratios ``r = b / y`` the best factor has a closed form:
+``argmin_f sum (1 - f r)^2 = sum(r) / sum(r^2)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize, nnls
+
+from competition.metric import rmspe
+
+SPACES = ("linear", "geometric")
+
+
+@dataclass
+class BlendFit:
+    """One fitted blend: ``prediction = factor * blend(P, weights)`` in the given space."""
+
+    space: str
+    weights: np.ndarray  # non-negative, sums to one
+    factor: float
+    rmspe: float  # in-sample, on the rows it was fitted on
+
+    def to_dict(self, names: list[str]) -> dict[str, Any]:
+        return {"space": self.space, "weights": {n: float(w) for n, w in zip(names, self.weights)},
+                "factor": float(self.factor), "rmspe": float(self.rmspe)}
+
+
+def base_blend(P: np.ndarray, weights: np.ndarray, space: str) -> np.ndarray:
+    """The blend before the correction factor.
+
+    Geometric blending averages log1p(prediction): the models are trained on log sales, their
+    errors are roughly multiplicative, and log1p keeps a closed day (prediction 0) at exactly 0.
+    """
+    P = np.clip(np.asarray(P, dtype=np.float64), 0.0, None)
+    if space == "linear":
+        return P @ weights
+    if space == "geometric":
+        return np.expm1(np.log1p(P) @ weights)
+    raise ValueError(f"unknown blend space {space!r}; use one of {SPACES}")
+
+
+def optimal_factor(base: np.ndarray, y: np.ndarray, prior: float | None = None,
+                   strength: float = 0.0) -> float:
+    """The multiplicative factor that minimises RMSPE of ``factor * base`` against ``y``.
+
+    With ``prior`` and ``strength`` it is a ridge estimate shrunk towards ``prior``: ``strength``
+    acts like that many extra rows whose best factor is ``prior``, so segments with few rows
+    stay near the global factor instead of chasing their noise.
+    """
+    r = np.asarray(base, dtype=np.float64) / np.asarray(y, dtype=np.float64)
+    s1, s2 = float(r.sum()), float((r * r).sum())
+    if prior is not None and strength > 0:
+        # One "pseudo-row" weighs like a typical row: scale by the mean r^2 of this segment.
+        lam = strength * (s2 / max(len(r), 1))
+        return (s1 + lam * prior) / (s2 + lam)
+    return s1 / s2 if s2 > 0 else 1.0
+
+
+def fit_linear(P: np.ndarray, y: np.ndarray) -> BlendFit:
+    """Non-negative linear weights and factor, jointly, by non-negative least squares.
+
+    RMSPE^2 = mean((1 - sum_j v_j P_ij / y_i)^2) is a least-squares problem in v >= 0, so NNLS
+    finds the exact optimum; ``factor = sum(v)`` and ``weights = v / factor`` sum to one.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    R = P / y[:, None]
+    v, _ = nnls(R, np.ones(len(y)), maxiter=50 * P.shape[1] + 100)
+    if v.sum() <= 0:  # every model useless (degenerate data): fall back to equal weights
+        v = np.full(P.shape[1], 1.0 / P.shape[1])
+    factor = float(v.sum())
+    weights = v / factor
+    return BlendFit("linear", weights, factor, rmspe(y, factor * (P @ weights)))
+
+
+def fit_geometric(P: np.ndarray, y: np.ndarray) -> BlendFit:
+    """Simplex weights in log1p space with the factor profiled out (closed form per step)."""
+    P = np.clip(np.asarray(P, dtype=np.float64), 0.0, None)
+    y = np.asarray(y, dtype=np.float64)
+    k = P.shape[1]
+    L = np.log1p(P)
+
+    def loss(w: np.ndarray) -> float:
+        base = np.expm1(L @ w)
+        f = optimal_factor(base, y)
+        pct = 1.0 - f * base / y
+        return float(np.mean(pct * pct))
+
+    if k == 1:
+        w = np.ones(1)
+    else:
+        # Several starts (the centre and each corner): the surface is smooth but not convex.
+        starts = [np.full(k, 1.0 / k)] + [np.eye(k)[j] * 0.9 + 0.1 / k for j in range(k)]
+        best: tuple[float, np.ndarray] | None = None
+        for w0 in starts:
+            res = minimize(loss, w0, method="SLSQP", bounds=[(0.0, 1.0)] * k,
+                           constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0}],
+                           options={"maxiter": 200, "ftol": 1e-12})
+            w = np.clip(res.x, 0.0, None)
+            w = w / w.sum() if w.sum() > 0 else np.full(k, 1.0 / k)
+            cand = (loss(w), w)
+            if best is None or cand[0] < best[0]:
+                best = cand
+        assert best is not None
+        w = best[1]
+    base = np.expm1(L @ w)
+    f = optimal_factor(base, y)
+    return BlendFit("geometric", w, f, rmspe(y, f * base))
+
+
+def fit_blend(P: np.ndarray, y: np.ndarray) -> tuple[BlendFit, dict[str, BlendFit]]:
+    """Fit both spaces and keep the one with the lower RMSPE on these rows."""
+    fits = {"linear": fit_linear(P, y), "geometric": fit_geometric(P, y)}
+    best = min(fits.values(), key=lambda f: f.rmspe)
+    return best, fits
+
+
+def predict(P: np.ndarray, fit: BlendFit) -> np.ndarray:
+    return fit.factor * base_blend(P, fit.weights, fit.space)
+
+
+# ---------------------------------------------------------------------------------------------
+# Segment factors
+# ---------------------------------------------------------------------------------------------
+
+def fit_segment_factors(base: np.ndarray, y: np.ndarray, segments: np.ndarray, prior: float,
+                        strength: float) -> dict[Any, float]:
+    """One shrunk factor per segment value (see :func:`optimal_factor`)."""
+    out: dict[Any, float] = {}
+    seg = np.asarray(segments)
+    for value in np.unique(seg):
+        m = seg == value
+        out[_key(value)] = optimal_factor(base[m], y[m], prior=prior, strength=strength)
+    return out
+
+
+def apply_segment_factors(base: np.ndarray, segments: np.ndarray, factors: dict[Any, float],
+                          default: float) -> np.ndarray:
+    """``base * factor[segment]``; a segment value never seen when fitting gets ``default``."""
+    seg = np.asarray(segments)
+    f = np.array([factors.get(_key(v), default) for v in seg], dtype=np.float64) if len(seg) else np.empty(0)
+    return base * f
+
+
+def _key(value: Any) -> Any:
+    """Segment values as plain Python scalars so they round-trip through JSON and dict lookups."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def half_masks(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split rows into the first and second half of the distinct dates (a time split, not random)."""
+    d = np.asarray(dates)
+    uniq = np.unique(d)
+    if len(uniq) < 2:
+        raise ValueError("the validation window needs at least two distinct dates to split in halves")
+    cut = uniq[len(uniq) // 2]
+    first = d < cut
+    return first, ~first
+
+
+@dataclass
+class SegmentCheck:
+    """How per-segment factors for one column did when fitted on one half and scored on the other."""
+
+    column: str
+    n_segments: int
+    global_rmspe: list[float] = field(default_factory=list)  # [first->second, second->first]
+    segment_rmspe: list[float] = field(default_factory=list)
+    accepted: bool = False
+
+    @property
+    def gains(self) -> list[float]:
+        return [g - s for g, s in zip(self.global_rmspe, self.segment_rmspe)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "n_segments": self.n_segments,
+                "global_rmspe": self.global_rmspe, "segment_rmspe": self.segment_rmspe,
+                "gains": self.gains, "accepted": self.accepted}
+
+
+def check_segments(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segments: dict[str, np.ndarray],
+                   strength: float, min_gain: float) -> list[SegmentCheck]:
+    """Does a per-segment factor beat the global one out of sample, in both directions?
+
+    For each direction (fit on the first half, score on the second, and the reverse) the blend
+    and global factor are fitted on the fitting half, then segment factors on top of them. A
+    segmentation is accepted only if it lowers RMSPE on the *other* half by at least ``min_gain``
+    both times: one lucky direction, or a gain that only shows in-sample, is over-fitting.
+    """
+    first, second = half_masks(dates)
+    checks = {col: SegmentCheck(col, int(len(np.unique(seg)))) for col, seg in segments.items()}
+    for fit_m, eval_m in ((first, second), (second, first)):
+        fit, _ = fit_blend(P[fit_m], y[fit_m])
+        base_fit = base_blend(P[fit_m], fit.weights, fit.space)
+        base_eval = base_blend(P[eval_m], fit.weights, fit.space)
+        global_score = rmspe(y[eval_m], fit.factor * base_eval)
+        for col, seg in segments.items():
+            factors = fit_segment_factors(base_fit, y[fit_m], seg[fit_m], fit.factor, strength)
+            pred = apply_segment_factors(base_eval, seg[eval_m], factors, fit.factor)
+            checks[col].global_rmspe.append(global_score)
+            checks[col].segment_rmspe.append(rmspe(y[eval_m], pred))
+    for c in checks.values():
+        c.accepted = all(g >= min_gain for g in c.gains)
+    return list(checks.values())
+
+
+def cross_fit(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segment: np.ndarray | None,
+              strength: float) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Out-of-half predictions of the whole procedure, for an honest score.
+
+    Each half is predicted by a blend (space choice, weights, factor and, if used, segment
+    factors) fitted on the other half only, so no validation row scores a fit it took part in.
+    """
+    first, second = half_masks(dates)
+    out = np.empty(len(y), dtype=np.float64)
+    details = []
+    for name, fit_m, eval_m in (("first->second", first, second), ("second->first", second, first)):
+        fit, _ = fit_blend(P[fit_m], y[fit_m])
+        base_eval = base_blend(P[eval_m], fit.weights, fit.space)
+        if segment is not None:
+            base_fit = base_blend(P[fit_m], fit.weights, fit.space)
+            factors = fit_segment_factors(base_fit, y[fit_m], segment[fit_m], fit.factor, strength)
+            out[eval_m] = apply_segment_factors(base_eval, segment[eval_m], factors, fit.factor)
+        else:
+            out[eval_m] = fit.factor * base_eval
+        details.append({"direction": name, "space": fit.space, "factor": float(fit.factor),
+                        "weights": [float(w) for w in fit.weights],
+                        "rmspe_on_other_half": rmspe(y[eval_m], out[eval_m])})
+    return out, details

@@ -1,0 +1,47 @@
+"""Where ensembling output goes: the submission writer and the validation report.
+
+Both are owned by ``submissions/`` (ARCHITECTURE.md). This module is the one place the
+ensembler touches them, so their signatures are adapted here and nowhere else.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from competition.data import load_competition
+from competition.errors import DataError
+
+
+def write_submission_file(pred: pd.DataFrame, data_dir: Path, path: Path) -> None:
+    """Validate ``pred`` [Id, Sales] against the data's sample submission and write it atomically."""
+    from submissions.writer import write_submission
+
+    sample = load_competition(data_dir).sample_submission
+    write_submission(pred, sample, path)
+
+
+def record_ensemble(build_dir: Path, score: float, extra: dict[str, Any]) -> None:
+    """Merge the ensemble's entry into ``reports/validation.json`` (atomically, keeping the rest)."""
+    from submissions.report import record_model
+
+    record_model(build_dir, "ensemble", score, extra)
+
+
+def read_validation(build_dir: Path) -> dict[str, Any]:
+    """validation.json as a dict (``{"models": {}}`` when absent); a corrupt file is a user error."""
+    from submissions.report import read_validation as _read, validation_path
+
+    try:
+        return _read(build_dir)
+    except json.JSONDecodeError as err:
+        raise DataError(f"not valid JSON ({err})", file=validation_path(build_dir),
+                        fix="delete it and rerun `make submit` (every stage rewrites its entry)") from None
+
+
+def model_scores(build_dir: Path) -> dict[str, float]:
+    """Each recorded entry's validation RMSPE, by name (models and the ensemble)."""
+    models = read_validation(build_dir).get("models", {})
+    return {k: float(v["rmspe"]) for k, v in models.items() if isinstance(v, dict) and "rmspe" in v}

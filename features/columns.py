@@ -1,0 +1,42 @@
+"""The column lists every model uses (a model filters them to the columns present, since the
+external tables, and so State / weather / trend, are optional)."""
+from __future__ import annotations
+
+# fast.ai lesson 3 (Rossmann) categorical inputs, in its order.
+FASTAI_CAT_COLS: list[str] = [
+    "Store", "DayOfWeek", "Year", "Month", "Day", "StateHoliday", "CompetitionMonthsOpen",
+    "Promo2Weeks", "StoreType", "Assortment", "PromoInterval", "CompetitionOpenSinceYear",
+    "Promo2SinceYear", "State", "Week", "Events", "Promo_fw", "Promo_bw", "StateHoliday_fw",
+    "StateHoliday_bw", "SchoolHoliday_fw", "SchoolHoliday_bw",
+]
+# fast.ai lesson 3 (Rossmann) continuous inputs.
+FASTAI_CONT_COLS: list[str] = [
+    "CompetitionDistance", "Max_TemperatureC", "Mean_TemperatureC", "Min_TemperatureC",
+    "Max_Humidity", "Mean_Humidity", "Min_Humidity", "Max_Wind_SpeedKm_h", "Mean_Wind_SpeedKm_h",
+    "CloudCover", "trend", "trend_DE", "AfterPromo", "BeforePromo", "Promo", "SchoolHoliday",
+]
+
+# Beyond fast.ai; each family kept only because it lowered validation RMSPE in the LightGBM
+# ablation (features/ablation.py; numbers in features/ABLATION.md).
+NEW_CAT_COLS: list[str] = ["IsPromo2Month"]
+NEW_CONT_COLS: list[str] = [
+    # history (per store, before the cutoff)
+    "HistSalesMean", "HistSalesMedian", "HistCustMean", "HistCustMedian",
+    "HistSalesDowMean", "HistSalesDowMedian", "HistCustDowMean", "HistCustDowMedian",
+    "HistSalesPromoMean", "HistSalesPromoMedian", "HistCustPromoMean", "HistCustPromoMedian",
+    "HistSalesPerCust", "HistSalesRecentRatio",
+    # closures / refurbishments
+    "DaysSinceClosed", "DaysUntilClosed", "DaysSinceRefurb", "DaysUntilRefurb",
+    # holiday counts, calendar days
+    "StateHolidayNextWeek", "StateHolidayLastWeek", "SchoolHolidayNextWeek",
+    "SchoolHolidayLastWeek",
+    # the remaining fast.ai durations, as numbers
+    "AfterStateHoliday", "BeforeStateHoliday", "AfterSchoolHoliday", "BeforeSchoolHoliday",
+]
+
+CAT_COLS: list[str] = FASTAI_CAT_COLS + NEW_CAT_COLS
+CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS
+
+# Columns that are not inputs: identifiers and targets.
+ID_COLS: list[str] = ["Store", "Date"]
+TARGET_COLS: list[str] = ["Sales", "Customers"]

@@ -1,0 +1,496 @@
+"""Feature families: one pure ``df -> df`` function each.
+
+Every function takes the combined train + test frame (one row per store and date, the columns
+of ARCHITECTURE.md's train/test tables plus ``_test``) and returns a new frame with its columns
+added; the input is never modified (pandas 3 copy-on-write makes ``assign`` cheap).
+
+Speed comes from two tricks instead of fast.ai's per-row Python loops:
+- per-date and per-store quantities are computed once on the small table (990 dates, 1,115
+  stores) and gathered with integer indexing;
+- per-store sequence features use a dense ``store x day`` grid (1,115 x 990 cells) or cumulative
+  sums over rows sorted by (Store, Date) with the store boundaries subtracted out.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+# fast.ai's column names for the weather table (all of them are carried through the join).
+_DAY_NS = np.int64(86_400)
+# Refurbishment: a run of at least this many consecutive closed calendar days. On the real data
+# 1- and 2-day runs are Sundays and holidays (~160k of them); runs of >= 3 days are rare (~110)
+# and are the multi-week shop closures whose neighbourhood has unusual sales.
+REFURB_MIN_RUN = 3
+# Horizon (days) of the since/until-closure features: beyond it the exact distance carries no signal.
+CLOSURE_HORIZON = 60
+_MONTH_ABBR = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6, "Jul": 7, "Aug": 8,
+               "Sep": 9, "Sept": 9, "Oct": 10, "Nov": 11, "Dec": 12}
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+def day_number(dates: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 as int64, independent of the datetime unit (ns in pandas 2, us in 3)."""
+    return dates.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def _sort_order(store: np.ndarray, day: np.ndarray) -> np.ndarray | None:
+    """Permutation sorting rows by (store, day), or None when they already are (the pipeline's case)."""
+    key = store.astype(np.int64) * 100_000 + day
+    if len(key) < 2 or bool(np.all(key[1:] > key[:-1])):
+        return None
+    return np.argsort(key, kind="stable")
+
+
+class _Grid:
+    """Dense store x calendar-day grid for per-store sequence features over calendar days."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        store = df["Store"].to_numpy().astype(np.int64)
+        day = day_number(df["Date"])
+        self.s0, self.d0 = int(store.min()), int(day.min())
+        self.n_store = int(store.max()) - self.s0 + 1
+        self.n_day = int(day.max()) - self.d0 + 1
+        self.r = store - self.s0
+        self.c = day - self.d0
+        self.observed = self.scatter(np.ones(len(df), dtype=bool), False)
+
+    def scatter(self, values: np.ndarray, fill: object) -> np.ndarray:
+        g = np.full((self.n_store, self.n_day), fill, dtype=np.asarray(values).dtype)
+        g[self.r, self.c] = values
+        return g
+
+    def gather(self, grid: np.ndarray) -> np.ndarray:
+        return grid[self.r, self.c]
+
+
+def _dist_next(mask: np.ndarray) -> np.ndarray:
+    """Per grid row, days from each cell to the next True cell at or after it (large if none)."""
+    n = mask.shape[1]
+    idx = np.where(mask, np.arange(n), n + 10**6)
+    nxt = np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
+    return nxt - np.arange(n)
+
+
+def _dist_prev(mask: np.ndarray) -> np.ndarray:
+    """Per grid row, days from the previous True cell at or before each cell (large if none)."""
+    n = mask.shape[1]
+    idx = np.where(mask, np.arange(n), -(10**6))
+    prv = np.maximum.accumulate(idx, axis=1)
+    return np.arange(n) - prv
+
+
+def _bounded_distance(event: np.ndarray, observed: np.ndarray, forward: bool, horizon: int,
+                      skip_self: bool) -> np.ndarray:
+    """Distance to the next (previous) event within ``horizon`` days on the grid.
+
+    NaN where the answer is unknown because an unobserved day (a data gap, such as the six
+    held-back weeks before the test period or a store's missing 2014 half-year) comes first.
+    ``horizon`` where no event occurs within the horizon.
+    """
+    dist_fn = _dist_next if forward else _dist_prev
+    ev = event
+    unobs = ~observed
+    if skip_self:  # distance to a strictly later (earlier) day
+        shift = 1 if forward else -1
+        ev = np.roll(event, -shift, axis=1)
+        unobs = np.roll(unobs, -shift, axis=1)
+        edge = (slice(None), -1) if forward else (slice(None), 0)
+        ev[edge] = False
+        unobs[edge] = True
+    d_ev = dist_fn(ev) + (1 if skip_self else 0)
+    d_unobs = dist_fn(unobs) + (1 if skip_self else 0)
+    out = np.minimum(d_ev, horizon).astype(np.float32)
+    out[(d_unobs < d_ev) & (d_unobs <= horizon)] = np.nan
+    return out
+
+
+def _window_count(grid: np.ndarray, observed: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Per cell, the sum of ``grid`` over days [d+start, d+stop) (NaN if any of them is unobserved)."""
+    n = grid.shape[1]
+    pad = max(abs(start), abs(stop)) + 1
+    g = np.pad(grid.astype(np.int32), ((0, 0), (pad, pad)))
+    o = np.pad((~observed).astype(np.int32), ((0, 0), (pad, pad)), constant_values=1)
+    cg = np.concatenate([np.zeros((g.shape[0], 1), np.int32), np.cumsum(g, axis=1)], axis=1)
+    co = np.concatenate([np.zeros((o.shape[0], 1), np.int32), np.cumsum(o, axis=1)], axis=1)
+    lo = np.arange(n) + pad + start
+    hi = np.arange(n) + pad + stop
+    cnt = (cg[:, hi] - cg[:, lo]).astype(np.float32)
+    cnt[(co[:, hi] - co[:, lo]) > 0] = np.nan
+    return cnt
+
+
+# ----------------------------------------------------------------------------------------------
+# fast.ai families
+# ----------------------------------------------------------------------------------------------
+def add_store(df: pd.DataFrame, store: pd.DataFrame, store_states: pd.DataFrame | None = None
+              ) -> pd.DataFrame:
+    """Join store.csv (and store_states -> ``State``) onto every row (fast.ai's ``join_df``)."""
+    st = store.copy()
+    if store_states is not None:
+        ss = store_states.rename(columns=lambda c: str(c).strip())
+        ss = ss.assign(State=ss["State"].astype("str").str.strip())  # CRLF file: no stray '\r'
+        st = st.merge(ss[["Store", "State"]], how="left", on="Store")
+    st = st.set_index("Store")
+    pos = st.index.get_indexer(df["Store"].to_numpy())
+    if (pos < 0).any():
+        missing = np.unique(df["Store"].to_numpy()[pos < 0])[:10].tolist()
+        raise ValueError(f"stores missing from store.csv: {missing}")
+    new = {c: st[c].take(pos).to_numpy() for c in st.columns if c not in df.columns}
+    return df.assign(**new)
+
+
+def state_holiday_bool(df: pd.DataFrame) -> pd.DataFrame:
+    """fast.ai: ``StateHoliday = StateHoliday != '0'`` (the a/b/c type is dropped)."""
+    sh = df["StateHoliday"]
+    if sh.dtype == bool:
+        return df
+    return df.assign(StateHoliday=(sh.astype("str") != "0").to_numpy())
+
+
+def date_parts(df: pd.DataFrame) -> pd.DataFrame:
+    """fast.ai's ``add_datepart(df, 'Date', drop=False)``: Year .. Is_year_start, Elapsed.
+
+    Computed once per distinct date and gathered. Elapsed is seconds since the epoch computed
+    from whole days, so it does not depend on the datetime unit (pandas 3 stores datetime64[us],
+    where fast.ai's ``astype(int64) // 10**9`` would give milliseconds).
+    """
+    day = day_number(df["Date"])
+    d0 = int(day.min())
+    cal = pd.DatetimeIndex(np.arange(d0, int(day.max()) + 1).astype("datetime64[D]"))
+    iso = cal.isocalendar()
+    table = {
+        "Year": cal.year.to_numpy().astype(np.int32),
+        "Month": cal.month.to_numpy().astype(np.int32),
+        "Week": iso["week"].to_numpy().astype(np.int32),
+        "Day": cal.day.to_numpy().astype(np.int32),
+        "Dayofweek": cal.dayofweek.to_numpy().astype(np.int32),
+        "Dayofyear": cal.dayofyear.to_numpy().astype(np.int32),
+        "Is_month_end": np.asarray(cal.is_month_end),
+        "Is_month_start": np.asarray(cal.is_month_start),
+        "Is_quarter_end": np.asarray(cal.is_quarter_end),
+        "Is_quarter_start": np.asarray(cal.is_quarter_start),
+        "Is_year_end": np.asarray(cal.is_year_end),
+        "Is_year_start": np.asarray(cal.is_year_start),
+    }
+    idx = day - d0
+    new = {k: v[idx] for k, v in table.items()}
+    new["Elapsed"] = day * _DAY_NS
+    return df.assign(**new)
+
+
+def google_trend(df: pd.DataFrame, googletrend: pd.DataFrame) -> pd.DataFrame:
+    """``trend`` by (State, Year, Week) and Germany-wide ``trend_DE`` by (Year, Week), as fast.ai.
+
+    fast.ai keys each Google week by the Year and ISO Week of its first day (a Sunday, which
+    belongs to the previous ISO week), and maps ``Rossmann_DE_NI`` to the store state ``HB,NI``.
+    Needs ``State`` (add_store) and ``Year``/``Week`` (date_parts).
+    """
+    gt = googletrend
+    start = pd.to_datetime(gt["week"].astype("str").str.split(" - ", n=1).str[0])
+    iso = pd.DatetimeIndex(start).isocalendar()
+    parts = gt["file"].astype("str").str.split("_")
+    state = parts.str[2]
+    state = state.where(state != "NI", "HB,NI")
+    t = pd.DataFrame({"State": state.to_numpy(), "Year": start.dt.year.to_numpy().astype(np.int32),
+                      "Week": iso["week"].to_numpy().astype(np.int32),
+                      "trend": gt["trend"].to_numpy()})
+    is_de = (gt["file"].astype("str") == "Rossmann_DE").to_numpy()
+    per_state = t[~is_de & t["State"].notna().to_numpy()].drop_duplicates(["State", "Year", "Week"])
+    de = t[is_de].drop_duplicates(["Year", "Week"])
+
+    # Join on the few distinct (State, Year, Week) keys rather than on 1M rows.
+    state_codes, states = pd.factorize(df["State"])
+    key = (state_codes.astype(np.int64) * 10_000 + df["Year"].to_numpy().astype(np.int64)) * 100 \
+        + df["Week"].to_numpy()
+    ukey, codes = np.unique(key, return_inverse=True)
+    sc = ukey // 1_000_000
+    u = pd.DataFrame({"State": np.where(sc >= 0, np.asarray(states, dtype=object)[np.maximum(sc, 0)], None),
+                      "Year": (ukey // 100 % 10_000).astype(np.int32),
+                      "Week": (ukey % 100).astype(np.int32)})
+    u = u.merge(per_state, how="left", on=["State", "Year", "Week"])
+    u = u.merge(de[["Year", "Week", "trend"]].rename(columns={"trend": "trend_DE"}),
+                how="left", on=["Year", "Week"])
+    return df.assign(trend=u["trend"].to_numpy(dtype=np.float64)[codes],
+                     trend_DE=u["trend_DE"].to_numpy(dtype=np.float64)[codes])
+
+
+def weather(df: pd.DataFrame, weather_table: pd.DataFrame, state_names: pd.DataFrame
+            ) -> pd.DataFrame:
+    """Weather by (State, Date); the weather ``file`` is a state name, mapped via state_names."""
+    names = state_names.assign(StateName=state_names["StateName"].astype("str").str.strip(),
+                               State=state_names["State"].astype("str").str.strip())
+    w = weather_table.merge(names, how="left", left_on="file", right_on="StateName")
+    w = w.drop(columns=["file", "StateName"])
+    w = w.assign(Date=pd.to_datetime(w["Date"])).drop_duplicates(["State", "Date"])
+    # Gather through the distinct (State, day) pairs (~16k) instead of merging 1M rows.
+    day = day_number(df["Date"])
+    state_codes, states = pd.factorize(df["State"])
+    key = state_codes.astype(np.int64) * 100_000 + day
+    ukey, inv = np.unique(key, return_inverse=True)
+    u = pd.DataFrame({"State": np.asarray(states, dtype=object)[ukey // 100_000],
+                      "_day": ukey % 100_000})
+    w = w.assign(_day=day_number(w["Date"])).drop(columns=["Date"])
+    u = u.merge(w, how="left", on=["State", "_day"]).drop(columns=["State", "_day"])
+    new = {c: u[c].take(inv).reset_index(drop=True) for c in u.columns if c not in df.columns}
+    new = {c: v.to_numpy() if v.dtype.kind != "O" and str(v.dtype) != "str" else v.array
+           for c, v in new.items()}
+    return df.assign(**new)
+
+
+def competition(df: pd.DataFrame) -> pd.DataFrame:
+    """CompetitionOpenSince (15th of the month), CompetitionDaysOpen, CompetitionMonthsOpen.
+
+    Missing year -> 1900 and month -> 1 (fast.ai); days are 0 when negative or the year < 1990;
+    months = days // 30 capped at 24.
+    """
+    year = df["CompetitionOpenSinceYear"].fillna(1900).to_numpy().astype(np.int32)
+    month = df["CompetitionOpenSinceMonth"].fillna(1).to_numpy().astype(np.int32)
+    since = ((year.astype(np.int64) - 1970) * 12 + month - 1).astype("datetime64[M]")
+    since_day = since.astype("datetime64[D]").astype(np.int64) + 14
+    days = day_number(df["Date"]) - since_day
+    days[(days < 0) | (year < 1990)] = 0
+    return df.assign(CompetitionOpenSinceYear=year, CompetitionOpenSinceMonth=month,
+                     CompetitionOpenSince=since_day.astype("datetime64[D]").astype("datetime64[us]"),
+                     CompetitionDaysOpen=days,
+                     CompetitionMonthsOpen=np.minimum(days // 30, 24))
+
+
+def promo2(df: pd.DataFrame) -> pd.DataFrame:
+    """Promo2Since (Monday of the ISO week), Promo2Days, Promo2Weeks (0..25).
+
+    Same arithmetic as isoweek's ``Week(year, week).monday()`` (fast.ai): the Monday of the week
+    holding January 4th, plus (week - 1) weeks.
+    """
+    year = df["Promo2SinceYear"].fillna(1900).to_numpy().astype(np.int32)
+    week = df["Promo2SinceWeek"].fillna(1).to_numpy().astype(np.int32)
+    jan4 = (np.asarray(year, dtype=np.int64) - 1970).astype("datetime64[Y]").astype(
+        "datetime64[D]").astype(np.int64) + 3
+    weekday = (jan4 + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
+    since_day = jan4 - weekday + 7 * (week.astype(np.int64) - 1)
+    days = day_number(df["Date"]) - since_day
+    days[(days < 0) | (year < 1990)] = 0
+    return df.assign(Promo2SinceYear=year, Promo2SinceWeek=week,
+                     Promo2Since=since_day.astype("datetime64[D]").astype("datetime64[us]"),
+                     Promo2Days=days, Promo2Weeks=np.clip(days // 7, 0, 25))
+
+
+EVENT_COLS = ("SchoolHoliday", "StateHoliday", "Promo")
+
+
+def events(df: pd.DataFrame, cols: tuple[str, ...] = EVENT_COLS) -> pd.DataFrame:
+    """fast.ai's durations and rolling counts, per store over train + test in date order.
+
+    - ``After<X>``: days since the last row with X (0 on the day, 0 if none before).
+    - ``Before<X>``: fast.ai's ``get_elapsed`` on the descending sort, i.e. (date - next X date),
+      which is <= 0 (0 on the day, 0 if none after). The sign is fast.ai's, kept on purpose.
+    - ``<X>_bw`` / ``<X>_fw``: the number of X rows among the 7 ROWS ending / starting at this
+      row, current row included, within the store (fast.ai's ``rolling(7, min_periods=1)``;
+      rows, not days, so gaps in the data stretch the window).
+    """
+    store = df["Store"].to_numpy().astype(np.int64)
+    day = day_number(df["Date"])
+    order = _sort_order(store, day)
+    if order is not None:
+        store, day = store[order], day[order]
+    n = len(store)
+    d = day - day.min()
+    big = np.int64(1) << 21  # > any day offset, so store blocks never overlap in key space
+    rank = np.concatenate([[0], np.cumsum(store[1:] != store[:-1])]).astype(np.int64)
+    key = rank * big + d
+    starts = np.flatnonzero(np.r_[True, store[1:] != store[:-1]])
+    ends = np.r_[starts[1:], n]
+    lens = ends - starts
+    row_start = np.repeat(starts, lens)
+    row_end = np.repeat(ends, lens)
+    i = np.arange(n)
+    lo_bw = np.maximum(i - 6, row_start)
+    hi_fw = np.minimum(i + 7, row_end)
+
+    new: dict[str, np.ndarray] = {}
+    for col in cols:
+        ev = df[col].to_numpy().astype(bool)
+        if order is not None:
+            ev = ev[order]
+        none_before = rank * big - 1
+        last = np.maximum.accumulate(np.where(ev, key, none_before))
+        after = np.where(last == none_before, 0, key - last)
+        none_after = (rank + 1) * big
+        nxt = np.minimum.accumulate(np.where(ev, key, none_after)[::-1])[::-1]
+        before = np.where(nxt == none_after, 0, key - nxt)
+        cs = np.concatenate([[0], np.cumsum(ev, dtype=np.int64)])
+        bw = cs[i + 1] - cs[lo_bw]
+        fw = cs[hi_fw] - cs[i]
+        new["After" + col] = after
+        new["Before" + col] = before
+        new[col + "_bw"] = bw
+        new[col + "_fw"] = fw
+    if order is not None:
+        inv = np.empty_like(order)
+        inv[order] = np.arange(n)
+        new = {k: v[inv] for k, v in new.items()}
+    return df.assign(**new)
+
+
+# ----------------------------------------------------------------------------------------------
+# beyond fast.ai
+# ----------------------------------------------------------------------------------------------
+def promo2_month(df: pd.DataFrame) -> pd.DataFrame:
+    """``IsPromo2Month``: the store runs Promo2, it has started, and this month is in PromoInterval.
+
+    Needs promo2() (Promo2Since) and date_parts() (Month).
+    """
+    interval = df["PromoInterval"].fillna("").astype("str")
+    codes, uniq = pd.factorize(interval)
+    table = np.zeros((len(uniq), 13), dtype=bool)
+    for k, s in enumerate(uniq):
+        for m in str(s).split(","):
+            if m.strip() in _MONTH_ABBR:
+                table[k, _MONTH_ABBR[m.strip()]] = True
+    started = df["Date"].to_numpy() >= df["Promo2Since"].to_numpy()
+    active = (df["Promo2"].to_numpy() == 1) & started
+    return df.assign(IsPromo2Month=(active & table[codes, df["Month"].to_numpy()]).astype(np.int8))
+
+
+def history(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp,
+            recent_days: int = 91) -> pd.DataFrame:
+    """Per-store sales history (the winners' features), leak-free.
+
+    Statistics come from open training days with Sales > 0 strictly before a cutoff: the
+    validation start for every train row (training and validation part alike), the test start
+    for test rows. Nothing on or after the validation start can reach a train row.
+
+    Columns: mean/median Sales and Customers per store, per store x DayOfWeek and per
+    store x Promo; sales per customer; the recent (last ``recent_days`` before the cutoff) to
+    overall mean-sales ratio, which carries the store's trend into the forecast horizon.
+    """
+    is_test = df["_test"].to_numpy()
+    store = df["Store"].to_numpy().astype(np.int64)
+    s0 = int(store.min())
+    n_store = int(store.max()) - s0 + 1
+    r = store - s0
+    dow = df["DayOfWeek"].to_numpy().astype(np.int64) - 1
+    promo = df["Promo"].to_numpy().astype(np.int64)
+    dates = df["Date"].to_numpy()
+    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
+    cust = df["Customers"].to_numpy(dtype=np.float64, na_value=np.nan)
+    usable = (~is_test) & (df["Open"].to_numpy() == 1) & (sales > 0)
+
+    out = {name: np.full(len(df), np.nan, dtype=np.float32) for name in HISTORY_COLS}
+    for cutoff, rows in ((valid_start, ~is_test), (test_start, is_test)):
+        if not rows.any():
+            continue
+        cut = np.datetime64(pd.Timestamp(cutoff).to_datetime64())
+        m = usable & (dates < cut)
+        recent = m & (dates >= cut - np.timedelta64(recent_days, "D"))
+        hs = pd.DataFrame({"r": r[m], "dow": dow[m], "promo": promo[m],
+                           "Sales": sales[m], "Customers": cust[m]})
+        for prefix, keys, size, idx in (
+                ("", ["r"], n_store, r),
+                ("Dow", ["r", "dow"], n_store * 7, r * 7 + dow),
+                ("Promo", ["r", "promo"], n_store * 2, r * 2 + promo)):
+            flat = hs["r"].to_numpy()
+            if prefix == "Dow":
+                flat = flat * 7 + hs["dow"].to_numpy()
+            elif prefix == "Promo":
+                flat = flat * 2 + hs["promo"].to_numpy()
+            g = hs.groupby(flat, sort=False)[["Sales", "Customers"]].agg(["mean", "median"])
+            for col, short in (("Sales", "Sales"), ("Customers", "Cust")):
+                for stat, sname in (("mean", "Mean"), ("median", "Median")):
+                    table = np.full(size, np.nan)
+                    table[g.index.to_numpy()] = g[(col, stat)].to_numpy()
+                    out[f"Hist{short}{prefix}{sname}"][rows] = table[idx[rows]]
+        tot_s = np.bincount(hs["r"], weights=hs["Sales"], minlength=n_store)
+        tot_c = np.bincount(hs["r"], weights=hs["Customers"], minlength=n_store)
+        cnt = np.bincount(hs["r"], minlength=n_store)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spc = tot_s / tot_c
+            rs = np.bincount(r[recent], weights=sales[recent], minlength=n_store)
+            rc = np.bincount(r[recent], minlength=n_store)
+            ratio = (rs / rc) / (tot_s / cnt)
+        out["HistSalesPerCust"][rows] = spc[r[rows]]
+        out["HistSalesRecentRatio"][rows] = ratio[r[rows]]
+    return df.assign(**out)
+
+
+HISTORY_COLS = tuple(
+    [f"Hist{s}{p}{m}" for p in ("", "Dow", "Promo") for s in ("Sales", "Cust")
+     for m in ("Mean", "Median")] + ["HistSalesPerCust", "HistSalesRecentRatio"])
+
+
+def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
+    """Days since / until closures, from ``Open`` (known in the test set too).
+
+    - ``DaysSinceClosed`` / ``DaysUntilClosed``: calendar days since the previous / until the
+      next closed day (strictly before / after this day), capped at 14.
+    - ``DaysSinceRefurb`` / ``DaysUntilRefurb``: calendar days since the end / until the start
+      of a run of >= REFURB_MIN_RUN consecutive closed days (a refurbishment), capped at
+      ``horizon``.
+    NaN where a data gap comes first, since the answer is then unknown (see _bounded_distance).
+    """
+    g = _Grid(df)
+    closed = g.scatter((df["Open"].to_numpy() == 0), False)
+    # Run lengths of consecutive closed days along each grid row.
+    n = g.n_day
+    col = np.arange(n)
+    start_idx = np.maximum.accumulate(np.where(~closed, col, -1), axis=1) + 1  # run start
+    end_idx = np.minimum.accumulate(np.where(~closed, col, n)[:, ::-1], axis=1)[:, ::-1]  # run end excl
+    refurb = closed & ((end_idx - start_idx) >= REFURB_MIN_RUN)
+    return df.assign(
+        DaysSinceClosed=g.gather(_bounded_distance(closed, g.observed, False, 14, True)),
+        DaysUntilClosed=g.gather(_bounded_distance(closed, g.observed, True, 14, True)),
+        DaysSinceRefurb=g.gather(_bounded_distance(refurb, g.observed, False, horizon, True)),
+        DaysUntilRefurb=g.gather(_bounded_distance(refurb, g.observed, True, horizon, True)),
+    )
+
+
+def holiday_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Holiday days in the coming and the past calendar week (days d+1..d+7 and d-7..d-1).
+
+    Day-based companions of fast.ai's row-based ``_fw``/``_bw``; NaN when the week touches a
+    data gap. Needs StateHoliday as bool (state_holiday_bool).
+    """
+    g = _Grid(df)
+    new = {}
+    for col in ("StateHoliday", "SchoolHoliday"):
+        grid = g.scatter(df[col].to_numpy().astype(bool), False)
+        new[col + "NextWeek"] = g.gather(_window_count(grid, g.observed, 1, 8))
+        new[col + "LastWeek"] = g.gather(_window_count(grid, g.observed, -7, 0))
+    return df.assign(**new)
+
+
+def year_ago(df: pd.DataFrame, valid_start: pd.Timestamp) -> pd.DataFrame:
+    """``SalesYearAgoRatio``: the store's sales 364 days earlier (same weekday) over its mean.
+
+    Only values strictly before the validation start are used (364 > the 42-day horizon, so
+    every row of the validation and test period has its year-ago day in the past). NaN when
+    that day is missing, closed, or on/after the validation start for train rows.
+    """
+    g = _Grid(df)
+    is_test = df["_test"].to_numpy()
+    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = (~is_test) & (df["Open"].to_numpy() == 1) & (sales > 0)
+    cut = np.datetime64(pd.Timestamp(valid_start).to_datetime64())
+    ok_train = ok & (df["Date"].to_numpy() < cut)
+    grid_v = g.scatter(np.where(ok_train, sales, np.nan), np.nan)  # train/validation rows
+    grid_t = g.scatter(np.where(ok, sales, np.nan), np.nan)  # test rows: everything before test
+    lag = 364
+    r, c = g.r, g.c - lag
+    inside = c >= 0
+    val = np.full(len(df), np.nan)
+    cc = np.where(inside, c, 0)
+    val = np.where(inside, np.where(is_test, grid_t[r, cc], grid_v[r, cc]), np.nan)
+    # Normalise by the store's mean over the same usable days, so the value is scale-free.
+    mean_v = np.nanmean(np.where(np.isnan(grid_v).all(axis=1, keepdims=True), 1, grid_v), axis=1)
+    mean_t = np.nanmean(np.where(np.isnan(grid_t).all(axis=1, keepdims=True), 1, grid_t), axis=1)
+    denom = np.where(is_test, mean_t[r], mean_v[r])
+    return df.assign(SalesYearAgoRatio=(val / denom).astype(np.float32))
+
+
+def warn_no_external(data_dir: object) -> None:
+    """Said once per build: the external tables are optional."""
+    warnings.warn(f"no external tables under {data_dir}: building without State, weather and "
+                  "Google-trend columns", UserWarning, stacklevel=3)

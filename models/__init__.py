@@ -1,0 +1,1 @@
+"""Models for Rossmann: the median baseline, LightGBM and the entity-embedding MLP, plus tuning."""

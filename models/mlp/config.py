@@ -1,0 +1,99 @@
+"""`MLPConfig`: every hyperparameter of the entity-embedding MLP, saved as `config.json`."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass
+class MLPConfig:
+    """Hyperparameters of the model and of its training schedule.
+
+    Architecture defaults are fast.ai's lesson model (`layers=[1000, 500]`, `ps=[0.001, 0.01]`,
+    `emb_drop=0.04`). The schedule defaults (batch, LR, epochs, weight decay) were chosen on the
+    validation split of the real data for this 2-core CPU; see `models/mlp/__init__.py`.
+    """
+
+    # --- architecture ---
+    layers: list[int] = field(default_factory=lambda: [1000, 500])
+    ps: list[float] = field(default_factory=lambda: [0.001, 0.01])
+    emb_drop: float = 0.04
+    # Per-column embedding size overrides; other columns get min(600, round(1.6 * n**0.56)).
+    emb_sizes: dict[str, int] = field(default_factory=dict)
+    # Output range is (0, y_range_scale * max log Sales of the training rows), as in fast.ai.
+    y_range_scale: float = 1.2
+    # None: every column of features.columns.CAT_COLS / CONT_COLS present in the frame.
+    cat_cols: list[str] | None = None
+    cont_cols: list[str] | None = None
+
+    # --- optimisation (AdamW + OneCycleLR) ---
+    epochs: int = 4
+    batch_size: int = 2048
+    lr: float = 6e-3            # peak LR of the one-cycle schedule
+    weight_decay: float = 0.1   # decoupled (AdamW), applied to every parameter like fast.ai
+    pct_start: float = 0.25     # fast.ai's fit_one_cycle warm-up fraction
+    div_factor: float = 25.0    # initial LR = lr / div_factor
+    final_div_factor: float = 1e4
+    beta1_range: tuple[float, float] = (0.85, 0.95)  # one-cycle momentum, as fast.ai
+    beta2: float = 0.99
+    eps: float = 1e-5
+
+    # --- runtime ---
+    seed: int = 42
+    threads: int = 0            # 0: every core this process may use
+    use_bf16: bool = True       # bfloat16 autocast for the dense layers (AVX-512 BF16)
+    compile: bool = False       # torch.compile the network (slow to start on 2 cores)
+    eval_batch_size: int = 32768
+    progress: bool = True       # tqdm bar per epoch
+
+    def __post_init__(self) -> None:
+        if len(self.ps) != len(self.layers):
+            raise ValueError(f"ps has {len(self.ps)} entries but layers has {len(self.layers)}")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("epochs must be >= 1 and batch_size >= 2 (BatchNorm needs 2 rows)")
+        self.beta1_range = tuple(self.beta1_range)  # JSON gives lists
+
+    def n_threads(self) -> int:
+        """The thread count to use: `threads`, or every core available to this process."""
+        if self.threads > 0:
+            return self.threads
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["beta1_range"] = list(self.beta1_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MLPConfig":
+        return cls().with_params(d)
+
+    def with_params(self, params: Mapping[str, Any]) -> "MLPConfig":
+        """A copy with `params` applied; unknown names raise (a typo must not pass silently).
+
+        Besides field names, flat Optuna-style keys `ps_<i>` and `layers_<i>` set one list entry,
+        so a tuner can store `{"emb_drop": .., "ps_0": .., "ps_1": .., "weight_decay": ..}`.
+        """
+        d = dataclasses.asdict(self)
+        names = {f.name for f in dataclasses.fields(self)}
+        for key, value in params.items():
+            base, _, index = key.rpartition("_")
+            if key in names:
+                d[key] = list(value) if isinstance(value, tuple) else value
+            elif base in ("ps", "layers") and index.isdigit() and int(index) < len(d[base]):
+                d[base] = list(d[base])
+                d[base][int(index)] = value
+            else:
+                raise ValueError(f"unknown MLP parameter {key!r}; known: {sorted(names)}")
+        return MLPConfig(**d)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "MLPConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,177 @@
+"""`MLPRegressor`: the scikit-learn-style face of the network (DataFrames in, Sales out)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from models.mlp.config import MLPConfig
+from models.mlp.network import TabularModel, emb_size_rule
+from models.mlp.training import (EpochCallback, History, TensorData, fit_network, predict_log,
+                                 torch_threads)
+
+TARGET = "Sales"
+
+
+def _default_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """features.columns' lists, filtered to what the frame has (external tables are optional)."""
+    from features.columns import CAT_COLS, CONT_COLS
+
+    return [c for c in CAT_COLS if c in df.columns], [c for c in CONT_COLS if c in df.columns]
+
+
+def _make_preprocessor(cat_cols: list[str], cont_cols: list[str]) -> Any:
+    from features.preprocess import TabularPreprocessor
+
+    return TabularPreprocessor(cat_cols, cont_cols)
+
+
+def _preprocessor_from_dict(d: dict[str, Any]) -> Any:
+    from features.preprocess import TabularPreprocessor
+
+    return TabularPreprocessor.from_dict(d)
+
+
+def _seed_everything(seed: int) -> None:
+    from competition.seed import seed_everything
+
+    seed_everything(seed)
+
+
+class MLPRegressor:
+    """Entity-embedding MLP on log Sales.
+
+    `fit(train_df, valid_df=None, epoch_callback=None)` fits the preprocessor on `train_df` only,
+    trains and returns `self`; `predict(df)` returns Sales (exp of the log prediction).
+    Learned attributes end in `_`: `preprocessor_`, `model_`, `cat_cols_`, `cont_cols_`,
+    `emb_dims_`, `y_range_`, `history_`, `fit_seconds_`.
+    """
+
+    def __init__(self, config: MLPConfig | None = None) -> None:
+        self.config = config if config is not None else MLPConfig()
+
+    # ----------------------------------------------------------------- data
+    def _tensors(self, df: pd.DataFrame, with_target: bool) -> TensorData:
+        cats, conts = self.preprocessor_.transform(df)
+        y = None
+        if with_target:
+            sales = df[TARGET].to_numpy(dtype=np.float64)
+            if (sales <= 0).any():
+                raise ValueError("the MLP trains on log Sales: pass rows with Sales > 0 only "
+                                 "(models.common.training_frames does that)")
+            y = torch.from_numpy(np.log(sales).astype(np.float32))
+        return TensorData(torch.as_tensor(np.ascontiguousarray(cats), dtype=torch.int64),
+                          torch.as_tensor(np.ascontiguousarray(conts), dtype=torch.float32), y)
+
+    def _build_model(self, n_cont: int) -> TabularModel:
+        cfg = self.config
+        return TabularModel(self.cardinalities_, self.emb_dims_, n_cont, cfg.layers, cfg.ps,
+                            cfg.emb_drop, self.y_range_)
+
+    # ------------------------------------------------------------------ API
+    def prepare(self, train_df: pd.DataFrame) -> TensorData:
+        """Fit the preprocessor and the network's shape on `train_df`; return its tensors."""
+        cfg = self.config
+        default_cats, default_conts = (None, None)
+        if cfg.cat_cols is None or cfg.cont_cols is None:
+            default_cats, default_conts = _default_columns(train_df)
+        self.cat_cols_ = list(cfg.cat_cols) if cfg.cat_cols is not None else default_cats
+        self.cont_cols_ = list(cfg.cont_cols) if cfg.cont_cols is not None else default_conts
+        unknown = set(cfg.emb_sizes) - set(self.cat_cols_)
+        if unknown:
+            raise ValueError(f"emb_sizes names columns that are not categorical inputs: {sorted(unknown)}")
+        self.preprocessor_ = _make_preprocessor(self.cat_cols_, self.cont_cols_)
+        self.preprocessor_.fit(train_df)
+        self.cardinalities_ = [int(self.preprocessor_.cardinalities_[c]) for c in self.cat_cols_]
+        self.emb_dims_ = [int(cfg.emb_sizes.get(c, emb_size_rule(n)))
+                          for c, n in zip(self.cat_cols_, self.cardinalities_)]
+        # fast.ai's y_range: (0, 1.2 * max log Sales), so the sigmoid can reach the largest targets.
+        self.y_range_ = (0.0, float(cfg.y_range_scale * np.log(train_df[TARGET].max())))
+        return self._tensors(train_df, with_target=True)
+
+    def fit(self, train_df: pd.DataFrame, valid_df: pd.DataFrame | None = None,
+            epoch_callback: EpochCallback | None = None) -> "MLPRegressor":
+        """Fit on `train_df` (rows with Sales > 0), reporting validation RMSPE per epoch.
+
+        `epoch_callback(epoch, valid_rmspe)` runs after every epoch (epoch from 0; NaN RMSPE
+        without `valid_df`); what it raises (e.g. `optuna.TrialPruned`) propagates.
+        """
+        cfg = self.config
+        t0 = time.perf_counter()
+        _seed_everything(cfg.seed)
+        train = self.prepare(train_df)
+        valid = self._tensors(valid_df, with_target=True) if valid_df is not None else None
+        with torch_threads(cfg.n_threads()):
+            # Seed again right before the weights are drawn, so the init does not depend on how
+            # much randomness preprocessing used.
+            torch.manual_seed(cfg.seed)
+            self.model_ = self._build_model(train.conts.shape[1])
+            history = fit_network(self.model_, train, cfg, valid, epoch_callback)
+        self.history_ = history.epochs
+        self.step_loss_ = history.step_loss
+        self.step_lr_ = history.step_lr
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def predict_log(self, df: pd.DataFrame) -> np.ndarray:
+        """Predicted log Sales, float64 [len(df)]."""
+        data = self._tensors(df, with_target=False)
+        with torch_threads(self.config.n_threads()):
+            out = predict_log(self.model_, data, self.config.eval_batch_size)
+        return out.double().numpy()
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """Predicted Sales, float64 [len(df)] (not log Sales)."""
+        return np.exp(self.predict_log(df))
+
+    def summary(self) -> str:
+        return self.model_.summary()
+
+    # ---------------------------------------------------------- persistence
+    def save(self, directory: Path) -> Path:
+        """Write `config.json`, `weights.pt`, `preprocessor.json` and `history.json` to `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.save(directory / "config.json")
+        # The fitted shape of the network travels with the weights it describes.
+        arch = {"cat_cols": self.cat_cols_, "cont_cols": self.cont_cols_,
+                "cardinalities": self.cardinalities_, "emb_dims": self.emb_dims_,
+                "n_cont": int(self.model_.n_cont), "y_range": list(self.y_range_)}
+        torch.save({"arch": arch, "state_dict": self.model_.state_dict()}, directory / "weights.pt")
+        (directory / "preprocessor.json").write_text(json.dumps(self.preprocessor_.to_dict()) + "\n")
+        (directory / "history.json").write_text(json.dumps(
+            {"epochs": self.history_, "fit_seconds": self.fit_seconds_}, indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> "MLPRegressor":
+        """Restore a regressor written by `save`: config, preprocessor, weights and history."""
+        directory = Path(directory)
+        self = cls(MLPConfig.load(directory / "config.json"))
+        saved = torch.load(directory / "weights.pt", map_location="cpu", weights_only=True)
+        arch = saved["arch"]
+        self.cat_cols_, self.cont_cols_ = list(arch["cat_cols"]), list(arch["cont_cols"])
+        self.cardinalities_, self.emb_dims_ = list(arch["cardinalities"]), list(arch["emb_dims"])
+        self.y_range_ = tuple(arch["y_range"])
+        self.preprocessor_ = _preprocessor_from_dict(json.loads((directory / "preprocessor.json").read_text()))
+        self.model_ = self._build_model(int(arch["n_cont"]))
+        self.model_.load_state_dict(saved["state_dict"])
+        self.model_.eval()
+        hist_path = directory / "history.json"
+        hist = json.loads(hist_path.read_text()) if hist_path.exists() else {}
+        self.history_ = hist.get("epochs", [])
+        self.fit_seconds_ = hist.get("fit_seconds", float("nan"))
+        return self
+
+
+def load(directory: Path) -> MLPRegressor:
+    """`MLPRegressor.load(directory)`."""
+    return MLPRegressor.load(directory)
+
+
+__all__ = ["MLPRegressor", "load", "History"]

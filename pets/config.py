@@ -1,0 +1,90 @@
+"""The one configuration object of a pets run, saved as ``config.json`` next to the weights."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from competition.errors import DataError
+
+
+@dataclass
+class PetsConfig:
+    """Everything that decides how a model is trained; ``predict`` rebuilds the model from it.
+
+    Progressive resizing runs one stage per entry of ``sizes``; stage ``i`` trains
+    ``frozen_epochs[i]`` epochs with the body frozen (its BatchNorm trainable), then
+    ``unfrozen_epochs[i]`` epochs with the whole net at discriminative learning rates
+    ``lr_unfrozen / lr_div ... lr_unfrozen`` spread over the layer groups.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    weights: str = "imagenet"          # "imagenet", "none" or a path to a state-dict file
+    sizes: tuple[int, ...] = (224, 352)
+    frozen_epochs: tuple[int, ...] = (4, 2)
+    unfrozen_epochs: tuple[int, ...] = (2, 2)
+    batch_size: int = 32
+    lr_frozen: float = 3e-3
+    lr_unfrozen: float = 1e-3
+    lr_div: float = 100.0
+    weight_decay: float = 1e-2
+    pct_start: float = 0.3
+    label_smoothing: float = 0.0
+    final_bn: bool = False
+    # The lesson's get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4,
+    # p_affine=1, p_lighting=1).
+    max_rotate: float = 20.0
+    max_zoom: float = 1.3
+    max_lighting: float = 0.4
+    max_warp: float = 0.4
+    p_affine: float = 1.0
+    p_lighting: float = 1.0
+    valid_pct: float = 0.2
+    tta: bool = True
+    seed: int = 42
+    classes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sizes = tuple(int(s) for s in self.sizes)
+        self.frozen_epochs = tuple(int(e) for e in self.frozen_epochs)
+        self.unfrozen_epochs = tuple(int(e) for e in self.unfrozen_epochs)
+        n = len(self.sizes)
+        if n == 0 or len(self.frozen_epochs) != n or len(self.unfrozen_epochs) != n:
+            raise DataError(
+                f"progressive resizing needs one frozen and one unfrozen epoch count per size; got "
+                f"sizes={self.sizes}, frozen_epochs={self.frozen_epochs}, "
+                f"unfrozen_epochs={self.unfrozen_epochs}",
+                fix="give lists of the same length, e.g. --sizes 224 352 --frozen-epochs 4 2 "
+                    "--unfrozen-epochs 2 2")
+        if not 0.0 <= self.valid_pct < 1.0:
+            raise DataError(f"valid_pct must be in [0, 1), got {self.valid_pct}",
+                            fix="use e.g. --valid-pct 0.2 (0 trains on every photo)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PetsConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DataError(f"unknown config keys {unknown}",
+                            fix="the config was written by another version of pets/; retrain")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> PetsConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# CPU preset: chosen so that `make pets` (loading, linear probe, training, plots) stays within
+# 15 minutes on a 2-core CPU; see pets/README notes in the closing report for the measurements.
+CPU_PRESET: dict[str, Any] = dict(sizes=(160, 224), frozen_epochs=(4, 2), unfrozen_epochs=(2, 2))
+# The lesson's schedule, for a GPU.
+GPU_PRESET: dict[str, Any] = dict(sizes=(224, 352), frozen_epochs=(4, 2), unfrozen_epochs=(2, 2))
+PRESETS: dict[str, dict[str, Any]] = {"cpu": CPU_PRESET, "gpu": GPU_PRESET}

@@ -1,0 +1,1 @@
+"""Kaggle submission files: validated, atomic writes; the validation record; upload."""

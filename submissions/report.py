@@ -1,0 +1,59 @@
+"""`BUILD_DIR/reports/validation.json`: each model's validation RMSPE and the validation window."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from competition.io import write_json_atomic
+
+try:  # POSIX: models trained in parallel processes must not lose each other's entries.
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+
+def validation_path(build_dir: str | Path) -> Path:
+    return Path(build_dir) / "reports" / "validation.json"
+
+
+def read_validation(build_dir: str | Path) -> dict[str, Any]:
+    path = validation_path(build_dir)
+    if not path.exists():
+        return {"models": {}}
+    return json.loads(path.read_text())
+
+
+def update_validation(build_dir: str | Path, updates: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``updates`` into validation.json (``models`` merged per model) under a file lock."""
+    path = validation_path(build_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The lock file stays: deleting it would let a second process lock a file nobody else sees.
+    lock = path.parent / ".validation.lock"
+    with open(lock, "w") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        doc = read_validation(build_dir)
+        for key, value in updates.items():
+            if key == "models":
+                doc.setdefault("models", {}).update(value)
+            else:
+                doc[key] = value
+        write_json_atomic(path, doc)
+    return doc
+
+
+def record_model(build_dir: str | Path, name: str, rmspe: float, extra: dict[str, Any] | None = None) -> None:
+    """Record one model's validation RMSPE (and anything else worth keeping next to it)."""
+    entry = {"rmspe": float(rmspe), **(extra or {})}
+    update_validation(build_dir, {"models": {name: entry}})
+
+
+def best_model(build_dir: str | Path, candidates: list[str] | None = None) -> tuple[str, float]:
+    """The model with the lowest validation RMSPE among ``candidates`` (default: all)."""
+    models = read_validation(build_dir).get("models", {})
+    scored = {k: v["rmspe"] for k, v in models.items() if candidates is None or k in candidates}
+    if not scored:
+        raise FileNotFoundError(f"no model has a validation score in {validation_path(build_dir)}; run `make train`")
+    name = min(scored, key=scored.__getitem__)
+    return name, scored[name]

@@ -1,0 +1,147 @@
+"""``python -m submissions.upload --build-dir B --message MSG``: send submission.csv to Kaggle.
+
+The kaggle CLI runs as a child process (``$KAGGLE``, default the venv's ``kaggle``); the package
+is never imported because it authenticates, and exits, on import. Credentials are checked first
+so a user without them gets set-up instructions rather than a stack of CLI output. The
+submission file is only read, and its sha256 is checked again after the CLI ran.
+
+Every successful upload appends a line to ``B/submissions/log.csv``: time (UTC, ISO 8601), file,
+sha256, message and the validation RMSPE of what was sent, so a leaderboard score can always be
+traced back to the exact file and its offline estimate.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from competition.errors import DataError
+from competition.io import write_text_atomic
+from competition.kaggle_cli import (COMPETITION, CREDENTIALS_HELP, credentials_configured, explain_failure,
+                                    kaggle_executable, run_kaggle)
+
+LOG_COLUMNS = ["time_utc", "file", "sha256", "message", "validation_rmspe"]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def have_credentials(env: dict[str, str] | None = None) -> bool:
+    """Everything the kaggle 2.x CLI accepts, so a user who has set up any of them is not refused.
+
+    ``competition.kaggle_cli.credentials_configured`` covers kaggle.json, access_token and the
+    environment variables; kaggle 2.x also reads ``access_token.txt``, the OAuth cache that
+    ``kaggle auth login`` writes (credentials.json) and, on Linux without ~/.kaggle,
+    ``$XDG_CONFIG_HOME/kaggle/kaggle.json``.
+    """
+    env = dict(os.environ) if env is None else env
+    if credentials_configured(env):
+        return True
+    home = Path(env.get("HOME", str(Path.home())))
+    xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+    return any(p.exists() for p in (home / ".kaggle" / "access_token.txt", home / ".kaggle" / "credentials.json",
+                                    xdg / "kaggle" / "kaggle.json"))
+
+
+def require_credentials() -> None:
+    if not have_credentials():
+        raise DataError(f"cannot talk to Kaggle without credentials.\n{CREDENTIALS_HELP}",
+                        fix="set up credentials as above, then run the command again")
+
+
+def check_executable() -> str:
+    exe = kaggle_executable()
+    if shutil.which(exe) is None and not Path(exe).exists():
+        raise DataError(f"the kaggle command line {exe!r} was not found",
+                        fix="run `make setup` (it installs kaggle into .venv), or set KAGGLE=/path/to/kaggle")
+    return exe
+
+
+def submitted_rmspe(build_dir: Path, submission: Path) -> float | None:
+    """The validation RMSPE of the file being sent, or None when it cannot be told.
+
+    submission.csv is a copy of ensemble.csv or of one model's csv (before an ensemble exists),
+    so the byte-identical ``submissions/<name>.csv`` names the entry in validation.json.
+    """
+    from ensembling.sinks import model_scores
+
+    scores = model_scores(build_dir)
+    digest = sha256_of(submission)
+    for candidate in sorted(submission.parent.glob("*.csv")):
+        name = candidate.stem
+        if candidate.resolve() == submission.resolve() or name in ("submission", "log"):
+            continue
+        if name in scores and sha256_of(candidate) == digest:
+            return scores[name]
+    return scores.get(submission.stem)
+
+
+def append_log(log: Path, row: dict[str, str]) -> None:
+    """Append one line to log.csv; written whole to a temp file and renamed, like every output."""
+    old = log.read_text() if log.exists() else ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
+    if not old:
+        writer.writeheader()
+    writer.writerow(row)
+    write_text_atomic(log, old + buf.getvalue())
+
+
+def upload(build_dir: Path, message: str, file: Path | None = None, check_credentials: bool = True) -> dict[str, str]:
+    """Submit ``file`` (default ``B/submissions/submission.csv``) and log it; returns the log row."""
+    path = file or build_dir / "submissions" / "submission.csv"
+    if not path.exists():
+        raise DataError("no submission file to upload", file=path,
+                        fix=f"build it first: `make submit BUILD_DIR={build_dir}`")
+    if not message.strip():
+        raise DataError("the submission message is empty", fix='pass one: make upload MSG="what changed"')
+    if check_credentials:
+        require_credentials()
+    check_executable()
+    digest = sha256_of(path)
+    rmspe = submitted_rmspe(build_dir, path)
+    result = run_kaggle(["competitions", "submit", COMPETITION, "-f", str(path), "-m", message])
+    output = ((result.stdout or "") + (result.stderr or "")).strip()
+    if sha256_of(path) != digest:  # the CLI only reads it; anything else is a bug worth stopping for
+        raise RuntimeError(f"{path} changed while it was being uploaded")
+    failed = result.returncode != 0 or "Authentication required" in output
+    if failed:
+        if "Authentication required" in output or "kaggle.json" in output:
+            raise DataError(f"the kaggle CLI found no usable credentials.\n{CREDENTIALS_HELP}",
+                            fix="set up credentials as above, then run the command again")
+        raise DataError(explain_failure(result), file=path, fix="see the Kaggle message above; the file is unchanged")
+    if output:
+        print(output)
+    row = {"time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "file": str(path),
+           "sha256": digest, "message": message, "validation_rmspe": "" if rmspe is None else f"{rmspe:.6f}"}
+    append_log(build_dir / "submissions" / "log.csv", row)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m submissions.upload", description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", type=Path, default=Path("build"))
+    ap.add_argument("--message", "-m", required=True, help="the submission description shown on Kaggle")
+    ap.add_argument("--file", type=Path, help="default: BUILD_DIR/submissions/submission.csv")
+    args = ap.parse_args(argv)
+    row = upload(args.build_dir, args.message, args.file)
+    print(f"uploaded {row['file']} (sha256 {row['sha256'][:12]}, validation RMSPE "
+          f"{row['validation_rmspe'] or 'unknown'}); logged in {args.build_dir / 'submissions' / 'log.csv'}")
+    print("scores: `make leaderboard` (Kaggle scores a submission within a minute or two)")
+    return 0
+
+
+if __name__ == "__main__":
+    from competition.cli import run_cli
+
+    run_cli(main)

@@ -1,0 +1,124 @@
+"""Tiny synthetic competition data, feature tables and prediction files for the ensembling tests.
+
+Everything follows ARCHITECTURE.md's file contracts, so the code under test cannot tell these
+from real pipeline output; it is small enough that every test runs in about a second.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+N_STORES = 30
+TRAIN_START = "2015-01-01"
+TRAIN_END = "2015-06-19"
+N_VALID = 42
+TEST_DAYS = 42
+
+
+def make_competition(data_dir: Path, seed: int = 0, n_stores: int = N_STORES) -> dict[str, pd.DataFrame]:
+    """Write train/test/store/sample_submission CSVs the way Kaggle ships them."""
+    rng = np.random.default_rng(seed)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stores = np.arange(1, n_stores + 1)
+    store = pd.DataFrame({
+        "Store": stores, "StoreType": rng.choice(list("abcd"), n_stores),
+        "Assortment": rng.choice(list("abc"), n_stores),
+        "CompetitionDistance": rng.integers(100, 5000, n_stores).astype(float),
+        "CompetitionOpenSinceMonth": np.nan, "CompetitionOpenSinceYear": np.nan, "Promo2": 0,
+        "Promo2SinceWeek": np.nan, "Promo2SinceYear": np.nan, "PromoInterval": "",
+    })
+    level = rng.uniform(3000, 9000, n_stores)
+
+    def frame(dates: pd.DatetimeIndex) -> pd.DataFrame:
+        df = pd.DataFrame([(s, d) for d in dates for s in stores], columns=["Store", "Date"])
+        df["DayOfWeek"] = df["Date"].dt.dayofweek + 1
+        df["Open"] = (df["DayOfWeek"] != 7).astype(int)
+        df["Promo"] = ((df["Date"].dt.isocalendar().week.astype(int) % 2 == 0) & (df["DayOfWeek"] <= 5)).astype(int)
+        df["StateHoliday"] = "0"
+        df["SchoolHoliday"] = (df["Date"].dt.month == 4).astype(int)
+        return df
+
+    train = frame(pd.date_range(TRAIN_START, TRAIN_END))
+    mult = (1 + 0.25 * train["Promo"]) * (1 + 0.05 * (train["DayOfWeek"] == 1))
+    sales = level[train["Store"] - 1] * mult * rng.lognormal(0, 0.1, len(train))
+    train["Sales"] = np.where(train["Open"] == 1, np.round(sales), 0).astype(int)
+    train["Customers"] = (train["Sales"] // 10).astype(int)
+    test_dates = pd.date_range(pd.Timestamp(TRAIN_END) + pd.Timedelta(days=1), periods=TEST_DAYS)
+    test = frame(test_dates).sort_values(["Date", "Store"], ascending=[False, True]).reset_index(drop=True)
+    test.insert(0, "Id", np.arange(1, len(test) + 1))
+    for df, name, cols in (
+            (train, "train.csv", ["Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
+                                  "StateHoliday", "SchoolHoliday"]),
+            (test, "test.csv", ["Id", "Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday",
+                                "SchoolHoliday"])):
+        out = df[cols].copy()
+        out["Date"] = out["Date"].dt.strftime("%Y-%m-%d")
+        out.to_csv(data_dir / name, index=False)
+    store.to_csv(data_dir / "store.csv", index=False)
+    pd.DataFrame({"Id": test["Id"], "Sales": 0}).to_csv(data_dir / "sample_submission.csv", index=False)
+    return {"train": train, "test": test, "store": store}
+
+
+def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str, Callable], seed: int = 1,
+               n_valid: int = N_VALID) -> None:
+    """Feature tables, meta.json and prediction files for ``models``.
+
+    Each model is ``f(actual_or_truth, frame, rng) -> prediction``; for test rows the "truth" is
+    a fresh draw from the same process, which is all a blend needs.
+    """
+    rng = np.random.default_rng(seed)
+    store = comp["store"].assign(State=lambda s: np.where(s["Store"] % 2 == 0, "BY", "NW"))
+    train = comp["train"].merge(store[["Store", "StoreType", "Assortment", "State"]], on="Store")
+    test = comp["test"].merge(store[["Store", "StoreType", "Assortment", "State"]], on="Store")
+    (build_dir / "features").mkdir(parents=True, exist_ok=True)
+    (build_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    train.to_parquet(build_dir / "features" / "train.parquet", index=False)
+    test.to_parquet(build_dir / "features" / "test.parquet", index=False)
+    dates = np.sort(train["Date"].unique())
+    valid_start = pd.Timestamp(dates[-n_valid])
+    (build_dir / "features" / "meta.json").write_text(json.dumps({
+        "valid_start": str(valid_start.date()), "test_start": str(test["Date"].min().date()),
+        "rows": {"train": len(train), "test": len(test)}, "source": "synthetic"}))
+    valid = train[train["Date"] >= valid_start].reset_index(drop=True)
+    level = train[train["Date"] < valid_start].groupby("Store")["Sales"].mean()
+    truth_test = level.reindex(test["Store"]).to_numpy() * 1.15 * (1 + 0.25 * test["Promo"].to_numpy())
+    for name, f in models.items():
+        pv = np.where(valid["Open"] == 1, f(valid["Sales"].to_numpy(float), valid, rng), 0.0)
+        pt = np.where(test["Open"] == 1, f(truth_test, test, rng), 0.0)
+        valid[["Store", "Date", "Sales"]].assign(prediction=pv).to_parquet(
+            build_dir / "predictions" / f"{name}.valid.parquet", index=False)
+        test[["Id", "Store", "Date"]].assign(prediction=pt).to_parquet(
+            build_dir / "predictions" / f"{name}.test.parquet", index=False)
+
+
+def noisy(sd: float, bias: float = 1.0) -> Callable:
+    """A model whose prediction is the truth times ``bias`` times log-normal noise."""
+    return lambda y, df, rng: y * bias * rng.lognormal(0, sd, len(y))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    make_competition(d)
+    return d
+
+
+@pytest.fixture
+def build_factory(tmp_path: Path, data_dir: Path) -> Callable[..., Path]:
+    """``build_factory(models, name="build")`` writes a build dir with those models' predictions."""
+    comp = None
+
+    def factory(models: dict[str, Callable], name: str = "build", seed: int = 1) -> Path:
+        nonlocal comp
+        if comp is None:
+            comp = make_competition(tmp_path / "_scratch", seed=0)  # same seed: same data as data_dir
+        b = tmp_path / name
+        make_build(b, comp, models, seed=seed)
+        return b
+
+    return factory
