@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable
 
 from competition.errors import DataError
 
 USER_ERROR_EXIT = 2
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
@@ -15,6 +21,8 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     A traceback is for programming errors. A user who points the package at a broken file needs
     to read which file, column and line, and what to do, so that is all we print.
     """
+    # Warnings of a command line are messages for its user: one line each, no source excerpt.
+    warnings.showwarning = _show_warning
     try:
         code = main(argv)
     except DataError as err:

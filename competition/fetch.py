@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from competition.data import has_competition_data, is_synthetic
+from competition.data import COMPETITION_FILES, ZIP_NAME, CompetitionData, has_competition_data, is_synthetic, load_competition
 from competition.errors import DataError
 from competition.kaggle_cli import COMPETITION, credentials_configured, explain_failure, run_kaggle
 from competition.synthetic import SyntheticConfig, write_dataset
@@ -31,6 +31,12 @@ def ensure_data(data_dir: Path, seed: int, stores: int, download: bool = True) -
         if is_synthetic(data_dir):
             print(synthetic_banner(data_dir), file=sys.stderr)
         return "present"
+    partial = [f for f in COMPETITION_FILES if (data_dir / f).exists()]
+    if partial:
+        # Some of the user's files are here: generating data next to them would mix the two.
+        missing = [f for f in COMPETITION_FILES if f not in partial]
+        raise DataError(f"found {partial} but not {missing}", file=data_dir / missing[0],
+                        fix=f"add the missing file(s) or put {ZIP_NAME} into {data_dir}")
     if download and credentials_configured():
         data_dir.mkdir(parents=True, exist_ok=True)
         print(f"downloading {COMPETITION} into {data_dir} with the kaggle CLI ...")
@@ -56,7 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-download", action="store_true", help="never call the kaggle CLI")
     args = parser.parse_args(argv)
     ensure_data(args.data_dir, args.seed, args.stores, download=not args.no_download)
+    print(describe(load_competition(args.data_dir)))
     return 0
+
+
+def describe(data: CompetitionData) -> str:
+    """A few lines on what was loaded: rows, stores, date ranges, source."""
+    tr, te = data.train, data.test
+    ext = "with" if data.external is not None else "WITHOUT"
+    return (f"{data.source} data in {data.data_dir}: train {len(tr):,} rows, {tr['Store'].nunique()} stores, "
+            f"{tr['Date'].min().date()}..{tr['Date'].max().date()}; test {len(te):,} rows, "
+            f"{te['Store'].nunique()} stores, {te['Date'].min().date()}..{te['Date'].max().date()}; "
+            f"{ext} external tables")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,155 @@
+"""Loading: dtypes and quirks, and a clear exit-2 message for each kind of bad input."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition.data import load_competition
+from competition.errors import DataError
+from competition.synthetic import SyntheticConfig, write_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("syn")
+    write_dataset(path, SyntheticConfig(n_stores=8, seed=3))
+    return path
+
+
+@pytest.fixture()
+def csv_dir(synthetic_dir: Path, tmp_path: Path) -> Path:
+    """The synthetic dataset as four extracted CSVs (which a test may then break)."""
+    with zipfile.ZipFile(synthetic_dir / "rossmann-store-sales.zip") as zf:
+        zf.extractall(tmp_path)
+    shutil.copytree(synthetic_dir / "external", tmp_path / "external")
+    return tmp_path
+
+
+def run_fetch(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "competition.fetch", "--data-dir", str(data_dir), "--no-download"],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+
+
+def edit_line(path: Path, line_no: int, old: str, new: str) -> None:
+    lines = path.read_text().splitlines()
+    assert old in lines[line_no - 1], (old, lines[line_no - 1])
+    lines[line_no - 1] = lines[line_no - 1].replace(old, new, 1)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_dtypes_and_quirks(synthetic_dir: Path) -> None:
+    with pytest.warns(UserWarning, match="Open is blank"):
+        data = load_competition(synthetic_dir)
+    assert data.source == "synthetic"
+    assert data.train["Date"].dtype == "datetime64[us]"
+    assert data.train["Sales"].dtype == np.int32 and data.train["Store"].dtype == np.int32
+    assert set(data.train["StateHoliday"].unique()) <= {"0", "a", "b", "c"}
+    assert data.test["Open"].dtype == np.int8 and data.test["Open"].isin([0, 1]).all()
+    assert list(data.train.columns) == ["Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
+                                        "StateHoliday", "SchoolHoliday"]
+    assert data.external is not None and {"Store", "State"} <= set(data.external.store_states.columns)
+
+
+def test_extracted_csvs_load_like_the_zip(synthetic_dir: Path, csv_dir: Path) -> None:
+    a = load_competition(synthetic_dir)
+    (csv_dir / "SYNTHETIC_DATA.txt").write_text("x")
+    b = load_competition(csv_dir)
+    pd.testing.assert_frame_equal(a.train, b.train)
+    pd.testing.assert_frame_equal(a.test, b.test)
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+    assert "fix:" in result.stderr
+
+
+def test_missing_file(csv_dir: Path) -> None:
+    (csv_dir / "store.csv").unlink()
+    assert_user_error(run_fetch(csv_dir), "store.csv", "found [", "rossmann-store-sales.zip")
+    assert not (csv_dir / "rossmann-store-sales.zip").exists()  # no synthetic data mixed in
+
+
+def test_missing_column(csv_dir: Path) -> None:
+    path = csv_dir / "train.csv"
+    edit_line(path, 1, '"Customers"', '"Customer"')
+    assert_user_error(run_fetch(csv_dir), "train.csv", "'Customers'", "missing column")
+
+
+def test_unparseable_date(csv_dir: Path) -> None:
+    edit_line(csv_dir / "train.csv", 5, "2015-07-31", "2015-07-3x")
+    assert_user_error(run_fetch(csv_dir), "train.csv", "'Date'", "line 5", "2015-07-3x", "YYYY-MM-DD")
+
+
+def test_duplicated_store_date(csv_dir: Path) -> None:
+    path = csv_dir / "train.csv"
+    lines = path.read_text().splitlines()
+    lines.insert(10, lines[3])  # line 4 again, as line 11
+    path.write_text("\n".join(lines) + "\n")
+    assert_user_error(run_fetch(csv_dir), "train.csv", "appears twice", "line 11", "first on line 4")
+
+
+def test_unknown_test_store(csv_dir: Path) -> None:
+    path = csv_dir / "test.csv"
+    lines = path.read_text().splitlines()
+    parts = lines[2].split(",")
+    parts[1] = "999"
+    lines[2] = ",".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+    assert_user_error(run_fetch(csv_dir), "test.csv", "store 999", "line 3", "store.csv")
+
+
+def test_negative_sales(csv_dir: Path) -> None:
+    path = csv_dir / "train.csv"
+    lines = path.read_text().splitlines()
+    parts = lines[6].split(",")
+    parts[3] = "-5"
+    lines[6] = ",".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+    assert_user_error(run_fetch(csv_dir), "train.csv", "'Sales'", "line 7", "negative")
+
+
+def test_text_in_number_column(csv_dir: Path) -> None:
+    path = csv_dir / "train.csv"
+    lines = path.read_text().splitlines()
+    parts = lines[8].split(",")
+    parts[4] = "many"
+    lines[8] = ",".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+    assert_user_error(run_fetch(csv_dir), "train.csv", "'Customers'", "line 9", "'many'")
+
+
+def test_corrupt_zip(synthetic_dir: Path, tmp_path: Path) -> None:
+    data = (synthetic_dir / "rossmann-store-sales.zip").read_bytes()
+    (tmp_path / "rossmann-store-sales.zip").write_bytes(data[: len(data) // 2])
+    before = (tmp_path / "rossmann-store-sales.zip").read_bytes()
+    assert_user_error(run_fetch(tmp_path), "rossmann-store-sales.zip", "corrupt")
+    assert (tmp_path / "rossmann-store-sales.zip").read_bytes() == before  # raw data untouched
+
+
+def test_data_error_render() -> None:
+    err = DataError("bad", file="a.csv", column="Sales", row=3, fix="do x")
+    assert err.render() == "file a.csv, column 'Sales', line 3: bad\n  fix: do x"
+
+
+@pytest.mark.realdata
+def test_real_data_loads(shared_rossmann: Path) -> None:
+    with pytest.warns(UserWarning, match=r"Open is blank on 11 row\(s\) \(store\(s\) \[622\]\)"):
+        data = load_competition(shared_rossmann)
+    assert len(data.train) == 970_379 and len(data.test) == 41_088 and len(data.store) == 1_115
+    assert data.train["Date"].max() == pd.Timestamp("2015-06-19")
+    assert data.source == "kaggle" and data.external is not None
+    assert set(data.train["StateHoliday"].unique()) == {"0", "a", "b", "c"}
