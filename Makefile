@@ -40,10 +40,11 @@ DATA_INPUTS := $(wildcard $(DATA_DIR)/*.zip $(DATA_DIR)/*.csv $(DATA_DIR)/extern
 
 help: ## list the targets and variables
 	@echo "Targets:"
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1|\2/' | column -t -s '|'
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables (make TARGET VAR=value):"
-	@grep -hE '^[A-Z_]+ +\?=.*##' $(MAKEFILE_LIST) | sed -E 's/^([A-Z_]+) +\?= *(.*)## *(.*)$$/  \1|\3 (default: \2)/' | column -t -s '|'
+	@awk '/^[A-Z_]+ +\?=.*##/ {v = $$0; sub(/^[A-Z_]+ +\?= */, "", v); sub(/ *##.*/, "", v); \
+	      h = $$0; sub(/^[^#]*## */, "", h); printf "  %-10s %s (default: %s)\n", $$1, h, v}' $(MAKEFILE_LIST)
 
 # --- set-up -------------------------------------------------------------------------------------
 $(SETUP): requirements.txt

@@ -17,7 +17,7 @@ import pandas as pd
 from competition.errors import DataError
 from competition.io import write_with
 from competition.metric import rmspe
-from submissions.report import record_model
+from submissions.report import record_model, update_validation
 from submissions.writer import to_submission, write_submission
 
 
@@ -105,4 +105,8 @@ def write_outputs(build_dir: str | Path, name: str, valid: pd.DataFrame, valid_p
     write_submission(to_submission(test, test_pred), sample_submission(build_dir, test),
                      build_dir / "submissions" / f"{name}.csv")
     record_model(build_dir, name, score, extra)
+    update_validation(build_dir, {"validation": {
+        "valid_start": str(pd.Timestamp(valid["Date"].min()).date()),
+        "valid_end": str(pd.Timestamp(valid["Date"].max()).date()),
+        "n_days": int(valid["Date"].nunique()), "n_rows": len(valid)}})
     return score
