@@ -36,7 +36,7 @@ SUBMISSION  := $(BUILD_DIR)/submissions/submission.csv
 DATA_INPUTS := $(wildcard $(DATA_DIR)/*.zip $(DATA_DIR)/*.csv $(DATA_DIR)/external/*.csv)
 
 .PHONY: help setup data features train $(addprefix train-,$(MODELS)) lr-find tune tune-worker ensemble \
-        submit report upload leaderboard backtest bench test clean
+        submit report upload leaderboard backtest bench bench-readme test clean
 
 help: ## list the targets and variables
 	@echo "Targets:"
@@ -110,6 +110,9 @@ tune-worker: $(FEATURES) ## join an existing study as one more worker (STORAGE=p
 
 bench: $(SETUP) | data ## time, memory and accuracy of every stage + scaling: BUILD_DIR/bench/results.{json,md}
 	$(PY) -m models.bench --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --seed $(SEED)
+
+bench-readme: ## regenerate README.md's performance section from the last `make bench`
+	$(PY) -m models.bench --build-dir $(BUILD_DIR) --readme README.md
 
 # --- checks -------------------------------------------------------------------------------------
 test: $(SETUP) ## run the test suite (real-data tests run where ../shared exists)
