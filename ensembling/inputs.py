@@ -60,12 +60,13 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(f"{int(bad.sum())} prediction(s) are NaN or infinite (first at row {i}: "
                         f"Store {df['Store'].iloc[i]}, Date {df['Date'].iloc[i].date()})",
-                        file=path, column="prediction", row=i, fix=RERUN_FIX)
+                        file=path, column="prediction", fix=RERUN_FIX)
     key = ["Id"] if "Id" in df.columns else ["Store", "Date"]
     dup = df.duplicated(key)
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise DataError(f"duplicated {tuple(key)} at row {i}", file=path, column=key[-1], row=i, fix=RERUN_FIX)
+        # row= means a CSV line in DataError; for parquet the 0-based row index goes in the message.
+        raise DataError(f"duplicated {tuple(key)} at row {i}", file=path, column=key[-1], fix=RERUN_FIX)
     neg = df["prediction"] < 0
     if neg.any():
         # A slightly negative prediction (a linear model on a closed day) is harmless after
@@ -139,5 +140,5 @@ def load_segments(build_dir: Path, part: str, keys: pd.DataFrame) -> pd.DataFram
         feats = feats.drop_duplicates(["Store", "Date"])
         out = out.merge(feats, on=["Store", "Date"], how="left")
     if "DayOfWeek" not in out.columns or out["DayOfWeek"].isna().any():
-        out["DayOfWeek"] = out["Date"].dt.dayofweek + 1  # Rossmann's 1 = Monday
+        out["DayOfWeek"] = out["Date"].dt.day_of_week + 1  # Rossmann's 1 = Monday
     return out

@@ -15,39 +15,50 @@ _TEST_COLS = ["Id", "Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday
 
 
 def combine(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
-    """Train and test in one frame sorted by (Store, Date), with a ``_test`` marker.
+    """Train rows (in (Store, Date) order) then test rows (in Id order), with a ``_test`` marker.
 
-    Sales/Customers are float with NaN on test rows; Id is NaN on train rows. One row per
-    (Store, Date) is required: the sequence features are defined per store in date order.
+    Both parts are contiguous so that ``split`` is two zero-copy slices; families that need the
+    per-store date order sort internally. Sales/Customers are float with NaN on test rows; Id is
+    -1 on train rows; StateHoliday is categorical. One row per (Store, Date) is required.
     """
     tr = train[_TRAIN_COLS]
     te = test[_TEST_COLS]
+    tr_key = tr["Store"].to_numpy().astype(np.int64) * 100_000 + fam.day_number(tr["Date"])
+    tr_order = np.argsort(tr_key, kind="stable")
+    te_order = np.argsort(te["Id"].to_numpy(), kind="stable")
     n_tr, n_te = len(tr), len(te)
+
+    def cat(col: str, dtype: Any) -> np.ndarray:
+        return np.concatenate([tr[col].to_numpy()[tr_order], te[col].to_numpy()[te_order]]).astype(dtype)
+
+    sh_codes = np.concatenate([tr["StateHoliday"].astype("str").to_numpy(object)[tr_order],
+                               te["StateHoliday"].astype("str").to_numpy(object)[te_order]])
+    sh_cat = pd.Categorical(sh_codes)
     df = pd.DataFrame({
-        "Store": np.concatenate([tr["Store"].to_numpy(), te["Store"].to_numpy()]).astype(np.int32),
-        "DayOfWeek": np.concatenate([tr["DayOfWeek"].to_numpy(), te["DayOfWeek"].to_numpy()]).astype(np.int8),
-        "Date": np.concatenate([tr["Date"].to_numpy().astype("datetime64[us]"),
-                                te["Date"].to_numpy().astype("datetime64[us]")]),
-        "Sales": np.concatenate([tr["Sales"].to_numpy(np.float64), np.full(n_te, np.nan)]),
-        "Customers": np.concatenate([tr["Customers"].to_numpy(np.float64), np.full(n_te, np.nan)]),
-        "Open": np.concatenate([tr["Open"].to_numpy(), te["Open"].to_numpy()]).astype(np.int8),
-        "Promo": np.concatenate([tr["Promo"].to_numpy(), te["Promo"].to_numpy()]).astype(np.int8),
-        "StateHoliday": np.concatenate([tr["StateHoliday"].astype("str").to_numpy(object),
-                                        te["StateHoliday"].astype("str").to_numpy(object)]),
-        "SchoolHoliday": np.concatenate([tr["SchoolHoliday"].to_numpy(),
-                                         te["SchoolHoliday"].to_numpy()]).astype(np.int8),
-        "Id": np.concatenate([np.full(n_tr, -1), te["Id"].to_numpy()]).astype(np.int64),
+        "Store": cat("Store", np.int32),
+        "DayOfWeek": cat("DayOfWeek", np.int8),
+        "Date": np.concatenate([tr["Date"].to_numpy().astype("datetime64[us]")[tr_order],
+                                te["Date"].to_numpy().astype("datetime64[us]")[te_order]]),
+        "Sales": np.concatenate([tr["Sales"].to_numpy(np.float64)[tr_order], np.full(n_te, np.nan)]),
+        "Customers": np.concatenate([tr["Customers"].to_numpy(np.float64)[tr_order],
+                                     np.full(n_te, np.nan)]),
+        "Open": cat("Open", np.int8),
+        "Promo": cat("Promo", np.int8),
+        "StateHoliday": sh_cat,
+        "SchoolHoliday": cat("SchoolHoliday", np.int8),
+        "Id": np.concatenate([np.full(n_tr, -1), te["Id"].to_numpy()[te_order]]).astype(np.int64),
         "_test": np.r_[np.zeros(n_tr, bool), np.ones(n_te, bool)],
     })
+    # Duplicate (Store, Date) check in O(n) on the dense grid's flat index.
+    store = df["Store"].to_numpy().astype(np.int64)
     day = fam.day_number(df["Date"])
-    key = df["Store"].to_numpy().astype(np.int64) * 100_000 + day
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    if len(k) > 1 and not bool(np.all(k[1:] != k[:-1])):
-        dup = order[np.flatnonzero(k[1:] == k[:-1])[0]]
-        raise ValueError(f"duplicate (Store, Date) in train + test: store "
-                         f"{df['Store'].iat[dup]}, {df['Date'].iat[dup].date()}")
-    return df.take(order).reset_index(drop=True)
+    flat = (store - store.min()) * (day.max() - day.min() + 1) + (day - day.min())
+    counts = np.bincount(flat)
+    if counts.size and counts.max() > 1:
+        i = int(np.flatnonzero(counts[flat] > 1)[0])
+        raise ValueError(f"duplicate (Store, Date) in train + test: store {store[i]}, "
+                         f"{df['Date'].iat[i].date()}")
+    return df
 
 
 def build_features(data: Any, valid_start: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,24 +89,23 @@ def build_features(data: Any, valid_start: Any) -> tuple[pd.DataFrame, pd.DataFr
     df = fam.history(df, valid_start, test_start)
     df = fam.closures(df)
     df = fam.holiday_counts(df)
+    df = fam.year_ago(df, valid_start)
     return split(df)
 
 
 def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Back to a train table (in (Store, Date) order) and a test table (in Id order).
+    """Back to the train table ((Store, Date) order) and the test table (Id order).
 
-    One positional take per table: gathering ~100 columns of 1M rows is the most expensive
-    step of the build, so the train rows keep the pipeline's order (a sequential copy) rather
-    than being re-sorted.
+    ``combine`` put the parts in that order and contiguous, so these are slices, not gathers.
     """
     is_test = df["_test"].to_numpy()
-    train_pos = np.flatnonzero(~is_test)
-    test_pos = np.flatnonzero(is_test)
-    test_pos = test_pos[np.argsort(df["Id"].to_numpy()[test_pos], kind="stable")]
-    tr = df.drop(columns=["_test", "Id"]).take(train_pos).reset_index(drop=True)
+    n_tr = int((~is_test).sum())
+    if is_test[:n_tr].any():
+        raise ValueError("split: train and test rows are interleaved (a family reordered rows)")
+    tr = df.iloc[:n_tr].drop(columns=["_test", "Id"])
     tr = tr.assign(Sales=tr["Sales"].to_numpy().astype(np.int32),
                    Customers=tr["Customers"].to_numpy().astype(np.int32),
                    Closed=(tr["Open"].to_numpy() == 0))
-    te = df.drop(columns=["_test", "Sales", "Customers"]).take(test_pos).reset_index(drop=True)
+    te = df.iloc[n_tr:].drop(columns=["_test", "Sales", "Customers"]).reset_index(drop=True)
     te = te.assign(Id=te["Id"].to_numpy().astype(np.int32))
     return tr, te

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from competition.errors import DataError
+from competition.io import write_text_atomic, write_with
 from competition.metric import lgb_rmspe, rmspe
 
 NAME = "lgbm"
@@ -154,7 +153,7 @@ class LGBMSalesRegressor:
     def save(self, path: Path) -> None:
         self._check_fitted()
         text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
-        atomic_write_text(path, text)
+        write_text_atomic(path, text)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
@@ -279,101 +278,72 @@ def save_importance_plot(model: LGBMSalesRegressor, path: Path, top: int = 30) -
     ax.set_xlabel("share of total split gain")
     ax.set_title(f"LightGBM feature importance (top {len(share)}, {model.best_iteration_} trees)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        # The temp file has no .png suffix, so name the format explicitly.
+        write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder + rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def closed_to_zero(df: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
-    """Closed days sell nothing: predict 0 there (Kaggle does not score them, but 0 is right)."""
-    if "Open" in df.columns:
-        pred = np.where(df["Open"].to_numpy() == 0, 0.0, pred)
-    return pred
 
 
 def train_and_predict(build_dir: Path, seed: int, cli_params: str | None = None, *,
                       num_threads: int = DEFAULT_THREADS,
                       log: Callable[[str], None] = print) -> dict[str, Any]:
-    """The whole stage: fit, validate, refit, predict, write. Returns a summary dict."""
-    from models.common import load_feature_tables, training_frames, write_predictions
-    from submissions.report import record_model
+    """The whole stage: fit, validate, refit, predict, write. Returns the run's config/summary."""
+    from models.common import full_frame, load_feature_tables, training_frames, write_outputs
 
     t0 = time.perf_counter()
     train_df, test_df, meta = load_feature_tables(build_dir)
     fit_df, valid_df = training_frames(train_df, meta)
     cats, conts = feature_columns(fit_df)
     params, loop, source = resolve_params(build_dir, cli_params, log)
-    log(f"lgbm: {len(fit_df):,} training rows, {len(valid_df):,} validation rows, "
-        f"{len(cats)} categorical + {len(conts)} continuous features, {num_threads} threads")
+    log(f"lgbm: {len(fit_df):,} training rows, {len(valid_df):,} validation rows "
+        f"({meta.get('valid_start')}..{meta.get('valid_end')}), {len(cats)} categorical + "
+        f"{len(conts)} continuous features, {num_threads} threads")
 
     # 1. Fit on the training part, early-stop on validation.
     pre = make_preprocessor(cats, conts, fit_df)
+    X_valid = lgb_frame(pre, valid_df, cats)
     model = LGBMSalesRegressor(params, seed=seed, num_threads=num_threads, **loop)
-    model.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"],
-              eval_set=(lgb_frame(pre, valid_df, cats), valid_df["Sales"]))
-    valid_pred = model.predict(lgb_frame(pre, valid_df, cats))
-    valid_rmspe = rmspe(valid_df["Sales"].to_numpy(), valid_pred)
-    log(f"lgbm: validation RMSPE {valid_rmspe:.5f} at iteration {model.best_iteration_} "
-        f"({model.fit_seconds_:.0f}s)")
+    model.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"], eval_set=(X_valid, valid_df["Sales"]))
+    valid_pred = model.predict(X_valid)
+    log(f"lgbm: validation RMSPE {rmspe(valid_df['Sales'].to_numpy(), valid_pred):.5f} at "
+        f"iteration {model.best_iteration_} ({model.fit_seconds_:.0f}s)")
     if model.best_iteration_ >= loop["num_boost_round"]:
-        log(f"lgbm: warning: early stopping never triggered within {loop['num_boost_round']} rounds; "
-            "raise num_boost_round or the learning rate")
-
+        log(f"lgbm: warning: early stopping never triggered within {loop['num_boost_round']} "
+            "rounds; raise num_boost_round or the learning rate")
     out_dir = build_dir / "models" / NAME
     save_importance_plot(model, out_dir / "importance.png")
     model.save(out_dir / "model_valid.txt")
 
     # 2. Refit on train + validation with the best iteration scaled to the larger data.
-    all_df = pd.concat([fit_df, valid_df], ignore_index=True)
+    all_df = full_frame(train_df, meta)
     rounds = scaled_rounds(model.best_iteration_, len(fit_df), len(all_df))
     log(f"lgbm: refit on {len(all_df):,} rows for {rounds} rounds "
-        f"({model.best_iteration_} x {len(all_df)}/{len(fit_df)})")
+        f"({model.best_iteration_} x {len(all_df):,} / {len(fit_df):,})")
     pre_all = make_preprocessor(cats, conts, all_df)
     final = LGBMSalesRegressor(params, seed=seed, num_threads=num_threads, num_boost_round=rounds,
                                early_stopping_rounds=0, log_period=0)
     final.fit(lgb_frame(pre_all, all_df, cats), all_df["Sales"])
-    test_pred = closed_to_zero(test_df, final.predict(lgb_frame(pre_all, test_df, cats)))
+    test_pred = final.predict(lgb_frame(pre_all, test_df, cats))
     final.save(out_dir / "model.txt")
 
-    valid_out = valid_df.assign(prediction=valid_pred)
-    test_out = test_df.assign(prediction=test_pred)
-    write_predictions(build_dir, NAME, valid_out, test_out)
     seconds = time.perf_counter() - t0
+    extra = {"best_iteration": model.best_iteration_, "refit_rounds": rounds,
+             "params_source": source, "seconds": round(seconds, 1)}
+    # write_outputs sets closed test days to 0, writes both parquets and the submission, and
+    # records the validation RMSPE in reports/validation.json.
+    score = write_outputs(build_dir, NAME, valid_df, valid_pred, test_df, test_pred, extra)
     config = {
         "params": model.params_, "params_source": source, "seed": seed,
         "num_boost_round": loop["num_boost_round"],
         "early_stopping_rounds": loop["early_stopping_rounds"],
         "best_iteration": model.best_iteration_, "refit_rounds": rounds,
-        "n_fit": len(fit_df), "n_valid": len(valid_df),
+        "n_fit": len(fit_df), "n_valid": len(valid_df), "n_refit": len(all_df),
         "categorical": cats, "continuous": conts,
-        "valid_rmspe": valid_rmspe, "seconds": round(seconds, 1),
+        "valid_rmspe": score, "seconds": round(seconds, 1),
     }
-    atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2, default=str) + "\n")
-    record_model(build_dir, NAME, valid_rmspe,
-                 {"best_iteration": model.best_iteration_, "refit_rounds": rounds,
-                  "params_source": source, "seconds": round(seconds, 1)})
-    log(f"lgbm: wrote {build_dir / 'submissions' / (NAME + '.csv')} and predictions "
+    write_text_atomic(out_dir / "config.json", json.dumps(config, indent=2, default=str) + "\n")
+    log(f"lgbm: validation RMSPE {score:.5f}; wrote {build_dir / 'submissions' / (NAME + '.csv')} "
         f"({seconds:.0f}s total)")
     return config
 

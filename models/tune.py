@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import signal
 import time
 import warnings
@@ -35,6 +34,7 @@ import numpy as np
 import optuna
 
 from competition.errors import DataError
+from competition.io import write_text_atomic, write_with
 
 MODELS = ("mlp", "lgbm", "quadratic")
 # Heartbeat: a running trial stamps the storage every HEARTBEAT seconds; one whose stamp is older
@@ -284,9 +284,15 @@ class MLPObjective:
         from models.mlp import MLPConfig, MLPRegressor
 
         params = self.space(trial)
+        # On small data (tests, synthetic sets) a batch near the row count leaves one or two
+        # optimiser steps per epoch, too few for a one-cycle schedule; cap it at a quarter of the
+        # rows. The search space itself stays fixed, as TPE needs.
+        batch = max(2, min(int(params["batch_size"]), len(self.fit_df) // 4))
+        if batch != params["batch_size"]:
+            trial.set_user_attr("batch_size_used", batch)
         config = MLPConfig().with_params({
-            **params, "epochs": self.budget.mlp_epochs, "seed": self.budget.seed,
-            "threads": self.budget.threads, "progress": False,
+            **params, "batch_size": batch, "epochs": self.budget.mlp_epochs,
+            "seed": self.budget.seed, "threads": self.budget.threads, "progress": False,
         })
         scores: list[float] = []
 
@@ -329,8 +335,6 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 def write_best(study: optuna.Study, model: str, build_dir: Path, storage_url: str,
                objective: Any) -> Path | None:
     """``B/tuning/<model>.json``: the best trial's parameters in the model's own names."""
-    from models.lgbm import atomic_write_text
-
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         log.warning("no completed trial yet: %s not written", build_dir / "tuning" / f"{model}.json")
@@ -349,7 +353,7 @@ def write_best(study: optuna.Study, model: str, build_dir: Path, storage_url: st
         "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     path = build_dir / "tuning" / f"{model}.json"
-    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    write_text_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
     return path
 
 
@@ -383,9 +387,8 @@ def write_plots(study: optuna.Study, out_dir: Path, seed: int) -> list[Path]:
             fig = ax.figure if hasattr(ax, "figure") else np.ravel(ax)[0].figure
             fig.set_size_inches(9, 5.5)
             fig.tight_layout()
-            tmp = path.with_name(f".{path.stem}.tmp.png")
-            fig.savefig(tmp, dpi=100)
-            os.replace(tmp, path)
+            # Atomic: two workers sharing a build dir may plot at the same moment.
+            write_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
             plt.close(fig)
             written.append(path)
         except Exception as err:  # noqa: BLE001 - e.g. importances need 2+ completed trials
@@ -418,9 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODELS, required=True,
                    help="quadratic: data-free smoke test of storage/workers")
     p.add_argument("--trials", type=int, default=None,
-                   help="trials to run in this process (default: until --timeout)")
+                   help="trials to run in this process (0 or unset: until --timeout)")
     p.add_argument("--timeout", type=float, default=None,
-                   help="seconds after which no new trial is started")
+                   help="seconds after which no new trial is started (0 or unset: no limit)")
     p.add_argument("--storage", default=None,
                    help="RDB URL; default sqlite:///BUILD_DIR/tuning/optuna.db")
     p.add_argument("--study", default=None, help="study name; default rossmann-<model>")
@@ -451,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     build_dir: Path = args.build_dir
+    # The Makefile passes TIMEOUT=0 and TRIALS=0 for "no limit".
+    args.timeout = args.timeout or None
+    args.trials = args.trials or None
     if args.trials is not None and args.trials < 1:
         raise DataError(f"--trials must be >= 1 (got {args.trials})", fix="e.g. --trials 20")
     if args.trials is None and args.timeout is None:

@@ -15,6 +15,7 @@ import argparse
 import csv
 import hashlib
 import io
+import json
 import os
 import shutil
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from competition.errors import DataError
 from competition.io import write_text_atomic
 from competition.kaggle_cli import (COMPETITION, CREDENTIALS_HELP, credentials_configured, explain_failure,
                                     kaggle_executable, run_kaggle)
+from submissions.report import read_validation, validation_path
 
 LOG_COLUMNS = ["time_utc", "file", "sha256", "message", "validation_rmspe"]
 
@@ -73,9 +75,12 @@ def submitted_rmspe(build_dir: Path, submission: Path) -> float | None:
     submission.csv is a copy of ensemble.csv or of one model's csv (before an ensemble exists),
     so the byte-identical ``submissions/<name>.csv`` names the entry in validation.json.
     """
-    from ensembling.sinks import model_scores
-
-    scores = model_scores(build_dir)
+    try:
+        models = read_validation(build_dir).get("models", {})
+    except json.JSONDecodeError:
+        print(f"warning: {validation_path(build_dir)} is not valid JSON; logging no validation RMSPE")
+        models = {}
+    scores = {k: float(v["rmspe"]) for k, v in models.items() if isinstance(v, dict) and "rmspe" in v}
     digest = sha256_of(submission)
     for candidate in sorted(submission.parent.glob("*.csv")):
         name = candidate.stem

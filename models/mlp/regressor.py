@@ -85,6 +85,9 @@ class MLPRegressor:
         unknown = set(cfg.emb_sizes) - set(self.cat_cols_)
         if unknown:
             raise ValueError(f"emb_sizes names columns that are not categorical inputs: {sorted(unknown)}")
+        if not (train_df[TARGET] > 0).all():
+            raise ValueError("the MLP trains on log Sales: pass rows with Sales > 0 only "
+                             "(models.common.training_frames does that)")
         self.preprocessor_ = _make_preprocessor(self.cat_cols_, self.cont_cols_)
         self.preprocessor_.fit(train_df)
         self.cardinalities_ = [int(self.preprocessor_.cardinalities_[c]) for c in self.cat_cols_]
@@ -111,6 +114,8 @@ class MLPRegressor:
             # much randomness preprocessing used.
             torch.manual_seed(cfg.seed)
             self.model_ = self._build_model(train.conts.shape[1])
+            if cfg.progress:
+                print(self.model_.summary(), flush=True)
             history = fit_network(self.model_, train, cfg, valid, epoch_callback)
         self.history_ = history.epochs
         self.step_loss_ = history.step_loss

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ def make_competition(data_dir: Path, seed: int = 0, n_stores: int = N_STORES) ->
 
     def frame(dates: pd.DatetimeIndex) -> pd.DataFrame:
         df = pd.DataFrame([(s, d) for d in dates for s in stores], columns=["Store", "Date"])
-        df["DayOfWeek"] = df["Date"].dt.dayofweek + 1
+        df["DayOfWeek"] = df["Date"].dt.day_of_week + 1
         df["Open"] = (df["DayOfWeek"] != 7).astype(int)
         df["Promo"] = ((df["Date"].dt.isocalendar().week.astype(int) % 2 == 0) & (df["DayOfWeek"] <= 5)).astype(int)
         df["StateHoliday"] = "0"
@@ -44,6 +45,10 @@ def make_competition(data_dir: Path, seed: int = 0, n_stores: int = N_STORES) ->
         return df
 
     train = frame(pd.date_range(TRAIN_START, TRAIN_END))
+    # Ascension Day: a state holiday inside the validation window, stores closed.
+    hol = train["Date"] == pd.Timestamp("2015-05-14")
+    train.loc[hol, "StateHoliday"] = "a"
+    train.loc[hol, "Open"] = 0
     mult = (1 + 0.25 * train["Promo"]) * (1 + 0.05 * (train["DayOfWeek"] == 1))
     sales = level[train["Store"] - 1] * mult * rng.lognormal(0, 0.1, len(train))
     train["Sales"] = np.where(train["Open"] == 1, np.round(sales), 0).astype(int)
@@ -61,6 +66,17 @@ def make_competition(data_dir: Path, seed: int = 0, n_stores: int = N_STORES) ->
         out.to_csv(data_dir / name, index=False)
     store.to_csv(data_dir / "store.csv", index=False)
     pd.DataFrame({"Id": test["Id"], "Sales": 0}).to_csv(data_dir / "sample_submission.csv", index=False)
+    # Minimal fast.ai tables, so the backtest has an external/ to carry over.
+    ext = data_dir / "external"
+    ext.mkdir(exist_ok=True)
+    pd.DataFrame({"Store": stores, "State": np.where(stores % 2 == 0, "BY", "NW")}).to_csv(
+        ext / "store_states.csv", index=False)
+    pd.DataFrame({"StateName": ["Bayern", "NordrheinWestfalen"], "State": ["BY", "NW"]}).to_csv(
+        ext / "state_names.csv", index=False)
+    pd.DataFrame({"file": "Bayern", "Date": ["2015-01-01"], "Max_TemperatureC": [3]}).to_csv(
+        ext / "weather.csv", index=False)
+    pd.DataFrame({"file": "Rossmann_DE_BY", "week": ["2015-01-04 - 2015-01-10"], "trend": [50]}).to_csv(
+        ext / "googletrend.csv", index=False)
     return {"train": train, "test": test, "store": store}
 
 
@@ -75,6 +91,8 @@ def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str,
     store = comp["store"].assign(State=lambda s: np.where(s["Store"] % 2 == 0, "BY", "NW"))
     train = comp["train"].merge(store[["Store", "StoreType", "Assortment", "State"]], on="Store")
     test = comp["test"].merge(store[["Store", "StoreType", "Assortment", "State"]], on="Store")
+    for df in (train, test):  # the features stage keeps StateHoliday as a bool, as fast.ai does
+        df["StateHoliday"] = df["StateHoliday"].astype(str) != "0"
     (build_dir / "features").mkdir(parents=True, exist_ok=True)
     (build_dir / "predictions").mkdir(parents=True, exist_ok=True)
     train.to_parquet(build_dir / "features" / "train.parquet", index=False)
@@ -101,6 +119,22 @@ def noisy(sd: float, bias: float = 1.0) -> Callable:
     return lambda y, df, rng: y * bias * rng.lognormal(0, sd, len(y))
 
 
+@pytest.fixture(scope="session")
+def synth() -> SimpleNamespace:
+    """The helpers above, for tests that build their own data (pytest runs with importlib mode,
+    so test modules cannot import this conftest)."""
+    return SimpleNamespace(make_competition=make_competition, make_build=make_build, noisy=noisy,
+                           load_as_comp=load_as_comp)
+
+
+def load_as_comp(data_dir: Path) -> dict[str, pd.DataFrame]:
+    """Read a data dir through the real loader, in the shape :func:`make_build` takes."""
+    from competition.data import load_competition
+
+    data = load_competition(data_dir)
+    return {"train": data.train, "test": data.test, "store": data.store}
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
@@ -111,12 +145,9 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def build_factory(tmp_path: Path, data_dir: Path) -> Callable[..., Path]:
     """``build_factory(models, name="build")`` writes a build dir with those models' predictions."""
-    comp = None
+    comp = load_as_comp(data_dir)
 
     def factory(models: dict[str, Callable], name: str = "build", seed: int = 1) -> Path:
-        nonlocal comp
-        if comp is None:
-            comp = make_competition(tmp_path / "_scratch", seed=0)  # same seed: same data as data_dir
         b = tmp_path / name
         make_build(b, comp, models, seed=seed)
         return b

@@ -1,0 +1,268 @@
+"""``python -m ensembling.report --build-dir B``: where the models fail, not just one number.
+
+Writes ``B/reports/report.md`` with PNGs beside it:
+- RMSPE per model and for the ensemble (in-sample and honest, see ensembling/ensemble.py);
+- RMSPE by segment (StoreType, Assortment, State, Promo, day of week, holiday weeks) per model,
+  so one sees which model to trust where, and where the blend gains;
+- the worst stores, actual vs predicted over the validation window;
+- a short data sheet: rows, date ranges, source, known quirks.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: reports are built by make, often on machines without a display
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from competition.errors import DataError
+from competition.io import write_text_atomic, write_with
+from competition.metric import rmspe
+from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
+from ensembling.sinks import model_scores, read_validation
+
+SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday")
+N_WORST = 6
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def load_frame(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Validation rows with every model's prediction (+ ensemble), segments attached, Sales > 0."""
+    names = model_names(build_dir)
+    valid = load_predictions(build_dir, names, "valid")
+    cols = list(names)
+    ens = build_dir / "ensemble" / "valid.parquet"
+    if ens.exists():
+        e = pd.read_parquet(ens)
+        e["Date"] = pd.to_datetime(e["Date"]).astype("datetime64[us]")
+        e = e.rename(columns={"prediction": "ensemble", "prediction_honest": "ensemble (honest)"})
+        valid = valid.merge(e[["Store", "Date", "ensemble", "ensemble (honest)"]], on=["Store", "Date"], how="left")
+        cols.append("ensemble")
+    seg = load_segments(build_dir, "valid", valid)
+    seg = seg.drop(columns=[c for c in ("Store", "Date") if c in seg.columns])
+    frame = pd.concat([valid.reset_index(drop=True), seg.reset_index(drop=True)], axis=1)
+    frame["HolidayWeek"] = _holiday_weeks(build_dir, frame)
+    return frame[frame["Sales"] > 0].reset_index(drop=True), cols
+
+
+def _holiday_weeks(build_dir: Path, frame: pd.DataFrame) -> pd.Series:
+    """"holiday week" where the store's calendar week (Mon-Sun) holds a state holiday.
+
+    Holidays fall on closed days, which RMSPE ignores, but they shift demand to the days around
+    them; that is where models without holiday-distance features go wrong.
+    """
+    if "StateHoliday" not in frame.columns:
+        return pd.Series("unknown", index=frame.index)
+    feats_path = build_dir / "features" / "train.parquet"
+    # The scored frame drops closed days, so look at every row of the window in the features.
+    feats = pd.read_parquet(feats_path, columns=["Store", "Date", "StateHoliday"])
+    feats["Date"] = pd.to_datetime(feats["Date"]).astype("datetime64[us]")
+    feats = feats[feats["Date"] >= frame["Date"].min() - pd.Timedelta(days=7)]
+    feats["week"] = feats["Date"].dt.to_period("W-SUN")
+    # The raw column holds "0"/"a"/"b"/"c"; the feature table may hold it as a bool or int flag.
+    code = feats["StateHoliday"].astype(str).str.lower()
+    hol = feats[~code.isin(["0", "false", "", "nan", "none", "<na>"])].groupby(["Store", "week"]).size()
+    week = frame["Date"].dt.to_period("W-SUN")
+    keys = pd.MultiIndex.from_arrays([frame["Store"], week])
+    flag = keys.isin(hol.index)
+    return pd.Series(np.where(flag, "holiday week", "no holiday"), index=frame.index)
+
+
+def segment_table(frame: pd.DataFrame, cols: list[str], segment: str) -> pd.DataFrame:
+    """RMSPE of each prediction column within each value of ``segment`` (rows = values)."""
+    rows = []
+    for value, g in frame.groupby(segment, sort=True, observed=True):
+        row: dict[str, Any] = {segment: value, "rows": len(g)}
+        for c in cols:
+            row[c] = rmspe(g["Sales"], g[c])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _md_table(df: pd.DataFrame, best_of: list[str] | None = None) -> str:
+    """Markdown table; within ``best_of`` columns the lowest value of each row is bold."""
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(df[c]) else "---" for c in df.columns) + "|"
+    lines = [head, sep]
+    # object dtype keeps each cell's own type (iterrows would turn a row of ints and floats into floats)
+    for _, r in df.astype(object).iterrows():
+        best = min((r[c] for c in best_of), default=None) if best_of else None
+        cells = []
+        for c in df.columns:
+            v = r[c]
+            if isinstance(v, (float, np.floating)):
+                s = "" if np.isnan(v) else f"{v:.4f}"
+                cells.append(f"**{s}**" if best_of and c in best_of and v == best else s)
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_segments(tables: dict[str, pd.DataFrame], cols: list[str], path: Path) -> None:
+    n = len(tables)
+    ncols = 2
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(13, 3.6 * nrows), squeeze=False)
+    width = 0.8 / max(len(cols), 1)
+    for ax, (seg, t) in zip(axes.flat, tables.items()):
+        x = np.arange(len(t))
+        for j, c in enumerate(cols):
+            ax.bar(x + (j - (len(cols) - 1) / 2) * width, t[c], width, label=c)
+        ax.set_xticks(x, [str(v) for v in t[seg]], rotation=45 if len(t) > 6 else 0, fontsize=8)
+        ax.set_title(f"RMSPE by {seg}")
+        ax.set_ylabel("RMSPE")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_models(scores: dict[str, float], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(scores) + 1.5))
+    items = sorted(scores.items(), key=lambda kv: -kv[1])
+    ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
+    for i, (_, v) in enumerate(items):
+        ax.text(v, i, f" {v:.4f}", va="center", fontsize=8)
+    ax.set_xlabel("validation RMSPE (lower is better)")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_worst(frame: pd.DataFrame, cols: list[str], stores: list[int], path: Path) -> None:
+    fig, axes = plt.subplots(len(stores), 1, figsize=(11, 2.4 * len(stores)), squeeze=False, sharex=True)
+    for ax, s in zip(axes[:, 0], stores):
+        g = frame[frame["Store"] == s].sort_values("Date")
+        ax.plot(g["Date"], g["Sales"], "k.-", lw=1.5, label="actual")
+        for c in cols:
+            ax.plot(g["Date"], g[c], lw=1, alpha=0.8, label=c)
+        ref = cols[-1]
+        ax.set_title(f"store {s}: RMSPE {ref} {rmspe(g['Sales'], g[ref]):.3f}", fontsize=9)
+        ax.set_ylabel("Sales")
+    axes[0, 0].legend(fontsize=7, ncol=len(cols) + 1)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def data_sheet(build_dir: Path, meta: dict[str, Any]) -> list[str]:
+    """Rows, ranges, source and quirks, computed from the feature tables where possible."""
+    lines = []
+    feats = build_dir / "features"
+    src = meta.get("source", "unknown")
+    lines.append(f"- source: **{src}**" + (" (generated; numbers say nothing about Kaggle)" if src == "synthetic" else ""))
+    for part in ("train", "test"):
+        p = feats / f"{part}.parquet"
+        if not p.exists():
+            continue
+        cols = ["Store", "Date", "Open"] + (["Sales"] if part == "train" else [])
+        df = pd.read_parquet(p, columns=cols)
+        df["Date"] = pd.to_datetime(df["Date"])
+        lines.append(f"- {part}: {len(df):,} rows, {df['Store'].nunique()} stores, "
+                     f"{df['Date'].min().date()} .. {df['Date'].max().date()} ({df['Date'].nunique()} dates), "
+                     f"{(df['Open'] == 0).mean():.1%} closed store-days")
+        if part == "train":
+            per_store = df.groupby("Store")["Date"].nunique()
+            gap = per_store[per_store < df["Date"].nunique()]
+            if len(gap):
+                lines.append(f"  - {len(gap)} stores have fewer dates than the rest "
+                             f"(Kaggle: 180 stores lack 2014-07-01 .. 2014-12-31, closed for refurbishment)")
+            zero_open = int(((df["Open"] == 1) & (df["Sales"] == 0)).sum())
+            lines.append(f"  - {zero_open} open store-days with zero sales (RMSPE ignores them)")
+    # meta.json (features stage): windows, row counts, whether the fast.ai tables were used.
+    for key in ("valid_start", "valid_end", "test_start", "test_end", "external"):
+        if key in meta:
+            lines.append(f"- {key}: {meta[key]}")
+    counts = {k: v for k, v in meta.items() if (k.startswith("n_") or k.startswith("rows")) and not isinstance(v, list)}
+    if counts:
+        lines.append("- row counts from meta.json: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                                                                 for k, v in counts.items()))
+    if meta.get("data_fingerprint"):
+        lines.append(f"- data fingerprint (sha256 of the raw files): {str(meta['data_fingerprint'])[:16]}")
+    lines += [
+        "- known quirks of the Kaggle files (the synthetic generator reproduces them): StateHoliday mixes "
+        "the string \"0\" and the number 0 (read as text); test Open is blank for store 622 on some days "
+        "(treated as open, warned once); the test covers only part of the stores (856 of 1115 on Kaggle); "
+        "validation = the last N train dates, N = distinct test dates (48 on Kaggle).",
+    ]
+    return lines
+
+
+def build_report(build_dir: Path) -> Path:
+    frame, cols = load_frame(build_dir)
+    out_dir = build_dir / "reports"
+    meta = load_meta(build_dir)
+    scores = {c: rmspe(frame["Sales"], frame[c]) for c in cols}
+    ens = read_validation(build_dir).get("models", {}).get("ensemble", {})
+    recorded = model_scores(build_dir)
+    if "ensemble (honest)" in frame.columns and frame["ensemble (honest)"].notna().all():
+        scores["ensemble (honest)"] = rmspe(frame["Sales"], frame["ensemble (honest)"])
+    plot_models(scores, out_dir / "rmspe_models.png")
+
+    tables = {s: segment_table(frame, cols, s) for s in SEGMENTS if s in frame.columns
+              and frame[s].nunique() > 1}
+    plot_segments(tables, cols, out_dir / "rmspe_segments.png")
+
+    ref = cols[-1]  # the ensemble when there is one
+    per_store = frame.groupby("Store").apply(lambda g: pd.Series({c: rmspe(g["Sales"], g[c]) for c in cols}),
+                                             include_groups=False)
+    worst = per_store.sort_values(ref, ascending=False)
+    plot_worst(frame, cols, [int(s) for s in worst.index[:N_WORST]], out_dir / "worst_stores.png")
+
+    md = [f"# Validation report ({build_dir})", ""]
+    md.append(f"Validation window {frame['Date'].min().date()} .. {frame['Date'].max().date()}, "
+              f"{len(frame):,} store-days with Sales > 0 (the days RMSPE scores).")
+    md += ["", "## RMSPE per model", "", "![](rmspe_models.png)", ""]
+    rows = [{"model": k, "RMSPE": v, "recorded in validation.json": recorded.get(k, float("nan"))}
+            for k, v in sorted(scores.items(), key=lambda kv: kv[1])]
+    md.append(_md_table(pd.DataFrame(rows)))
+    if ens:
+        md += ["", f"Ensemble: {ens.get('space')} blend, weights "
+                   + ", ".join(f"{k} {v:.3f}" for k, v in ens.get("weights", {}).items())
+                   + f", factor {ens.get('factor', float('nan')):.4f}; "
+                   + ("segment factors per " + ens["segment"]["column"] if ens.get("segment")
+                      else "one global factor (no segment factor helped on both held-out halves)")
+                   + ". *ensemble (honest)* is the same procedure fitted on one half of the window and "
+                     "scored on the other: the in-sample number is slightly optimistic."]
+    md += ["", "## Where the models fail: RMSPE by segment", "",
+           "Lowest RMSPE per row in bold. Columns are models; a row where the ranking flips is a place "
+           "where the models fail differently, which is what a blend exploits.", "",
+           "![](rmspe_segments.png)", ""]
+    for s, t in tables.items():
+        md += [f"### {s}", "", _md_table(t, best_of=cols), ""]
+    md += ["## Worst stores", "", f"By {ref} RMSPE over the validation window; actual vs predicted below.", "",
+           "![](worst_stores.png)", ""]
+    wt = worst.head(10).reset_index()
+    wt["Store"] = wt["Store"].astype(int).astype(str)
+    md += [_md_table(wt, best_of=cols), ""]
+    md += ["## Data sheet", ""] + data_sheet(build_dir, meta) + [""]
+    path = out_dir / "report.md"
+    write_text_atomic(path, "\n".join(md))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ensembling.report", description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", type=Path, default=Path("build"))
+    args = ap.parse_args(argv)
+    if not (args.build_dir / "predictions").is_dir():
+        raise DataError("no predictions to report on", file=args.build_dir / "predictions",
+                        fix=f"run `make ensemble BUILD_DIR={args.build_dir}` first")
+    path = build_report(args.build_dir)
+    print(f"wrote {path} and its PNGs")
+    return 0
+
+
+if __name__ == "__main__":
+    from competition.cli import run_cli
+
+    run_cli(main)

@@ -1,0 +1,105 @@
+"""Blend weights, the RMSPE factor and segment factors on constructed data with known answers."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition.metric import rmspe
+from ensembling import blend
+
+
+def _truth(n: int = 4000, seed: int = 0) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(2000, 12000, n)
+    dates = np.repeat(pd.date_range("2015-05-01", periods=40).to_numpy(), n // 40)
+    return rng, y, dates
+
+
+@pytest.mark.parametrize("fit", [blend.fit_linear, blend.fit_geometric])
+def test_weights_recover_the_better_model(fit):
+    rng, y, _ = _truth()
+    good = y * rng.lognormal(0, 0.04, len(y))
+    bad = y * rng.lognormal(0, 0.30, len(y))
+    res = fit(np.column_stack([bad, good]), y)
+    assert res.weights[1] > 0.85, res.weights
+    assert res.weights.sum() == pytest.approx(1.0)
+    assert (res.weights >= 0).all()
+
+
+@pytest.mark.parametrize("fit", [blend.fit_linear, blend.fit_geometric])
+def test_weights_nonnegative_even_when_a_model_is_anticorrelated(fit):
+    rng, y, _ = _truth()
+    good = y * rng.lognormal(0, 0.05, len(y))
+    # Negatively related to the truth: an unconstrained fit would give it a negative weight.
+    anti = np.clip(2 * y.mean() - y, 100, None) * rng.lognormal(0, 0.05, len(y))
+    res = fit(np.column_stack([good, anti]), y)
+    assert (res.weights >= 0).all() and res.weights.sum() == pytest.approx(1.0)
+    assert res.weights[1] < 0.05
+
+
+def test_factor_below_one_when_predictions_are_biased_high():
+    rng, y, _ = _truth()
+    p = y * 1.10 * rng.lognormal(0, 0.05, len(y))
+    f = blend.optimal_factor(p, y)
+    assert 0.85 < f < 0.93
+    assert rmspe(y, f * p) < rmspe(y, p) - 0.05
+
+
+def test_factor_below_one_for_unbiased_noise():
+    """RMSPE's asymmetry alone pushes the best factor under 1."""
+    rng, y, _ = _truth()
+    p = y * rng.lognormal(0, 0.15, len(y))
+    assert blend.optimal_factor(p, y) < 0.99
+
+
+def test_optimal_factor_is_the_minimum():
+    rng, y, _ = _truth()
+    p = y * rng.lognormal(0.05, 0.1, len(y))
+    f = blend.optimal_factor(p, y)
+    grid = np.linspace(f - 0.05, f + 0.05, 101)
+    assert rmspe(y, f * p) <= min(rmspe(y, g * p) for g in grid) + 1e-12
+
+
+def test_ensemble_beats_each_input_on_constructed_data():
+    rng, y, dates = _truth()
+    a = y * rng.lognormal(0.03, 0.10, len(y))
+    b = y * rng.lognormal(-0.02, 0.12, len(y))
+    c = y * rng.lognormal(0.00, 0.20, len(y))
+    P = np.column_stack([a, b, c])
+    best, fits = blend.fit_blend(P, y)
+    singles = [rmspe(y, P[:, j]) for j in range(3)]
+    assert best.rmspe < min(singles) - 0.01
+    assert best.rmspe == min(f.rmspe for f in fits.values())
+    honest, details = blend.cross_fit(P, y, dates, None, 20.0)
+    assert rmspe(y, honest) < min(singles) - 0.01
+    assert len(details) == 2
+
+
+def test_half_masks_split_by_date():
+    dates = np.repeat(pd.date_range("2015-01-01", periods=6).to_numpy(), 3)
+    first, second = blend.half_masks(dates)
+    assert first.sum() == 9 and second.sum() == 9
+    assert dates[first].max() < dates[second].min()
+
+
+def test_segment_factors_rejected_on_noise():
+    rng, y, dates = _truth(n=6000)
+    P = np.column_stack([y * rng.lognormal(0, 0.1, len(y)), y * rng.lognormal(0, 0.15, len(y))])
+    segs = {"Store": rng.integers(1, 300, len(y)).astype(str),
+            "StoreType": rng.choice(list("abcd"), len(y)),
+            "Promo": rng.integers(0, 2, len(y)).astype(str)}
+    checks = blend.check_segments(P, y, dates, segs, strength=20.0, min_gain=0.0005)
+    assert [c.column for c in checks] == ["Store", "StoreType", "Promo"]
+    assert not any(c.accepted for c in checks), [c.to_dict() for c in checks]
+
+
+def test_segment_factors_accepted_when_one_segment_is_biased():
+    rng, y, dates = _truth(n=6000)
+    stype = rng.choice(list("abcd"), len(y))
+    bias = np.where(stype == "b", 1.25, 1.0)  # every model over-predicts store type b
+    P = np.column_stack([y * bias * rng.lognormal(0, 0.08, len(y)), y * bias * rng.lognormal(0, 0.1, len(y))])
+    checks = {c.column: c for c in blend.check_segments(P, y, dates, {"StoreType": stype}, 20.0, 0.0005)}
+    assert checks["StoreType"].accepted
+    factors = blend.fit_segment_factors(P[:, 0], y, stype, 1.0, 20.0)
+    assert factors["b"] < factors["a"] - 0.15

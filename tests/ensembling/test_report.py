@@ -1,0 +1,44 @@
+"""`python -m ensembling.report` writes report.md and its PNGs."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ensembling.ensemble import run_ensemble
+from ensembling.report import build_report, segment_table
+
+REPO = Path(__file__).resolve().parents[2]
+PNGS = ("rmspe_models.png", "rmspe_segments.png", "worst_stores.png")
+
+
+def test_report_after_ensemble(build_factory, data_dir, synth):
+    build = build_factory({"lgbm": synth.noisy(0.08, 1.03), "mlp": synth.noisy(0.12)})
+    run_ensemble(build, data_dir)
+    res = subprocess.run([sys.executable, "-m", "ensembling.report", "--build-dir", str(build)], cwd=REPO,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    md = (build / "reports" / "report.md").read_text()
+    for section in ("## RMSPE per model", "## Where the models fail", "### StoreType", "### Assortment",
+                    "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "## Worst stores", "## Data sheet"):
+        assert section in md, section
+    assert "ensemble (honest)" in md and "source: **synthetic**" in md
+    for png in PNGS:
+        data = (build / "reports" / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, png
+
+
+def test_report_without_ensemble(build_factory, synth):
+    build = build_factory({"lgbm": synth.noisy(0.08)})
+    path = build_report(build)
+    assert "| lgbm |" in path.read_text()
+
+
+def test_segment_table_matches_rmspe_by_hand():
+    import pandas as pd
+
+    frame = pd.DataFrame({"Sales": [100.0, 200.0, 100.0], "m": [110.0, 200.0, 50.0], "Promo": [0, 0, 1]})
+    t = segment_table(frame, ["m"], "Promo").set_index("Promo")
+    assert abs(t.loc[0, "m"] - (0.1 ** 2 / 2) ** 0.5) < 1e-12
+    assert abs(t.loc[1, "m"] - 0.5) < 1e-12
+    assert t.loc[0, "rows"] == 2

@@ -1,0 +1,90 @@
+"""TabularPreprocessor: codes with 0 for unknown, median fill + flags, scaling, persistence."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.preprocess import TabularPreprocessor
+
+
+@pytest.fixture
+def train() -> pd.DataFrame:
+    return pd.DataFrame({
+        "Store": np.array([3, 1, 2, 1], np.int32),
+        "StoreType": pd.array(["b", "a", "a", None], dtype="str"),
+        "State": pd.Categorical(["HE", "BY", "HE", "HB,NI"]),
+        "StateHoliday": [False, True, False, False],
+        "Dist": [10.0, np.nan, 30.0, 50.0],
+        "Temp": [1.0, 2.0, 3.0, 4.0],
+    })
+
+
+def fitted(train: pd.DataFrame) -> TabularPreprocessor:
+    return TabularPreprocessor(["Store", "StoreType", "State", "StateHoliday"], ["Dist", "Temp"]).fit(train)
+
+
+def test_params_only_in_init():
+    p = TabularPreprocessor(["a"], ["b"])
+    assert vars(p) == {"cat_cols": ["a"], "cont_cols": ["b"]}
+    with pytest.raises(RuntimeError):
+        p.transform(pd.DataFrame({"a": [1], "b": [1.0]}))
+
+
+def test_codes_reserve_zero_for_unknown_and_missing(train):
+    p = fitted(train)
+    cats, conts = p.transform(train)
+    assert cats.dtype == np.int64 and conts.dtype == np.float32
+    assert cats[:, 0].tolist() == [3, 1, 2, 1]           # sorted categories get 1..k
+    assert cats[:, 1].tolist() == [2, 1, 1, 0]           # None -> 0
+    assert cats[:, 2].tolist() == [3, 1, 3, 2]
+    assert cats[:, 3].tolist() == [1, 2, 1, 1]
+    assert p.cardinalities_ == {"Store": 4, "StoreType": 3, "State": 4, "StateHoliday": 3}
+    new = pd.DataFrame({"Store": np.array([99, 2], np.int64), "StoreType": ["z", "b"],
+                        "State": ["XX", "HE"], "StateHoliday": [True, np.nan], "Dist": [np.nan, 1.0],
+                        "Temp": [np.nan, 2.5]})
+    cats, _ = p.transform(new)
+    assert cats.tolist() == [[0, 0, 0, 2], [2, 2, 3, 0]]  # unseen and missing -> 0
+
+
+def test_median_fill_flags_and_scaling(train):
+    p = fitted(train)
+    assert p.na_cols_ == ["Dist"] and p.cont_names_ == ["Dist", "Temp", "Dist_na"]
+    assert p.medians_["Dist"] == 30.0
+    _, conts = p.transform(train)
+    filled = np.array([10.0, 30.0, 30.0, 50.0])
+    expected = (filled - filled.mean()) / filled.std()
+    np.testing.assert_allclose(conts[:, 0], expected, rtol=1e-6)
+    assert conts[:, 2].tolist() == [0, 1, 0, 0]
+    assert abs(conts[:, 1].mean()) < 1e-6 and abs(conts[:, 1].std() - 1) < 1e-6
+
+
+def test_transform_frame_fixed_categories(train):
+    p = fitted(train)
+    f = p.transform_frame(train.iloc[[2]])
+    assert isinstance(f["State"].dtype, pd.CategoricalDtype)
+    assert list(f["State"].cat.categories) == ["BY", "HB,NI", "HE"]  # all of fit's, not just present
+    assert f["State"].cat.codes.tolist() == [2]
+    assert f["Dist"].tolist() == [30.0]  # raw continuous values, not scaled
+    g = p.transform_frame(pd.DataFrame({"Store": [7], "StoreType": ["a"], "State": ["XX"],
+                                        "StateHoliday": [True], "Dist": [np.nan], "Temp": [0.0]}))
+    assert g["Store"].isna().all() and g["State"].isna().all() and np.isnan(g["Dist"].iat[0])
+
+
+def test_json_round_trip(train):
+    p = fitted(train)
+    q = TabularPreprocessor.from_dict(json.loads(json.dumps(p.to_dict())))
+    for a, b in zip(p.transform(train), q.transform(train)):
+        np.testing.assert_array_equal(a, b)
+    assert q.cardinalities_ == p.cardinalities_
+    pd.testing.assert_frame_equal(p.transform_frame(train), q.transform_frame(train))
+
+
+def test_dtype_drift_between_fit_and_transform(train):
+    """A column that arrives as float or category later (e.g. after a parquet round trip)."""
+    p = fitted(train)
+    later = train.assign(Store=train["Store"].astype(float), StoreType=pd.Categorical(train["StoreType"]),
+                         State=train["State"].astype(str))
+    np.testing.assert_array_equal(p.transform(later)[0], p.transform(train)[0])

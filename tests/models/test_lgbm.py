@@ -1,0 +1,246 @@
+"""LightGBM on log(Sales): quality, the RMSPE feval, determinism, refit, files, tuned params, errors.
+
+The data are small hand-made feature tables in the ARCHITECTURE.md layout (``write_feature_build``,
+also used by the tuning tests), so every test here takes about a second.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition.errors import DataError
+from competition.metric import lgb_rmspe, rmspe
+
+N_VALID_DAYS = 42
+
+
+def write_feature_build(build_dir: Path, seed: int = 0, n_stores: int = 25, n_days: int = 300,
+                        test_days: int = 14) -> Path:
+    """Feature files (``B/features/{train,test}.parquet``, ``meta.json``) with a known signal.
+
+    Sales = store level x day-of-week x promo x month x day-of-month x noise, closed on Sundays, so a good model
+    must learn per-store levels and interactions that a per-store median only partly captures.
+    Columns are a subset of features.columns, as a model must cope with (external tables are
+    optional).
+    """
+    rng = np.random.default_rng(seed)
+    stores = np.arange(1, n_stores + 1)
+    level = rng.uniform(3000, 9000, n_stores)
+    promo_lift = rng.uniform(0.1, 0.4, n_stores)
+    store_type = rng.choice(list("abcd"), n_stores)
+    distance = rng.integers(100, 20000, n_stores).astype(float)
+    dates = pd.date_range("2014-09-01", periods=n_days + test_days)
+
+    df = pd.DataFrame([(s, d) for d in dates for s in stores], columns=["Store", "Date"])
+    si = df["Store"].to_numpy() - 1
+    df["DayOfWeek"] = (df["Date"].dt.day_of_week + 1).astype("int8")
+    df["Month"] = df["Date"].dt.month.astype("int8")
+    df["Day"] = df["Date"].dt.day.astype("int8")
+    df["StoreType"] = store_type[si]
+    df["StateHoliday"] = np.where(df["Date"].dt.strftime("%m-%d").isin(["12-25", "01-01"]), "a", "0")
+    df["Open"] = ((df["DayOfWeek"] != 7) & (df["StateHoliday"] == "0")).astype("int8")
+    df["Promo"] = ((df["Date"].dt.isocalendar().week.astype(int) % 2 == 0)
+                   & (df["DayOfWeek"] <= 5)).astype("int8")
+    df["SchoolHoliday"] = df["Month"].isin([7, 8]).astype("int8")
+    df["CompetitionDistance"] = distance[si]
+    dow_effect = np.array([1.25, 1.0, 0.95, 0.95, 1.05, 0.9, 0.0])[df["DayOfWeek"].to_numpy() - 1]
+    month_effect = 1 + 0.15 * (df["Month"].to_numpy() == 12)
+    # Pay-day cycle within the month: a per-store median cannot see it, a tree on `Day` can.
+    day_effect = 1 + 0.15 * np.cos(2 * np.pi * (df["Day"].to_numpy() - 1) / 31)
+    sales = (level[si] * dow_effect * month_effect * day_effect * (1 + promo_lift[si] * df["Promo"].to_numpy())
+             * (1 - 0.1 * df["SchoolHoliday"].to_numpy()) * rng.lognormal(0, 0.04, len(df)))
+    df["Sales"] = np.where(df["Open"] == 1, np.round(sales), 0).astype("int32")
+    df["Customers"] = (df["Sales"] // 9).astype("int32")
+
+    cut = dates[n_days]
+    train = df[df["Date"] < cut].reset_index(drop=True)
+    test = df[df["Date"] >= cut].drop(columns=["Sales", "Customers"]).reset_index(drop=True)
+    test.insert(0, "Id", np.arange(1, len(test) + 1, dtype="int32"))
+    valid_start = dates[n_days - N_VALID_DAYS]
+    fdir = build_dir / "features"
+    fdir.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(fdir / "train.parquet", index=False)
+    test.to_parquet(fdir / "test.parquet", index=False)
+    meta = {"valid_start": valid_start.date().isoformat(),
+            "valid_end": dates[n_days - 1].date().isoformat(),
+            "test_start": cut.date().isoformat(), "n_train": len(train), "n_test": len(test)}
+    (fdir / "meta.json").write_text(json.dumps(meta))
+    return build_dir
+
+
+@pytest.fixture(scope="session")
+def feature_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Read-only feature build shared by the tests (copy it before writing into it)."""
+    return write_feature_build(tmp_path_factory.mktemp("lgbm-features"))
+
+
+@pytest.fixture()
+def build_dir(feature_build: Path, tmp_path: Path) -> Path:
+    """A private build dir holding a copy of the shared feature files."""
+    import shutil
+
+    shutil.copytree(feature_build / "features", tmp_path / "features")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def frames(feature_build: Path) -> dict[str, object]:
+    from models.common import load_feature_tables, training_frames
+    from models.lgbm import feature_columns, lgb_frame, make_preprocessor
+
+    train, _test, meta = load_feature_tables(feature_build)
+    fit_df, valid_df = training_frames(train, meta)
+    cats, conts = feature_columns(fit_df)
+    pre = make_preprocessor(cats, conts, fit_df)
+    return {"fit": fit_df, "valid": valid_df, "cats": cats,
+            "X_fit": lgb_frame(pre, fit_df, cats), "X_valid": lgb_frame(pre, valid_df, cats)}
+
+
+FAST = {"learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20}
+
+
+def fit_fast(frames: dict, seed: int = 0, **params: object):
+    from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor
+
+    # One thread: the test machine's cores are shared, and OpenMP threads that wait on each other
+    # under contention make a 1-second fit take a minute.
+    model = LGBMSalesRegressor({**DEFAULT_PARAMS, **FAST, **params}, seed=seed, num_boost_round=400,
+                               early_stopping_rounds=30, log_period=0, num_threads=1)
+    return model.fit(frames["X_fit"], frames["fit"]["Sales"],
+                     eval_set=(frames["X_valid"], frames["valid"]["Sales"]))
+
+
+def test_categoricals_reach_lightgbm_as_category_dtype(frames: dict) -> None:
+    X = frames["X_fit"]
+    for col in frames["cats"]:
+        assert isinstance(X[col].dtype, pd.CategoricalDtype), col
+    # pandas 3 strings (StoreType, StateHoliday) must never reach LightGBM as `str`.
+    assert not any(pd.api.types.is_string_dtype(X[c].dtype) for c in X.columns
+                   if not isinstance(X[c].dtype, pd.CategoricalDtype))
+
+
+def test_beats_the_median_baseline_by_far(frames: dict) -> None:
+    from models.baseline import MedianBaseline
+
+    model = fit_fast(frames)
+    valid = frames["valid"]
+    score = rmspe(valid["Sales"], model.predict(frames["X_valid"]))
+    baseline = rmspe(valid["Sales"], MedianBaseline().fit(frames["fit"]).predict(valid))
+    # The noise is 4% (lognormal sigma 0.04): a good model gets close to it.
+    assert score < 0.06
+    assert score < 0.7 * baseline
+    # The early-stopping score is the RMSPE of the best iteration's predictions.
+    assert model.best_score_ == pytest.approx(score, rel=1e-6)
+    assert 1 <= model.best_iteration_ < 400
+
+
+def test_feval_is_rmspe_on_the_log_target(frames: dict) -> None:
+    import lightgbm as lgb
+
+    y = frames["valid"]["Sales"].to_numpy(dtype=float)
+    ds = lgb.Dataset(frames["X_valid"], label=np.log(y)).construct()
+    name, value, higher_better = lgb_rmspe(np.log(y * 1.1), ds)
+    assert (name, higher_better) == ("rmspe", False)
+    assert value == pytest.approx(0.1, rel=1e-6)  # labels are stored as float32
+    model = fit_fast(frames)
+    assert set(model.evals_result_) == {"valid"}
+    assert list(model.evals_result_["valid"]) == ["rmspe"]
+
+
+def test_same_seed_same_predictions_other_seed_differs(frames: dict) -> None:
+    a = fit_fast(frames, seed=3).predict(frames["X_valid"])
+    b = fit_fast(frames, seed=3).predict(frames["X_valid"])
+    c = fit_fast(frames, seed=4).predict(frames["X_valid"])
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)  # bagging and feature_fraction use the seed
+
+
+def test_reproducibility_params_are_forced(frames: dict) -> None:
+    model = fit_fast(frames, seed=7)
+    p = model.params_
+    assert p["deterministic"] is True and p["seed"] == 7 and p["num_threads"] == 1
+    assert p.get("force_row_wise") is True  # long, narrow data
+    assert "force_col_wise" not in p
+
+
+def test_refit_rounds_scale_with_rows() -> None:
+    from models.lgbm import scaled_rounds
+
+    assert scaled_rounds(1000, 800_000, 844_000) == 1055
+    assert scaled_rounds(1, 10, 10) == 1
+
+
+def test_non_positive_sales_is_a_user_error(frames: dict) -> None:
+    from models.lgbm import LGBMSalesRegressor
+
+    sales = frames["fit"]["Sales"].to_numpy().copy()
+    sales[0] = 0
+    with pytest.raises(DataError, match="Sales > 0"):
+        LGBMSalesRegressor(seed=0).fit(frames["X_fit"], sales)
+
+
+def test_cli_writes_every_output_and_uses_tuned_params(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from models.lgbm import main
+
+    tuned = {"model": "lgbm", "params": {"num_leaves": 15, "min_data_in_leaf": 10}, "value": 0.05}
+    (build_dir / "tuning").mkdir()
+    (build_dir / "tuning" / "lgbm.json").write_text(json.dumps(tuned))
+    assert main(["--build-dir", str(build_dir), "--seed", "1", "--threads", "1",
+                 "--params", json.dumps({"learning_rate": 0.2, "num_boost_round": 300})]) == 0
+    out = capsys.readouterr().out
+    assert "using tuned parameters" in out
+
+    for rel in ("submissions/lgbm.csv", "predictions/lgbm.valid.parquet", "predictions/lgbm.test.parquet",
+                "models/lgbm/importance.png", "models/lgbm/model.txt", "models/lgbm/config.json",
+                "reports/validation.json"):
+        assert (build_dir / rel).stat().st_size > 0, rel
+    config = json.loads((build_dir / "models/lgbm/config.json").read_text())
+    assert config["params_source"] == "tuned+cli"
+    assert config["params"]["num_leaves"] == 15 and config["params"]["learning_rate"] == 0.2
+    assert config["num_boost_round"] == 300
+    assert config["refit_rounds"] >= config["best_iteration"]
+    report = json.loads((build_dir / "reports/validation.json").read_text())
+    assert report["models"]["lgbm"]["rmspe"] == pytest.approx(config["valid_rmspe"])
+    assert config["valid_rmspe"] < 0.07
+
+    valid = pd.read_parquet(build_dir / "predictions/lgbm.valid.parquet")
+    test = pd.read_parquet(build_dir / "predictions/lgbm.test.parquet")
+    assert {"Store", "Date", "Sales", "prediction"} <= set(valid.columns)
+    assert {"Id", "Store", "Date", "prediction"} <= set(test.columns)
+    assert (test.loc[test["Open"] == 0, "prediction"] == 0).all()
+    assert (test.loc[test["Open"] == 1, "prediction"] > 0).all()
+    assert rmspe(valid["Sales"], valid["prediction"]) == pytest.approx(config["valid_rmspe"])
+
+
+def test_cli_without_tuning_says_defaults(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from models.lgbm import resolve_params
+
+    params, loop, source = resolve_params(build_dir, None)
+    assert source == "defaults" and "no tuned parameters" in capsys.readouterr().out
+    assert loop == {"num_boost_round": 3000, "early_stopping_rounds": 100}
+    assert params["objective"] == "regression"
+
+
+def test_bad_params_json_exits_2(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from competition.cli import run_cli
+    from models.lgbm import main
+
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, ["--build-dir", str(build_dir), "--params", "{num_leaves: 3"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--params is not valid JSON" in err and "Traceback" not in err
+
+
+def test_missing_features_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from competition.cli import run_cli
+    from models.lgbm import main
+
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, ["--build-dir", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "make features" in capsys.readouterr().err

@@ -1,0 +1,210 @@
+"""Entity-embedding MLP on tiny synthetic data: shapes, gradients, learning, determinism, I/O."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
+from models.mlp.training import TensorData, fit_network
+
+CAT_COLS = ["Store", "DayOfWeek", "StoreType"]
+CONT_COLS = ["CompetitionDistance", "Promo"]
+
+
+def synthetic_frame(n: int, seed: int) -> pd.DataFrame:
+    """Sales with a store effect, a weekday effect and a promo effect, plus noise and NaNs."""
+    rng = np.random.default_rng(seed)
+    store = rng.integers(1, 31, n)
+    dow = rng.integers(1, 8, n)
+    promo = rng.integers(0, 2, n)
+    dist = rng.exponential(2000.0, n)
+    dist[rng.random(n) < 0.05] = np.nan
+    store_effect = np.sin(store) * 0.4
+    log_sales = 8.5 + store_effect + 0.15 * (dow == 1) - 0.3 * (dow == 7) + 0.25 * promo
+    log_sales += rng.normal(0.0, 0.03, n)
+    return pd.DataFrame({
+        "Store": store, "DayOfWeek": dow, "StoreType": np.array(list("abcd"))[store % 4],
+        "CompetitionDistance": dist, "Promo": promo.astype(float),
+        "Sales": np.round(np.exp(log_sales)).astype(np.int64),
+    })
+
+
+def small_config(**overrides: object) -> MLPConfig:
+    base = dict(cat_cols=CAT_COLS, cont_cols=CONT_COLS, layers=[64, 32], ps=[0.001, 0.01],
+                epochs=4, batch_size=128, lr=1e-2, weight_decay=0.01, threads=1, progress=False,
+                seed=3)
+    base.update(overrides)
+    return MLPConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return synthetic_frame(3000, seed=0), synthetic_frame(600, seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(frames: tuple[pd.DataFrame, pd.DataFrame]) -> MLPRegressor:
+    train, valid = frames
+    return MLPRegressor(small_config()).fit(train, valid)
+
+
+def tiny_model(bf16_ok: bool = True) -> TabularModel:
+    torch.manual_seed(0)
+    return TabularModel([31, 8, 5], [emb_size_rule(n) for n in (31, 8, 5)], 3, [16, 8], [0.1, 0.1],
+                        0.1, (0.0, 11.0))
+
+
+def tiny_batch(n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    cats = torch.stack([torch.randint(0, k, (n,), generator=g) for k in (31, 8, 5)], 1)
+    return cats, torch.randn(n, 3, generator=g)
+
+
+def test_emb_size_rule_matches_fastai() -> None:
+    # fast.ai: min(600, round(1.6 * n**0.56)); 1116 stores (+ unknown) -> 81 wide.
+    assert emb_size_rule(1116) == round(1.6 * 1116 ** 0.56) == 81
+    assert emb_size_rule(8) == 5
+    assert emb_size_rule(10 ** 7) == 600
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_output_shapes_and_range(bf16: bool) -> None:
+    model = tiny_model()
+    cats, conts = tiny_batch(32)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model.train()(cats, conts)
+    # The head stays fp32 under autocast: bf16 would round log Sales ~9 in steps of 0.03.
+    assert out.shape == (32,) and out.dtype == torch.float32
+    assert bool(((out > 0) & (out < 11)).all())
+    assert model.eval()(cats[:1], conts[:1]).shape == (1,)
+    # Linear(no bias) -> ReLU -> BatchNorm -> Dropout per block, as fast.ai's LinBnDrop.
+    kinds = [type(m).__name__ for m in model.body]
+    assert kinds == ["Linear", "ReLU", "BatchNorm1d", "Dropout"] * 2
+    assert model.body[0].in_features == sum(emb_size_rule(n) for n in (31, 8, 5)) + 3
+    assert model.body[0].bias is None
+
+
+def test_every_parameter_gets_a_gradient() -> None:
+    model = tiny_model().train()
+    cats, conts = tiny_batch(64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(cats, conts)
+    ((out - 8.0) ** 2).mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_summary_lists_layers_and_shapes() -> None:
+    text = tiny_model().summary()
+    assert "Embedding(31, 11)" in text and "[bs, 16]" in text and "[bs, 8]" in text
+    assert f"total parameters: {sum(p.numel() for p in tiny_model().parameters()):,}" in text
+
+
+def test_loss_falls_within_a_few_epochs(fitted: MLPRegressor, frames: tuple) -> None:
+    losses = [e["train_loss"] for e in fitted.history_]
+    assert len(losses) == 4
+    assert losses[-1] < 0.2 * losses[0], losses
+    train, valid = frames
+    # Far better than the best constant (the geometric mean), which scores about 0.3.
+    constant = np.full(len(valid), np.exp(np.log(train["Sales"]).mean()))
+    from competition.metric import rmspe
+    assert rmspe(valid["Sales"], constant) > 0.25
+    assert fitted.history_[-1]["valid_rmspe"] < 0.12
+    assert rmspe(valid["Sales"], fitted.predict(valid)) == pytest.approx(fitted.history_[-1]["valid_rmspe"])
+
+
+def test_predict_returns_sales_not_log_sales(fitted: MLPRegressor, frames: tuple) -> None:
+    _, valid = frames
+    pred = fitted.predict(valid)
+    assert pred.shape == (len(valid),) and pred.dtype == np.float64
+    assert 1000 < np.median(pred) < 20000
+    np.testing.assert_allclose(np.log(pred), fitted.predict_log(valid))
+
+
+def test_same_seed_same_predictions(frames: tuple, fitted: MLPRegressor) -> None:
+    train, valid = frames
+    again = MLPRegressor(small_config()).fit(train, valid)
+    np.testing.assert_array_equal(again.predict(valid), fitted.predict(valid))
+    other = MLPRegressor(small_config(seed=4)).fit(train, valid)
+    assert not np.array_equal(other.predict(valid), fitted.predict(valid))
+
+
+def test_save_load_round_trip(fitted: MLPRegressor, frames: tuple, tmp_path) -> None:
+    _, valid = frames
+    fitted.save(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "weights.pt", "preprocessor.json"}
+    restored = load(tmp_path)
+    assert restored.config == fitted.config
+    assert restored.y_range_ == fitted.y_range_ and restored.emb_dims_ == fitted.emb_dims_
+    np.testing.assert_array_equal(restored.predict(valid), fitted.predict(valid))
+    # Unseen categories map to the reserved code 0 rather than failing.
+    odd = valid.head(5).assign(Store=999, StoreType="z")
+    assert np.isfinite(restored.predict(odd)).all()
+
+
+def test_epoch_callback_called_after_every_epoch(frames: tuple) -> None:
+    train, valid = frames
+    calls: list[tuple[int, float]] = []
+    reg = MLPRegressor(small_config(epochs=3)).fit(train, valid, epoch_callback=lambda e, r: calls.append((e, r)))
+    assert [e for e, _ in calls] == [0, 1, 2]
+    assert [r for _, r in calls] == [h["valid_rmspe"] for h in reg.history_]
+    assert all(math.isfinite(r) for _, r in calls)
+
+
+def test_epoch_callback_exception_stops_training(frames: tuple) -> None:
+    train, valid = frames
+
+    class Pruned(Exception):
+        pass
+
+    seen: list[int] = []
+
+    def prune_at_second(epoch: int, value: float) -> None:
+        seen.append(epoch)
+        if epoch == 1:
+            raise Pruned()
+
+    with pytest.raises(Pruned):
+        MLPRegressor(small_config(epochs=4)).fit(train, valid, epoch_callback=prune_at_second)
+    assert seen == [0, 1]
+
+
+def test_no_validation_reports_nan(frames: tuple) -> None:
+    train, _ = frames
+    calls: list[float] = []
+    MLPRegressor(small_config(epochs=1)).fit(train, epoch_callback=lambda e, r: calls.append(r))
+    assert len(calls) == 1 and math.isnan(calls[0])
+
+
+def test_training_rejects_zero_sales(frames: tuple) -> None:
+    train, _ = frames
+    with pytest.raises(ValueError, match="Sales > 0"):
+        MLPRegressor(small_config(epochs=1)).fit(train.assign(Sales=0))
+
+
+def test_fit_network_restores_thread_count_and_keeps_no_graph() -> None:
+    before = torch.get_num_threads()
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randint(0, 5, (500, 3), generator=g), torch.randn(500, 3, generator=g),
+                      8 + torch.randn(500, generator=g) * 0.1)
+    model = tiny_model()
+    hist = fit_network(model, data, small_config(epochs=2, batch_size=100))
+    assert len(hist.step_loss) == 10 and all(isinstance(v, float) for v in hist.step_loss)
+    assert torch.get_num_threads() == before
+
+
+def test_config_params_and_json(tmp_path) -> None:
+    cfg = MLPConfig().with_params({"emb_drop": 0.1, "ps_1": 0.2, "weight_decay": 1e-3})
+    assert cfg.ps == [0.001, 0.2] and cfg.emb_drop == 0.1
+    with pytest.raises(ValueError, match="unknown MLP parameter"):
+        MLPConfig().with_params({"dropuot": 0.1})
+    with pytest.raises(ValueError, match="ps has"):
+        MLPConfig(ps=[0.1])
+    cfg.save(tmp_path / "c.json")
+    assert MLPConfig.load(tmp_path / "c.json") == cfg

@@ -1,0 +1,228 @@
+"""Optuna tuning: resume without repeating start-up trials, best params + plots, MLP and LightGBM
+objectives, and the heartbeat that fails (and retries) the trial of a killed worker.
+
+The two-worker PostgreSQL test is in test_tune_postgres.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.models.test_lgbm import write_feature_build
+
+REPO = Path(__file__).resolve().parents[2]
+PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values")
+
+
+def tune(build_dir: Path, *args: str) -> None:
+    from models.tune import main
+
+    assert main(["--build-dir", str(build_dir), "--seed", "7", *args]) == 0
+
+
+def load(build_dir: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{build_dir / 'tuning' / 'optuna.db'}")
+
+
+def states(study: optuna.Study) -> list[str]:
+    return [t.state.name for t in study.get_trials(deepcopy=False)]
+
+
+def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.state.name != "FAIL"]
+
+
+@pytest.fixture(scope="module")
+def feature_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_feature_build(tmp_path_factory.mktemp("tune-features"), n_stores=15, n_days=200)
+
+
+@pytest.fixture()
+def build_dir(feature_build: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(feature_build / "features", tmp_path / "features")
+    return tmp_path
+
+
+def test_resume_continues_the_study_without_repeating_startup_trials(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    tune(a, "--model", "quadratic", "--trials", "3", "--no-plots")
+    tune(a, "--model", "quadratic", "--trials", "2", "--no-plots")
+    tune(b, "--model", "quadratic", "--trials", "5", "--no-plots")
+    resumed, single = load(a, "rossmann-quadratic"), load(b, "rossmann-quadratic")
+    assert len(resumed.trials) == 5 and len(finished(resumed)) == 5
+    params = [tuple(sorted(t.params.items())) for t in resumed.trials]
+    assert len(set(params)) == 5, "a resumed run redrew earlier trials' parameters"
+    # Seeded per trial number: 3 + 2 trials are exactly the 5 trials of one uninterrupted run.
+    assert params == [tuple(sorted(t.params.items())) for t in single.trials]
+
+
+def test_plain_seeded_tpe_would_repeat_its_startup_trials() -> None:
+    """Why TrialSeededTPESampler exists: a plain TPESampler(seed) restarts its random stream."""
+    from models.tune import make_sampler
+
+    storage = optuna.storages.InMemoryStorage()
+    objective = lambda t: t.suggest_float("x", 0, 1)  # noqa: E731
+    for _ in range(2):
+        study = optuna.create_study(storage=storage, study_name="s", load_if_exists=True,
+                                    sampler=optuna.samplers.TPESampler(seed=1))
+        study.optimize(objective, n_trials=2)
+    xs = [t.params["x"] for t in study.trials]
+    assert xs[:2] == xs[2:]
+    storage = optuna.storages.InMemoryStorage()
+    for _ in range(2):
+        study = optuna.create_study(storage=storage, study_name="s", load_if_exists=True,
+                                    sampler=make_sampler(1))
+        study.optimize(objective, n_trials=2)
+    assert len({t.params["x"] for t in study.trials}) == 4
+
+
+def test_best_params_json_and_plots(tmp_path: Path) -> None:
+    tune(tmp_path, "--model", "quadratic", "--trials", "4")
+    study = load(tmp_path, "rossmann-quadratic")
+    best = json.loads((tmp_path / "tuning" / "quadratic.json").read_text())
+    assert best["params"] == study.best_params and best["value"] == pytest.approx(study.best_value)
+    assert best["study"] == "rossmann-quadratic" and best["n_finished"] == 4
+    for name in PLOTS:
+        assert (tmp_path / "tuning" / f"{name}.png").stat().st_size > 1000, name
+
+
+def test_mlp_study_3_then_2_trials_tunes_dropout_and_weight_decay(build_dir: Path) -> None:
+    from models.common import tuned_params
+    from models.mlp import MLPConfig
+
+    small = ["--model", "mlp", "--mlp-epochs", "2", "--mlp-rows", "2000", "--threads", "1"]
+    tune(build_dir, *small, "--trials", "3")
+    tune(build_dir, *small, "--trials", "2")
+    study = load(build_dir, "rossmann-mlp")
+    assert len(study.trials) == 5
+    assert all(s in ("COMPLETE", "PRUNED") for s in states(study)), states(study)
+    n_layers = len(MLPConfig().layers)
+    for t in study.trials:
+        assert {"emb_drop", "weight_decay", *(f"ps_{i}" for i in range(n_layers))} <= set(t.params)
+        # One validation RMSPE reported per epoch (trials stop early when pruned).
+        assert 1 <= len(t.intermediate_values) <= 2
+    assert len({t.params["weight_decay"] for t in study.trials}) == 5
+    # The training CLI reads the JSON through models.common.tuned_params into MLPConfig.
+    config = MLPConfig().with_params(tuned_params(build_dir, "mlp"))
+    assert config.weight_decay == study.best_params["weight_decay"]
+    assert config.ps == [study.best_params[f"ps_{i}"] for i in range(n_layers)]
+
+
+def test_lgbm_study_prunes_per_round_and_feeds_training(build_dir: Path) -> None:
+    from models.lgbm import resolve_params
+
+    tune(build_dir, "--model", "lgbm", "--trials", "5", "--lgbm-rounds", "300", "--startup-trials", "2",
+         "--threads", "1")
+    study = load(build_dir, "rossmann-lgbm")
+    assert len(finished(study)) == 5
+    space = {"num_leaves", "min_data_in_leaf", "feature_fraction", "bagging_fraction",
+             "bagging_freq", "lambda_l2", "learning_rate"}
+    assert all(set(t.params) == space for t in study.trials)
+    # LightGBMPruningCallback reports RMSPE every 10 rounds.
+    some = study.trials[0]
+    assert len(some.intermediate_values) >= 2 and min(some.intermediate_values.values()) < 0.2
+    assert study.best_value < 0.1
+    params, _loop, source = resolve_params(build_dir, None, log=lambda _m: None)
+    assert source == "tuned" and params["num_leaves"] == study.best_params["num_leaves"]
+
+
+def test_killed_worker_trial_is_failed_then_retried(tmp_path: Path) -> None:
+    """SIGKILL leaves no chance to clean up: the heartbeat must catch it."""
+    storage = f"sqlite:///{tmp_path / 'tuning' / 'optuna.db'}"
+    hb = ["--heartbeat", "1", "--grace", "3"]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "models.tune", "--model", "quadratic", "--trials", "1",
+         "--build-dir", str(tmp_path), "--smoke-step-seconds", "60", "--no-plots", *hb],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                study = optuna.load_study(study_name="rossmann-quadratic", storage=storage)
+                if states(study) == ["RUNNING"]:
+                    break
+            except (KeyError, Exception):  # noqa: BLE001 - the database may not exist yet
+                pass
+            assert time.monotonic() < deadline, "the worker never started its trial"
+            time.sleep(0.2)
+        time.sleep(1.5)  # let at least one heartbeat land
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    study = optuna.load_study(study_name="rossmann-quadratic", storage=storage)
+    assert states(study) == ["RUNNING"], "a SIGKILLed trial stays RUNNING until a heartbeat check"
+    time.sleep(3.5)  # past the grace period
+    tune(tmp_path, "--model", "quadratic", "--trials", "2", "--no-plots", *hb)
+    trials = load(tmp_path, "rossmann-quadratic").trials
+    assert trials[0].state.name == "FAIL"
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(retried) == 1 and retried[0].state.name in ("COMPLETE", "PRUNED")
+    assert retried[0].params == trials[0].params  # the retry re-runs the dead trial's point
+    assert "RUNNING" not in states(load(tmp_path, "rossmann-quadratic"))
+
+
+def test_sigterm_fails_the_running_trial_at_once(tmp_path: Path) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "models.tune", "--model", "quadratic", "--trials", "1",
+         "--build-dir", str(tmp_path), "--smoke-step-seconds", "60", "--no-plots"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    storage = f"sqlite:///{tmp_path / 'tuning' / 'optuna.db'}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if states(optuna.load_study(study_name="rossmann-quadratic", storage=storage)) == ["RUNNING"]:
+                    break
+            except Exception:  # noqa: BLE001 - not created yet
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        worker.terminate()
+        _out, err = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # run_cli's exit code for an interrupt (optuna itself logs the interrupted trial).
+    assert worker.returncode == 130 and err.rstrip().endswith("interrupted")
+    assert states(optuna.load_study(study_name="rossmann-quadratic", storage=storage)) == ["FAIL"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--worker"], "no study 'rossmann-quadratic'"),
+    (["--heartbeat", "10", "--grace", "5"], "--grace"),
+    (["--trials", "0", "--timeout", "0"], "give --trials, --timeout or both"),
+])
+def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                            message: str) -> None:
+    from competition.cli import run_cli
+    from models.tune import main
+
+    base = ["--model", "quadratic", "--build-dir", str(tmp_path)]
+    if "--trials" not in args:
+        base += ["--trials", "1"]
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, base + args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_password_never_reaches_logs_or_json() -> None:
+    from models.tune import redact
+
+    shown = redact("postgresql+psycopg2://alice:s3cret@db.example:5432/optuna")
+    assert "s3cret" not in shown and "alice" in shown and "db.example" in shown

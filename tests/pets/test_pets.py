@@ -1,0 +1,269 @@
+"""Tests for pets/: tiny synthetic images (32-64 px), plus one quick smoke test on real photos."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from competition.errors import DataError
+from pets.augment import AugmentParams, Augmenter, perspective_coeffs
+from pets.config import PetsConfig
+from pets.data import breed_from_name, load_pets, split_indices
+from pets.heatmap import activation_map, edge_kernel, grad_cam, hand_convolution, hook_output
+from pets.models import PetsNet
+from pets.train import PetsClassifier
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def _photo(h: int = 40, w: int = 56, seed: int = 0) -> torch.Tensor:
+    """A smooth, structured uint8 image (3, h, w) with every value >= 100, so that a zero
+    border after augmentation can only come from padding."""
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(3, 5, 7, generator=g)
+    img = torch.nn.functional.interpolate(small[None], size=(h, w), mode="bilinear")[0]
+    return (100 + 155 * img).round().to(torch.uint8)
+
+
+def _write_photos(folder, names, size=(56, 40)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        arr = _photo(size[1], size[0], seed=i).permute(1, 2, 0).numpy()
+        Image.fromarray(arr).save(folder / name)
+
+
+@pytest.fixture(scope="module")
+def tiny_net() -> PetsNet:
+    torch.manual_seed(0)
+    return PetsNet("efficientnet_lite0", 3, weights="none").eval()
+
+
+# ---------------------------------------------------------------- augmentation
+def test_augmentation_keeps_shape_for_train_and_valid():
+    photos = [_photo(40, 56), _photo(64, 33, seed=1)]
+    aug = Augmenter(48, seed=0)
+    for train in (True, False):
+        out = aug(photos, train=train)
+        assert out.shape == (2, 3, 48, 48)
+        assert torch.isfinite(out).all()
+
+
+def test_reflection_padding_leaves_no_zero_border_where_zero_padding_does():
+    # Strong rotation and warp, no zoom: the sampled grid reaches well outside the photo.
+    params = AugmentParams(max_rotate=45, max_zoom=1.0, max_lighting=0.0, max_warp=0.4)
+    photo = _photo(48, 48)
+    zeros = torch.stack([Augmenter(48, params, seed=s, padding_mode="zeros", do_normalize=False)
+                         .one(photo, train=True) for s in range(4)])
+    refl = torch.stack([Augmenter(48, params, seed=s, padding_mode="reflection", do_normalize=False)
+                        .one(photo, train=True) for s in range(4)])
+    assert zeros.shape == refl.shape == (4, 3, 48, 48)
+    assert (zeros.amax(dim=1) < 0.05).any(), "zero padding should leave dark corners here"
+    assert refl.min() > 100 / 255 - 1e-3, "reflection padding must only show photo pixels"
+
+
+def test_validation_transform_is_a_deterministic_centre_crop():
+    photo = _photo(40, 56)
+    a = Augmenter(40, seed=1, do_normalize=False)(([photo]), train=False)
+    b = Augmenter(40, seed=2, do_normalize=False)(([photo]), train=False)
+    assert torch.equal(a, b)
+    # Same size as the short side: the centre 40x40 of a 40x56 photo, up to resampling error.
+    centre = photo[:, :, 8:48].float() / 255
+    assert torch.allclose(a[0], centre, atol=1e-4)
+
+
+def test_perspective_coeffs_map_the_four_points():
+    src = torch.tensor([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
+    dst = torch.tensor([[-1.2, -0.9], [-0.8, 1.3], [1.1, -1.2], [0.9, 1.0]])
+    h = perspective_coeffs(src, dst)
+    mapped = torch.cat([src, torch.ones(4, 1)], 1) @ h.T
+    assert torch.allclose(mapped[:, :2] / mapped[:, 2:], dst, atol=1e-5)
+
+
+# ---------------------------------------------------------------- model
+def test_freeze_keeps_only_batchnorm_and_head_trainable(tiny_net):
+    tiny_net.freeze()
+    for name, p in tiny_net.body.named_parameters():
+        is_bn_param = "bn" in name  # timm names every EfficientNet BatchNorm bn1/bn2/bn3
+        assert p.requires_grad == is_bn_param, name
+    assert all(p.requires_grad for p in tiny_net.head.parameters())
+    tiny_net.unfreeze()
+    grouped = {id(p) for g in tiny_net.layer_groups() for m in g for p in m.parameters()}
+    assert grouped == {id(p) for p in tiny_net.parameters()}
+    assert len(tiny_net.layer_groups()) == 3
+
+
+def test_head_is_the_fastai_head():
+    head = PetsNet("efficientnet_lite0", 5, weights="none", final_bn=True).head
+    kinds = [type(m).__name__ for m in head]
+    assert kinds == ["AdaptiveConcatPool2d", "BatchNorm1d", "Dropout", "Linear", "ReLU",
+                     "BatchNorm1d", "Dropout", "Linear", "BatchNorm1d"]
+    assert head[3].in_features == 2 * 1280 and head[3].out_features == 512
+    assert head[2].p == 0.25 and head[6].p == 0.5
+
+
+def test_shipped_lite0_weights_map_onto_timm():
+    # Every tensor of the package's checkpoint lands on timm's model (a wrong mapping raises or
+    # leaves the stem at its random init).
+    net = PetsNet("efficientnet_lite0", 3, weights="imagenet")
+    from pets.models import efficientnet_lite0_weights_path
+
+    src = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
+    assert torch.equal(net.body.model.conv_stem.weight, src["_conv_stem.weight"])
+    assert torch.equal(net.body.model.conv_head.weight, src["_conv_head.weight"])
+
+
+def test_resnet34_without_network_or_file_gives_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        PetsNet("resnet34", 3, weights=str(tmp_path / "missing.pth"))
+    assert PetsNet("resnet34", 3, weights="none")(torch.rand(2, 3, 64, 64)).shape == (2, 3)
+
+
+# ---------------------------------------------------------------- heatmaps
+@pytest.mark.parametrize("hw", [(32, 32), (32, 48)])
+def test_cams_have_the_image_shape_and_lie_in_unit_interval(tiny_net, hw):
+    x = torch.randn(1, 3, *hw)
+    for cam, cls in (activation_map(tiny_net, x), grad_cam(tiny_net, x), grad_cam(tiny_net, x, target=2)):
+        assert cam.shape == hw
+        assert cam.dtype == np.float32
+        assert cam.min() >= 0.0 and cam.max() <= 1.0
+        assert 0 <= cls < 3
+    assert grad_cam(tiny_net, x, target=2)[1] == 2
+
+
+def test_hooks_are_removed_after_use_even_on_error(tiny_net):
+    body = tiny_net.body
+    assert len(body._forward_hooks) == 0
+    with hook_output(body) as caught:
+        assert len(body._forward_hooks) == 1
+        tiny_net(torch.randn(1, 3, 32, 32))
+    assert caught.activations is not None and len(body._forward_hooks) == 0
+    with pytest.raises(RuntimeError, match="boom"):
+        with hook_output(body):
+            raise RuntimeError("boom")
+    assert len(body._forward_hooks) == 0
+    grad_cam(tiny_net, torch.randn(1, 3, 32, 32))
+    activation_map(tiny_net, torch.randn(1, 3, 32, 32))
+    assert len(body._forward_hooks) == 0 and len(body._backward_hooks) == 0
+
+
+def test_grad_cam_matches_pytorch_grad_cam():
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    torch.manual_seed(0)
+    net = PetsNet("efficientnet_lite0", 4, weights="imagenet").eval()
+    x = Augmenter(64)([_photo(64, 64, seed=3)], train=False)
+    for target in (None, 1):
+        ours, cls = grad_cam(net, x, target)
+        with GradCAM(model=net, target_layers=[net.body]) as reference:
+            theirs = reference(input_tensor=x, targets=[ClassifierOutputTarget(cls)])[0]
+        assert theirs.shape == ours.shape == (64, 64)
+        assert ours.max() > 0.5, "degenerate (flat) map: the comparison would prove nothing"
+        assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.99
+        assert np.abs(ours - theirs).max() < 0.05
+
+
+def test_hand_made_convolution_finds_edges():
+    k = edge_kernel()
+    assert k.shape == (1, 3, 3, 3)
+    img = torch.zeros(3, 16, 16)
+    img[:, :, 8:] = 1.0  # a vertical edge between columns 7 and 8
+    out = hand_convolution(img)
+    assert out.shape == (1, 14, 14)
+    assert out[0, :, :5].abs().max() == 0 and out[0, :, 9:].abs().max() < 1e-6  # flat: kernel sums to 0
+    assert out[0, :, 5:8].abs().max() > 0.1
+
+
+# ---------------------------------------------------------------- data, training, predict
+def test_breed_from_name():
+    assert breed_from_name("x/american_bulldog_106.jpg") == "american_bulldog"
+    assert breed_from_name("Bengal_7.png") == "Bengal"
+    with pytest.raises(DataError, match="Breed"):
+        breed_from_name("cat.jpg")
+
+
+def test_load_skips_unreadable_and_splits_reproducibly(tmp_path, capsys):
+    names = [f"{b}_{i}.jpg" for b in ("Bengal", "beagle") for i in range(5)]
+    _write_photos(tmp_path / "oxford-iiit-pet" / "images", names)
+    (tmp_path / "oxford-iiit-pet" / "images" / "pug_1.jpg").write_bytes(b"not a jpeg")
+    photos = load_pets(tmp_path, progress=False)
+    assert len(photos) == 10 and photos.classes == ["beagle", "Bengal"]
+    assert [p.name for p, _ in photos.skipped] == ["pug_1.jpg"]
+    assert "pug_1.jpg" in capsys.readouterr().err
+    tr, va = split_indices(photos, valid_pct=0.2, seed=1)
+    assert len(va) == 2 and not set(tr) & set(va) and len(tr) + len(va) == 10
+    assert sorted(photos.labels[va]) == [0, 1]  # stratified: one of each breed
+    tr2, va2 = split_indices(photos, valid_pct=0.2, seed=1)
+    assert np.array_equal(va, va2)
+    split = tmp_path / "valid.txt"
+    split.write_text("Bengal_0 1 1 1\nbeagle_3.jpg\n")
+    tr3, va3 = split_indices(photos, split_file=split)
+    assert sorted(photos.paths[i].name for i in va3) == ["Bengal_0.jpg", "beagle_3.jpg"]
+
+
+def _tiny_config(**kw) -> PetsConfig:
+    base = dict(weights="none", sizes=(32,), frozen_epochs=(1,), unfrozen_epochs=(1,), batch_size=4,
+                tta=False)
+    base.update(kw)
+    return PetsConfig(**base)
+
+
+def test_fit_save_load_roundtrip(tmp_path):
+    _write_photos(tmp_path / "imgs", [f"{b}_{i}.jpg" for b in ("a_cat", "b_dog") for i in range(5)])
+    photos = load_pets(tmp_path / "imgs", progress=False)
+    clf = PetsClassifier(_tiny_config(batch_size=5), device="cpu", progress=False).fit(photos, photos)
+    assert [h["phase"] for h in clf.history_] == ["frozen", "unfrozen"]
+    assert all(0 <= h["error_rate"] <= 1 for h in clf.history_)
+    clf.save(tmp_path / "out" / "model.pt")
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert saved["classes"] == ["a_cat", "b_dog"] and saved["sizes"] == [32]
+    again = PetsClassifier.load(tmp_path / "out" / "model.pt", device="cpu", progress=False)
+    np.testing.assert_allclose(again.predict_proba(photos.images, tta=True),
+                               clf.predict_proba(photos.images, tta=True), atol=1e-5)
+
+
+def test_predict_writes_one_row_per_image(tmp_path):
+    from pets.predict import main as predict_main
+
+    clf = PetsClassifier(_tiny_config(), device="cpu", progress=False).build(["a_cat", "b_dog"])
+    clf.save(tmp_path / "model.pt")
+    _write_photos(tmp_path / "new", ["p1.jpg", "p2.png", "b_dog_9.jpg"], size=(50, 64))
+    (tmp_path / "new" / "notes.txt").write_text("not an image")
+    out = tmp_path / "pred.csv"
+    assert predict_main(["--model", str(tmp_path / "model.pt"), "--images", str(tmp_path / "new"),
+                         "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["image"] for r in rows] == ["b_dog_9.jpg", "p1.jpg", "p2.png"]
+    assert {r["label"] for r in rows} <= {"a_cat", "b_dog"}
+
+
+def test_predict_with_missing_model_is_a_user_error(tmp_path):
+    from pets.predict import predict_folder
+
+    with pytest.raises(DataError, match="checkpoint not found"):
+        predict_folder(tmp_path / "nope.pt", tmp_path, tmp_path / "x.csv")
+
+
+def test_config_json_roundtrip_and_validation(tmp_path):
+    cfg = PetsConfig(sizes=(160, 224), frozen_epochs=(3, 1), unfrozen_epochs=(0, 2), classes=["a"])
+    cfg.save(tmp_path / "c.json")
+    assert PetsConfig.load(tmp_path / "c.json") == cfg
+    with pytest.raises(DataError, match="one frozen and one unfrozen"):
+        PetsConfig(sizes=(160, 224), frozen_epochs=(1,), unfrozen_epochs=(1, 1))
+
+
+@pytest.mark.realdata
+def test_real_photos_smoke(shared_pets):
+    photos = load_pets(shared_pets, short_side=64, progress=False)
+    assert len(photos) == 296 and len(photos.classes) == 37 and not photos.skipped
+    tr, va = split_indices(photos, valid_pct=0.2, seed=42)
+    assert len(va) == 60 and len(set(photos.labels[tr])) == 37
+    sub = photos.subset(tr[::12])
+    clf = PetsClassifier(_tiny_config(sizes=(32,), unfrozen_epochs=(0,), batch_size=10), device="cpu",
+                         progress=False)
+    clf.build(photos.classes, weights="imagenet").fit(sub)
+    assert clf.predict_proba(photos.subset(va[:4]).images).shape == (4, 37)
