@@ -112,7 +112,7 @@ def fingerprint(data_dir: str | Path) -> str:
     return h.hexdigest()
 
 
-def _read_bytes(data_dir: Path, name: str) -> tuple[bytes, str]:
+def read_raw_file(data_dir: Path, name: str) -> tuple[bytes, str]:
     """Return the bytes of one competition CSV and a display path for error messages."""
     plain = data_dir / name
     if all((data_dir / f).exists() for f in COMPETITION_FILES):
@@ -218,7 +218,7 @@ def _check_range(df: pd.DataFrame, col: str, low: float, high: float, where: str
 
 
 def _load_train(data_dir: Path) -> tuple[pd.DataFrame, str]:
-    data, where = _read_bytes(data_dir, "train.csv")
+    data, where = read_raw_file(data_dir, "train.csv")
     df = _read_csv(data, "train.csv", where)
     _check_state_holiday(df, where)
     _check_range(df, "Sales", 0, np.inf, where, "Sales cannot be negative; correct the value or delete the line")
@@ -230,7 +230,7 @@ def _load_train(data_dir: Path) -> tuple[pd.DataFrame, str]:
 
 
 def _load_test(data_dir: Path) -> tuple[pd.DataFrame, str]:
-    data, where = _read_bytes(data_dir, "test.csv")
+    data, where = read_raw_file(data_dir, "test.csv")
     df = _read_csv(data, "test.csv", where)
     _check_state_holiday(df, where)
     _check_unique(df, where)
@@ -248,7 +248,7 @@ def _load_test(data_dir: Path) -> tuple[pd.DataFrame, str]:
 
 
 def _load_store(data_dir: Path) -> tuple[pd.DataFrame, str]:
-    data, where = _read_bytes(data_dir, "store.csv")
+    data, where = read_raw_file(data_dir, "store.csv")
     df = _read_csv(data, "store.csv", where)
     dup = df["Store"].duplicated().to_numpy()
     if dup.any():
@@ -313,7 +313,7 @@ def load_competition(data_dir: str | Path) -> CompetitionData:
     store, store_where = _load_store(data_dir)
     train, train_where = _load_train(data_dir)
     test, test_where = _load_test(data_dir)
-    data, sample_where = _read_bytes(data_dir, "sample_submission.csv")
+    data, sample_where = read_raw_file(data_dir, "sample_submission.csv")
     sample = _read_csv(data, "sample_submission.csv", sample_where)
     _check_known_stores(train, store, train_where, store_where)
     _check_known_stores(test, store, test_where, store_where)

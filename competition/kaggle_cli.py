@@ -33,14 +33,22 @@ def kaggle_executable() -> str:
     return shutil.which("kaggle") or "kaggle"
 
 
-def credentials_configured(env: dict[str, str] | None = None, home: Path | None = None) -> bool:
-    """True when the kaggle CLI will find credentials (token file or environment variables)."""
+def credentials_configured(env: dict[str, str] | None = None) -> bool:
+    """True when the kaggle 2.x CLI will find credentials, wherever the user put them.
+
+    Environment variables (``KAGGLE_API_TOKEN``, or ``KAGGLE_USERNAME`` + ``KAGGLE_KEY``),
+    ``kaggle.json`` / ``access_token`` / ``access_token.txt`` in ``$KAGGLE_CONFIG_DIR`` or
+    ``~/.kaggle``, the OAuth cache ``credentials.json`` that ``kaggle auth login`` writes, and
+    ``$XDG_CONFIG_HOME/kaggle/kaggle.json``.
+    """
     env = dict(os.environ) if env is None else env
     if env.get("KAGGLE_API_TOKEN") or (env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY")):
         return True
-    home = Path(env.get("HOME", str(Path.home()))) if home is None else home
+    home = Path(env.get("HOME", str(Path.home())))
     config_dir = Path(env["KAGGLE_CONFIG_DIR"]) if env.get("KAGGLE_CONFIG_DIR") else home / ".kaggle"
-    return (config_dir / "kaggle.json").exists() or (config_dir / "access_token").exists()
+    xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+    candidates = [config_dir / name for name in ("kaggle.json", "access_token", "access_token.txt", "credentials.json")]
+    return any(p.exists() for p in [*candidates, xdg / "kaggle" / "kaggle.json"])
 
 
 def run_kaggle(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from competition.data import COMPETITION_FILES, SYNTHETIC_MARKER, _read_bytes
+from competition.data import COMPETITION_FILES, SYNTHETIC_MARKER, read_raw_file
 from competition.errors import DataError
 from competition.io import write_json_atomic, write_text_atomic, write_with
 from competition.metric import rmspe
@@ -73,7 +73,7 @@ def fold_windows(train_dates: pd.Series | np.ndarray, n_days: int, folds: int,
 
 def _read_raw(data_dir: Path, name: str) -> tuple[bytes, pd.DataFrame]:
     """The file's bytes and its cells as text, exactly as written (no type conversion)."""
-    data, where = _read_bytes(data_dir, name)
+    data, where = read_raw_file(data_dir, name)
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     if "Date" not in frame.columns:
         raise DataError("missing column 'Date'", file=where, column="Date", fix="use the Kaggle file as downloaded")
@@ -97,7 +97,7 @@ def write_fold_data(data_dir: Path, out_dir: Path, window_end: pd.Timestamp,
     _write_if_changed(out_dir / "train.csv", train[keep].to_csv(index=False).encode())
     for name in COMPETITION_FILES:
         if name != "train.csv":
-            _write_if_changed(out_dir / name, _read_bytes(data_dir, name)[0])
+            _write_if_changed(out_dir / name, read_raw_file(data_dir, name)[0])
     if (data_dir / SYNTHETIC_MARKER).exists():
         _write_if_changed(out_dir / SYNTHETIC_MARKER, (data_dir / SYNTHETIC_MARKER).read_bytes())
     ext, link = data_dir / "external", out_dir / "external"

@@ -131,6 +131,34 @@ def predict(P: np.ndarray, fit: BlendFit) -> np.ndarray:
     return fit.factor * base_blend(P, fit.weights, fit.space)
 
 
+# Candidate procedures, simplest first. Weights and factor fitted on ~7 weeks can chase week-level
+# shocks that every model shares (holiday weeks, weather); whether a blend and a factor carry
+# over to unseen weeks is decided by the cross-half score, not assumed.
+PROCEDURES = ("single", "single+factor", "blend", "blend+factor")
+
+
+def fit_procedure(P: np.ndarray, y: np.ndarray, procedure: str) -> BlendFit:
+    """Fit one candidate procedure on these rows.
+
+    ``single``: the best model alone; ``blend``: simplex weights (linear or geometric, whichever
+    scores better); ``+factor``: with the RMSPE-optimal factor, else the factor is 1.
+    """
+    with_factor = procedure.endswith("+factor")
+    if procedure.startswith("single"):
+        best: BlendFit | None = None
+        for j in range(P.shape[1]):
+            f = optimal_factor(P[:, j], y) if with_factor else 1.0
+            cand = BlendFit("linear", np.eye(P.shape[1])[j], f, rmspe(y, f * P[:, j]))
+            if best is None or cand.rmspe < best.rmspe:
+                best = cand
+        assert best is not None
+        return best
+    fit, _ = fit_blend(P, y)
+    if with_factor:
+        return fit
+    return BlendFit(fit.space, fit.weights, 1.0, rmspe(y, base_blend(P, fit.weights, fit.space)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Segment factors
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +219,7 @@ class SegmentCheck:
 
 
 def check_segments(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segments: dict[str, np.ndarray],
-                   strength: float, min_gain: float) -> list[SegmentCheck]:
+                   strength: float, min_gain: float, procedure: str = "blend+factor") -> list[SegmentCheck]:
     """Does a per-segment factor beat the global one out of sample, in both directions?
 
     For each direction (fit on the first half, score on the second, and the reverse) the blend
@@ -202,7 +230,7 @@ def check_segments(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segments: di
     first, second = half_masks(dates)
     checks = {col: SegmentCheck(col, int(len(np.unique(seg)))) for col, seg in segments.items()}
     for fit_m, eval_m in ((first, second), (second, first)):
-        fit, _ = fit_blend(P[fit_m], y[fit_m])
+        fit = fit_procedure(P[fit_m], y[fit_m], procedure)
         base_fit = base_blend(P[fit_m], fit.weights, fit.space)
         base_eval = base_blend(P[eval_m], fit.weights, fit.space)
         global_score = rmspe(y[eval_m], fit.factor * base_eval)
@@ -217,7 +245,7 @@ def check_segments(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segments: di
 
 
 def cross_fit(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segment: np.ndarray | None,
-              strength: float) -> tuple[np.ndarray, list[dict[str, Any]]]:
+              strength: float, procedure: str = "blend+factor") -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Out-of-half predictions of the whole procedure, for an honest score.
 
     Each half is predicted by a blend (space choice, weights, factor and, if used, segment
@@ -227,7 +255,7 @@ def cross_fit(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segment: np.ndarr
     out = np.empty(len(y), dtype=np.float64)
     details = []
     for name, fit_m, eval_m in (("first->second", first, second), ("second->first", second, first)):
-        fit, _ = fit_blend(P[fit_m], y[fit_m])
+        fit = fit_procedure(P[fit_m], y[fit_m], procedure)
         base_eval = base_blend(P[eval_m], fit.weights, fit.space)
         if segment is not None:
             base_fit = base_blend(P[fit_m], fit.weights, fit.space)
@@ -239,3 +267,16 @@ def cross_fit(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segment: np.ndarr
                         "weights": [float(w) for w in fit.weights],
                         "rmspe_on_other_half": rmspe(y[eval_m], out[eval_m])})
     return out, details
+
+
+def choose_procedure(P: np.ndarray, y: np.ndarray, dates: np.ndarray, min_gain: float,
+                     strength: float) -> tuple[str, dict[str, float]]:
+    """The procedure with the best cross-half RMSPE; a simpler one within ``min_gain`` of it wins.
+
+    Preferring the simpler procedure on near-ties is the usual guard against picking the
+    winner of a noisy comparison (two half-windows are not many).
+    """
+    scores = {p: rmspe(y, cross_fit(P, y, dates, None, strength, p)[0]) for p in PROCEDURES}
+    best = min(scores.values())
+    chosen = next(p for p in PROCEDURES if scores[p] <= best + min_gain)
+    return chosen, scores

@@ -4,9 +4,14 @@ Steps, all fitted on the validation window (models trained before it, so their e
 honest):
 1. weights in linear and geometric (log1p) space, non-negative, summing to one, each with its
    own RMSPE correction factor; the space with the lower RMSPE wins;
-2. per-segment factors (StoreType, Assortment, State, Promo, DayOfWeek, Store) only if they beat
-   the global factor on the other half of the window in both directions;
-3. an honest score: the whole procedure fitted on one half of the window and scored on the other.
+2. whether the blend and the factor carry over to unseen weeks is checked, not assumed: four
+   procedures (best single model, + factor, blend, blend + factor) are each fitted on one half of
+   the window and scored on the other; the simplest within ``min_gain`` of the best is used.
+   On Kaggle's data, week-level shocks shared by all models (holiday weeks) can make weights
+   fitted on a few weeks worse than the best model alone;
+3. per-segment factors (StoreType, Assortment, State, Promo, DayOfWeek, Store) on top, only if
+   they beat the global factor on the other half of the window in both directions;
+4. an honest score: the whole procedure fitted on one half of the window and scored on the other.
 
 The test predictions come from the models refitted on train + validation; the weights and
 factor(s) fitted here are applied to them unchanged.
@@ -64,9 +69,11 @@ def fit_ensemble(valid: pd.DataFrame, names: list[str], segments: pd.DataFrame,
     seg_all = _segment_arrays(segments, segment_columns)
     seg = {c: a[scored] for c, a in seg_all.items()}
 
-    fit, fits = blend.fit_blend(P, y)
+    procedure, procedure_scores = blend.choose_procedure(P, y, dates, min_gain, strength)
+    _, fits = blend.fit_blend(P, y)
+    fit = blend.fit_procedure(P, y, procedure)
     base = blend.base_blend(P, fit.weights, fit.space)
-    checks = blend.check_segments(P, y, dates, seg, strength, min_gain) if seg else []
+    checks = blend.check_segments(P, y, dates, seg, strength, min_gain, procedure) if seg else []
     accepted = [c for c in checks if c.accepted]
     chosen = max(accepted, key=lambda c: float(np.mean(c.gains))) if accepted else None
 
@@ -76,7 +83,8 @@ def fit_ensemble(valid: pd.DataFrame, names: list[str], segments: pd.DataFrame,
         pred_in = blend.apply_segment_factors(base, seg[chosen.column], seg_factors, fit.factor)
     else:
         pred_in = fit.factor * base
-    honest_pred, directions = blend.cross_fit(P, y, dates, seg[chosen.column] if chosen else None, strength)
+    honest_pred, directions = blend.cross_fit(P, y, dates, seg[chosen.column] if chosen else None, strength,
+                                              procedure)
 
     first, second = blend.half_masks(dates)
     halves = {}
@@ -91,6 +99,8 @@ def fit_ensemble(valid: pd.DataFrame, names: list[str], segments: pd.DataFrame,
     d_all = pd.to_datetime(dates)
     return {
         "models": names,
+        "procedure": procedure,
+        "procedure_rmspe_honest": procedure_scores,
         "space": fit.space,
         "weights": {n: float(w) for n, w in zip(names, fit.weights)},
         "factor": float(fit.factor),
@@ -187,8 +197,15 @@ def format_summary(decision: dict[str, Any]) -> str:
         lines.append(f"{n:<24}{v:>10.5f}")
     lines += [f"{'ensemble (in-sample)':<24}{decision['rmspe']:>10.5f}",
               f"{'ensemble (honest)':<24}{decision['rmspe_honest']:>10.5f}   fitted on one half, scored on the other",
-              f"{'blend without factor':<24}{decision['rmspe_without_factor']:>10.5f}", "",
-              f"space {decision['space']}, factor {decision['factor']:.4f}, weights "
+              f"{'blend without factor':<24}{decision['rmspe_without_factor']:>10.5f}", ""]
+    for label, h in decision["halves"].items():
+        lines.append(f"{label} half {h['start']}..{h['end']}: "
+                     + ", ".join(f"{n} {v:.5f}" for n, v in h["models"].items())
+                     + f"; ensemble fitted on the other half {h['ensemble_fitted_on_other_half']:.5f}")
+    lines += ["",
+              "procedures, fitted on one half and scored on the other (simplest within min-gain of the best wins): "
+              + ", ".join(f"{p} {v:.5f}" for p, v in decision["procedure_rmspe_honest"].items()),
+              f"chosen {decision['procedure']}: space {decision['space']}, factor {decision['factor']:.4f}, weights "
               + ", ".join(f"{n}={w:.3f}" for n, w in decision["weights"].items())]
     for c in decision["segment_checks"]:
         lines.append(f"segment factor per {c['column']:<12} gains on held-out half "

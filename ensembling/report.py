@@ -160,6 +160,7 @@ def data_sheet(build_dir: Path, meta: dict[str, Any]) -> list[str]:
     feats = build_dir / "features"
     src = meta.get("source", "unknown")
     lines.append(f"- source: **{src}**" + (" (generated; numbers say nothing about Kaggle)" if src == "synthetic" else ""))
+    ends: dict[str, pd.Timestamp] = {}
     for part in ("train", "test"):
         p = feats / f"{part}.parquet"
         if not p.exists():
@@ -170,6 +171,7 @@ def data_sheet(build_dir: Path, meta: dict[str, Any]) -> list[str]:
         lines.append(f"- {part}: {len(df):,} rows, {df['Store'].nunique()} stores, "
                      f"{df['Date'].min().date()} .. {df['Date'].max().date()} ({df['Date'].nunique()} dates), "
                      f"{(df['Open'] == 0).mean():.1%} closed store-days")
+        ends[part] = df["Date"].max() if part == "train" else df["Date"].min()
         if part == "train":
             per_store = df.groupby("Store")["Date"].nunique()
             gap = per_store[per_store < df["Date"].nunique()]
@@ -178,6 +180,11 @@ def data_sheet(build_dir: Path, meta: dict[str, Any]) -> list[str]:
                              f"(Kaggle: 180 stores lack 2014-07-01 .. 2014-12-31, closed for refurbishment)")
             zero_open = int(((df["Open"] == 1) & (df["Sales"] == 0)).sum())
             lines.append(f"  - {zero_open} open store-days with zero sales (RMSPE ignores them)")
+    if len(ends) == 2 and (ends["test"] - ends["train"]).days > 1:
+        # Here train ends before the test starts (the held-back weeks): the validation window is
+        # not the period just before the test, so anything fitted on it is applied further ahead.
+        lines.append(f"- gap: {(ends['test'] - ends['train']).days - 1} days between the end of train and the "
+                     "start of test, so weights and factors fitted on validation are applied that much later")
     # meta.json (features stage): windows, row counts, whether the fast.ai tables were used.
     for key in ("valid_start", "valid_end", "test_start", "test_end", "external"):
         if key in meta:
@@ -226,7 +233,9 @@ def build_report(build_dir: Path) -> Path:
             for k, v in sorted(scores.items(), key=lambda kv: kv[1])]
     md.append(_md_table(pd.DataFrame(rows)))
     if ens:
-        md += ["", f"Ensemble: {ens.get('space')} blend, weights "
+        md += ["", f"Ensemble: procedure *{ens.get('procedure', 'blend+factor')}* (chosen by the cross-half score: "
+                   + ", ".join(f"{k} {v:.4f}" for k, v in ens.get("procedure_rmspe_honest", {}).items())
+                   + f"); {ens.get('space')} space, weights "
                    + ", ".join(f"{k} {v:.3f}" for k, v in ens.get("weights", {}).items())
                    + f", factor {ens.get('factor', float('nan')):.4f}; "
                    + ("segment factors per " + ens["segment"]["column"] if ens.get("segment")

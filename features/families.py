@@ -13,12 +13,12 @@ Speed comes from two tricks instead of fast.ai's per-row Python loops:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
-# fast.ai's column names for the weather table (all of them are carried through the join).
-_DAY_NS = np.int64(86_400)
+_DAY_S = np.int64(86_400)  # seconds per day (Elapsed)
 # Refurbishment: a run of at least this many consecutive closed calendar days. On the real data
 # 1- and 2-day runs are Sundays and holidays (~160k of them); runs of >= 3 days are rare (~110)
 # and are the multi-week shop closures whose neighbourhood has unusual sales.
@@ -195,7 +195,7 @@ def date_parts(df: pd.DataFrame) -> pd.DataFrame:
     }
     idx = day - d0
     new = {k: v[idx] for k, v in table.items()}
-    new["Elapsed"] = day * _DAY_NS
+    new["Elapsed"] = day * _DAY_S
     return df.assign(**new)
 
 
@@ -398,70 +398,81 @@ def promo2_month(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(IsPromo2Month=(active & table[codes, df["Month"].to_numpy()]).astype(np.int8))
 
 
-def history(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp,
-            recent_days: int = 91) -> pd.DataFrame:
+def _cutoff_parts(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.datetime64]]:
+    """Yield (usable-history mask, target-row mask) per cutoff: the validation start for every
+    train row, the test start for test rows. Usable = open train days with Sales > 0 before it."""
+    is_test = df["_test"].to_numpy()
+    dates = df["Date"].to_numpy()
+    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
+    usable = (~is_test) & (df["Open"].to_numpy() == 1) & (sales > 0)
+    for cutoff, rows in ((valid_start, ~is_test), (test_start, is_test)):
+        if rows.any():
+            cut = np.datetime64(pd.Timestamp(cutoff).to_datetime64())
+            yield usable & (dates < cut), rows, cut
+
+
+HISTORY_COLS = tuple(
+    [f"Hist{s}{p}{m}" for p in ("", "Dow", "Promo") for s in ("Sales", "Cust")
+     for m in ("Mean", "Median")] + ["HistSalesPerCust"])
+
+
+def history(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp) -> pd.DataFrame:
     """Per-store sales history (the winners' features), leak-free.
 
     Statistics come from open training days with Sales > 0 strictly before a cutoff: the
     validation start for every train row (training and validation part alike), the test start
     for test rows. Nothing on or after the validation start can reach a train row.
 
-    Columns: mean/median Sales and Customers per store, per store x DayOfWeek and per
-    store x Promo; sales per customer; the recent (last ``recent_days`` before the cutoff) to
-    overall mean-sales ratio, which carries the store's trend into the forecast horizon.
+    Columns: mean and median Sales and Customers per store, per store x DayOfWeek and per
+    store x Promo (``Hist{Sales,Cust}{,Dow,Promo}{Mean,Median}``); ``HistSalesPerCust``.
     """
-    is_test = df["_test"].to_numpy()
     store = df["Store"].to_numpy().astype(np.int64)
-    s0 = int(store.min())
-    n_store = int(store.max()) - s0 + 1
-    r = store - s0
+    r = store - int(store.min())
+    n_store = int(r.max()) + 1
     dow = df["DayOfWeek"].to_numpy().astype(np.int64) - 1
     promo = df["Promo"].to_numpy().astype(np.int64)
-    dates = df["Date"].to_numpy()
     sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
     cust = df["Customers"].to_numpy(dtype=np.float64, na_value=np.nan)
-    usable = (~is_test) & (df["Open"].to_numpy() == 1) & (sales > 0)
+    # Flat group index per row for each grouping: store, store x weekday, store x promo.
+    groupings = (("", r, n_store), ("Dow", r * 7 + dow, n_store * 7), ("Promo", r * 2 + promo, n_store * 2))
 
     out = {name: np.full(len(df), np.nan, dtype=np.float32) for name in HISTORY_COLS}
-    for cutoff, rows in ((valid_start, ~is_test), (test_start, is_test)):
-        if not rows.any():
-            continue
-        cut = np.datetime64(pd.Timestamp(cutoff).to_datetime64())
-        m = usable & (dates < cut)
-        recent = m & (dates >= cut - np.timedelta64(recent_days, "D"))
-        hs = pd.DataFrame({"r": r[m], "dow": dow[m], "promo": promo[m],
-                           "Sales": sales[m], "Customers": cust[m]})
-        for prefix, keys, size, idx in (
-                ("", ["r"], n_store, r),
-                ("Dow", ["r", "dow"], n_store * 7, r * 7 + dow),
-                ("Promo", ["r", "promo"], n_store * 2, r * 2 + promo)):
-            flat = hs["r"].to_numpy()
-            if prefix == "Dow":
-                flat = flat * 7 + hs["dow"].to_numpy()
-            elif prefix == "Promo":
-                flat = flat * 2 + hs["promo"].to_numpy()
-            g = hs.groupby(flat, sort=False)[["Sales", "Customers"]].agg(["mean", "median"])
+    for m, rows, _ in _cutoff_parts(df, valid_start, test_start):
+        hs = pd.DataFrame({"Sales": sales[m], "Customers": cust[m]})
+        for prefix, idx, size in groupings:
+            g = hs.groupby(idx[m], sort=False)[["Sales", "Customers"]].agg(["mean", "median"])
             for col, short in (("Sales", "Sales"), ("Customers", "Cust")):
                 for stat, sname in (("mean", "Mean"), ("median", "Median")):
                     table = np.full(size, np.nan)
                     table[g.index.to_numpy()] = g[(col, stat)].to_numpy()
                     out[f"Hist{short}{prefix}{sname}"][rows] = table[idx[rows]]
-        tot_s = np.bincount(hs["r"], weights=hs["Sales"], minlength=n_store)
-        tot_c = np.bincount(hs["r"], weights=hs["Customers"], minlength=n_store)
-        cnt = np.bincount(hs["r"], minlength=n_store)
+        tot_s = np.bincount(r[m], weights=sales[m], minlength=n_store)
+        tot_c = np.bincount(r[m], weights=cust[m], minlength=n_store)
         with np.errstate(invalid="ignore", divide="ignore"):
-            spc = tot_s / tot_c
-            rs = np.bincount(r[recent], weights=sales[recent], minlength=n_store)
-            rc = np.bincount(r[recent], minlength=n_store)
-            ratio = (rs / rc) / (tot_s / cnt)
-        out["HistSalesPerCust"][rows] = spc[r[rows]]
-        out["HistSalesRecentRatio"][rows] = ratio[r[rows]]
+            out["HistSalesPerCust"][rows] = (tot_s / tot_c)[r[rows]]
     return df.assign(**out)
 
 
-HISTORY_COLS = tuple(
-    [f"Hist{s}{p}{m}" for p in ("", "Dow", "Promo") for s in ("Sales", "Cust")
-     for m in ("Mean", "Median")] + ["HistSalesPerCust", "HistSalesRecentRatio"])
+def recent_ratio(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp,
+                 recent_days: int = 91) -> pd.DataFrame:
+    """``HistSalesRecentRatio``: a store's mean sales over the last ``recent_days`` before the
+    cutoff over its mean before the cutoff (its trend, carried into the horizon). Same cutoffs
+    as history(). Rejected by the ablation (see ABLATION.md); kept for re-measuring."""
+    store = df["Store"].to_numpy().astype(np.int64)
+    r = store - int(store.min())
+    n_store = int(r.max()) + 1
+    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
+    dates = df["Date"].to_numpy()
+    out = np.full(len(df), np.nan, dtype=np.float32)
+    for m, rows, cut in _cutoff_parts(df, valid_start, test_start):
+        recent = m & (dates >= cut - np.timedelta64(recent_days, "D"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            all_mean = np.bincount(r[m], weights=sales[m], minlength=n_store) / np.bincount(r[m], minlength=n_store)
+            rec_mean = (np.bincount(r[recent], weights=sales[recent], minlength=n_store)
+                        / np.bincount(r[recent], minlength=n_store))
+        out[rows] = (rec_mean / all_mean)[r[rows]]
+    return df.assign(HistSalesRecentRatio=out)
 
 
 def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
@@ -510,7 +521,8 @@ def year_ago(df: pd.DataFrame, valid_start: pd.Timestamp) -> pd.DataFrame:
 
     Only values strictly before the validation start are used (364 > the 42-day horizon, so
     every row of the validation and test period has its year-ago day in the past). NaN when
-    that day is missing, closed, or on/after the validation start for train rows.
+    that day is missing, closed, or on/after the validation start for train rows. Rejected by
+    the ablation (see ABLATION.md); kept for re-measuring.
     """
     g = _Grid(df)
     is_test = df["_test"].to_numpy()
@@ -523,7 +535,6 @@ def year_ago(df: pd.DataFrame, valid_start: pd.Timestamp) -> pd.DataFrame:
     lag = 364
     r, c = g.r, g.c - lag
     inside = c >= 0
-    val = np.full(len(df), np.nan)
     cc = np.where(inside, c, 0)
     val = np.where(inside, np.where(is_test, grid_t[r, cc], grid_v[r, cc]), np.nan)
     # Normalise by the store's mean over the same usable days, so the value is scale-free.

@@ -36,6 +36,11 @@ class PetsConfig:
     # `warmup_views` augmented views per photo (forward passes only, no backward through the
     # body). Fine-tuning then starts from a head that is already as good as a linear probe
     # instead of a random one, which with ~6 photos a breed is both faster and more accurate.
+    # Keep the body's BatchNorm running statistics at their ImageNet values while fine-tuning (its
+    # scale and shift stay trainable). Re-estimating them from 8 heavily augmented batches an
+    # epoch shifted every feature the head had learned: on the shared photos held-out accuracy
+    # fell from 83% (after the head warm-up) to 70% after 4 epochs with fast.ai's train-mode BN.
+    freeze_bn_stats: bool = True
     warmup_epochs: int = 0
     warmup_views: int = 4
     lr_warmup: float = 3e-3
@@ -89,13 +94,17 @@ class PetsConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-# CPU preset: chosen so that `make pets` (loading, linear probe, training, plots) stays within
-# 15 minutes on a 2-core CPU; see pets/README notes in the closing report for the measurements.
-CPU_PRESET: dict[str, Any] = dict(sizes=(160, 224), frozen_epochs=(1, 1), unfrozen_epochs=(1, 2),
-                                  warmup_epochs=40, warmup_views=4, lr_frozen=1e-3, lr_unfrozen=5e-4,
+# CPU preset for `make pets` on a 2-core CPU (15-minute budget). Measured on the 296 shared photos
+# (236 train / 60 held out, seed 42): whole command 824 s on a heavily shared CPU (load ~4; the
+# 80% fit 350 s, the refit on all photos 424 s); training alone took 153 s on a quiet CPU. The
+# head warm-up alone reaches 87% (linear probe 82%); the frozen/unfrozen stages at these low
+# rates end at 87% with the held-out loss down from 0.87 to 0.79; higher rates with fast.ai's
+# train-mode BN fell to 68-78%. The saved model is then refit on every photo (refit_all).
+CPU_PRESET: dict[str, Any] = dict(sizes=(160, 224), frozen_epochs=(1, 2), unfrozen_epochs=(1, 3),
+                                  warmup_epochs=40, warmup_views=6, lr_frozen=5e-4, lr_unfrozen=2e-4,
                                   label_smoothing=0.1, refit_all=True)
-# The lesson's schedule, for a GPU.
+# The lesson's 224 -> 352 schedule, for a GPU (same rates; not measured here: no GPU).
 GPU_PRESET: dict[str, Any] = dict(sizes=(224, 352), frozen_epochs=(4, 2), unfrozen_epochs=(2, 2),
-                                  warmup_epochs=40, warmup_views=8, lr_frozen=1e-3, lr_unfrozen=5e-4,
+                                  warmup_epochs=40, warmup_views=8, lr_frozen=5e-4, lr_unfrozen=2e-4,
                                   label_smoothing=0.1, refit_all=True)
 PRESETS: dict[str, dict[str, Any]] = {"cpu": CPU_PRESET, "gpu": GPU_PRESET}

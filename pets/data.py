@@ -74,11 +74,7 @@ def load_rgb(path: str | Path, short_side: int | None = None) -> Image.Image:
     """Decode one photo as RGB, optionally resized (antialiased) so its short side is ``short_side``."""
     with Image.open(path) as img:
         img = img.convert("RGB")
-    if short_side is not None:
-        w, h = img.size
-        scale = short_side / min(w, h)
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
-    return img
+    return _resize_short(img, short_side) if short_side is not None else img
 
 
 def to_uint8_tensor(img: Image.Image) -> torch.Tensor:
@@ -88,7 +84,7 @@ def to_uint8_tensor(img: Image.Image) -> torch.Tensor:
 
 @dataclass
 class PetPhotos:
-    """Decoded photos with labels. ``images[i]`` is a uint8 tensor (3, H, W) of any size."""
+    """Decoded photos with labels. ``images[i]`` is an RGB PIL image of any size."""
 
     paths: list[Path]
     labels: np.ndarray                     # int64 class indices into ``classes``

@@ -16,7 +16,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,25 +37,8 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def have_credentials(env: dict[str, str] | None = None) -> bool:
-    """Everything the kaggle 2.x CLI accepts, so a user who has set up any of them is not refused.
-
-    ``competition.kaggle_cli.credentials_configured`` covers kaggle.json, access_token and the
-    environment variables; kaggle 2.x also reads ``access_token.txt``, the OAuth cache that
-    ``kaggle auth login`` writes (credentials.json) and, on Linux without ~/.kaggle,
-    ``$XDG_CONFIG_HOME/kaggle/kaggle.json``.
-    """
-    env = dict(os.environ) if env is None else env
-    if credentials_configured(env):
-        return True
-    home = Path(env.get("HOME", str(Path.home())))
-    xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
-    return any(p.exists() for p in (home / ".kaggle" / "access_token.txt", home / ".kaggle" / "credentials.json",
-                                    xdg / "kaggle" / "kaggle.json"))
-
-
 def require_credentials() -> None:
-    if not have_credentials():
+    if not credentials_configured():
         raise DataError(f"cannot talk to Kaggle without credentials.\n{CREDENTIALS_HELP}",
                         fix="set up credentials as above, then run the command again")
 

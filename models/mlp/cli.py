@@ -1,6 +1,6 @@
-"""`python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--params JSON]`.
+"""Train the entity-embedding MLP: validation fit, refit on train + validation, predictions.
 
-Validation fit on the training part, then a refit on train + validation with the same schedule
+`python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--params JSON]`: validation fit on the training part, then a refit on train + validation with the same schedule
 (see the package docstring); writes `B/models/mlp/`, `B/predictions/mlp.*.parquet`,
 `B/submissions/mlp.csv` and the validation RMSPE in `B/reports/validation.json`.
 """

@@ -56,7 +56,7 @@ def lr_find(reg: MLPRegressor, train_df: pd.DataFrame, start_lr: float = 1e-6, e
             loss.backward()
             opt.step()
             lrs.append(lr)
-            raw.append(float(loss))
+            raw.append(loss.item())
             smoothed = smooth(raw)[-1]
             best = min(best, smoothed)
             if not math.isfinite(smoothed) or smoothed > 4 * best:

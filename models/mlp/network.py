@@ -1,6 +1,7 @@
 """The network: fast.ai's `TabularModel` (v2, `lin_first=True`) in plain PyTorch."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -10,6 +11,35 @@ from torch import nn
 def emb_size_rule(n_categories: int) -> int:
     """fast.ai's embedding width for a column with `n_categories` values (unknown included)."""
     return min(600, round(1.6 * n_categories ** 0.56))
+
+
+class SparseDropout(nn.Module):
+    """Dropout that draws only the dropped positions; the mask is exactly iid Bernoulli(p).
+
+    Why: `nn.Dropout` draws one random number per activation, and on this CPU that cost a third
+    as much as all the matmuls (p is 0.001..0.04, so 96-99.9% of the draws are wasted).
+    How: draw K ~ Poisson(n * lam) positions uniformly with replacement, lam = -ln(1 - p). Then
+    the number of hits of each position is an independent Poisson(lam), so each is dropped
+    independently with probability 1 - exp(-lam) = p. Kept values are scaled by 1 / (1 - p).
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        n = x.numel()
+        k = int(torch.poisson(torch.tensor([-n * math.log1p(-self.p)])).item())
+        mask = torch.full_like(x, 1.0 / (1.0 - self.p))
+        mask.view(-1)[torch.randint(0, n, (k,))] = 0
+        return x * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class TabularModel(nn.Module):
@@ -28,7 +58,7 @@ class TabularModel(nn.Module):
         for emb in self.embeds:
             # fast.ai's Embedding init: small weights so that no column dominates at the start.
             nn.init.trunc_normal_(emb.weight, std=0.01)
-        self.emb_drop = nn.Dropout(emb_drop)
+        self.emb_drop = SparseDropout(emb_drop)
         self.n_cont = n_cont
         self.bn_cont = nn.BatchNorm1d(n_cont) if n_cont else None
         blocks: list[nn.Module] = []
@@ -37,7 +67,7 @@ class TabularModel(nn.Module):
             # No bias: the BatchNorm that follows has its own shift (fast.ai's LinBnDrop).
             blocks += [nn.Linear(n_in, n_out, bias=False), nn.ReLU(inplace=True), nn.BatchNorm1d(n_out)]
             if p > 0:
-                blocks.append(nn.Dropout(p))
+                blocks.append(SparseDropout(p))
             n_in = n_out
         self.body = nn.Sequential(*blocks)
         self.head = nn.Linear(n_in, 1)
@@ -68,7 +98,7 @@ class TabularModel(nn.Module):
             rows.append((f"embeds.{i}: Embedding({emb.num_embeddings}, {emb.embedding_dim})",
                          f"[bs, {emb.embedding_dim}]", f"{emb.weight.numel():,}"))
         width = sum(e.embedding_dim for e in self.embeds)
-        rows.append((f"emb_drop: Dropout(p={self.emb_drop.p})", f"[bs, {width}]", "0"))
+        rows.append((f"emb_drop: SparseDropout(p={self.emb_drop.p})", f"[bs, {width}]", "0"))
         if self.bn_cont is not None:
             rows.append((f"bn_cont: BatchNorm1d({self.n_cont})", f"[bs, {self.n_cont}]",
                          f"{sum(p.numel() for p in self.bn_cont.parameters()):,}"))

@@ -18,11 +18,22 @@ from models.mlp.training import (EpochCallback, History, TensorData, fit_network
 TARGET = "Sales"
 
 
+# Continuous features whose NaN rate differs wildly between the training part and the
+# validation/test rows (measured on build-real: DaysUntilClosed NaN 0.03% of training rows, 14%
+# of validation rows; DaysUntilRefurb 2.6% vs 99.9%; *NextWeek 0.1% vs 16%; DaysSinceClosed and
+# StateHolidayLastWeek 0.0-0.8% vs 5-15% of test rows). A tree routes such rows somewhere
+# harmless; the MLP extrapolates through the unseen `<col>_na` flag and predicted 6x Sales for
+# whole stores (validation RMSPE 20.8 instead of ~0.1). Dropped here until features/ fixes them.
+MLP_EXCLUDED_CONT = ["DaysUntilClosed", "DaysUntilRefurb", "StateHolidayNextWeek",
+                     "SchoolHolidayNextWeek", "DaysSinceClosed", "StateHolidayLastWeek"]
+
+
 def _default_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     """features.columns' lists, filtered to what the frame has (external tables are optional)."""
     from features.columns import CAT_COLS, CONT_COLS
 
-    return [c for c in CAT_COLS if c in df.columns], [c for c in CONT_COLS if c in df.columns]
+    return ([c for c in CAT_COLS if c in df.columns],
+            [c for c in CONT_COLS if c in df.columns and c not in MLP_EXCLUDED_CONT])
 
 
 def _make_preprocessor(cat_cols: list[str], cont_cols: list[str]) -> Any:
@@ -73,6 +84,17 @@ class MLPRegressor:
         return TabularModel(self.cardinalities_, self.emb_dims_, n_cont, cfg.layers, cfg.ps,
                             cfg.emb_drop, self.y_range_)
 
+    def _init_output_bias(self, train: TensorData) -> None:
+        """Start the sigmoid at the mean log Sales instead of mid-range (~5.8 vs ~8.7).
+
+        With fast.ai's zero-ish start the first few hundred steps only learn the mean; this is
+        the one change from its init, and it leaves every later step the same problem.
+        """
+        lo, hi = self.y_range_
+        frac = float(((train.y_log.mean() - lo) / (hi - lo)).clamp(1e-4, 1 - 1e-4))
+        with torch.no_grad():
+            self.model_.head.bias.fill_(float(np.log(frac / (1 - frac))))
+
     # ------------------------------------------------------------------ API
     def prepare(self, train_df: pd.DataFrame) -> TensorData:
         """Fit the preprocessor and the network's shape on `train_df`; return its tensors."""
@@ -114,6 +136,7 @@ class MLPRegressor:
             # much randomness preprocessing used.
             torch.manual_seed(cfg.seed)
             self.model_ = self._build_model(train.conts.shape[1])
+            self._init_output_bias(train)
             if cfg.progress:
                 print(self.model_.summary(), flush=True)
             history = fit_network(self.model_, train, cfg, valid, epoch_callback)

@@ -103,3 +103,22 @@ def test_segment_factors_accepted_when_one_segment_is_biased():
     assert checks["StoreType"].accepted
     factors = blend.fit_segment_factors(P[:, 0], y, stype, 1.0, 20.0)
     assert factors["b"] < factors["a"] - 0.15
+
+
+def test_procedure_choice_prefers_a_blend_only_when_it_carries_over():
+    rng, y, dates = _truth()
+    a = y * rng.lognormal(0, 0.10, len(y))
+    b = y * rng.lognormal(0, 0.10, len(y))
+    chosen, scores = blend.choose_procedure(np.column_stack([a, b]), y, dates, 0.0005, 20.0)
+    assert chosen.startswith("blend") and set(scores) == set(blend.PROCEDURES)
+    # A second model that only repeats the first one's errors adds nothing: keep the simple one.
+    chosen, _ = blend.choose_procedure(np.column_stack([a, a * 1.001]), y, dates, 0.0005, 20.0)
+    assert chosen.startswith("single")
+
+
+def test_single_procedure_is_one_hot():
+    rng, y, _ = _truth()
+    P = np.column_stack([y * rng.lognormal(0, 0.3, len(y)), y * rng.lognormal(0, 0.05, len(y))])
+    fit = blend.fit_procedure(P, y, "single")
+    assert fit.weights.tolist() == [0.0, 1.0] and fit.factor == 1.0
+    assert blend.fit_procedure(P, y, "single+factor").factor < 1.0

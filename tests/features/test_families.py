@@ -199,3 +199,17 @@ def test_history_respects_cutoffs():
     test_row = out[out["_test"]].iloc[0]
     assert test_row["HistSalesMean"] == pytest.approx((100 + 200 + 300 + 1e6) / 4)
     assert train_rows["HistSalesPerCust"].iat[0] == pytest.approx(10.0)
+
+
+def test_combine_rejects_overlapping_train_and_test():
+    from competition.errors import DataError
+    from features.pipeline import combine
+
+    tr = frame([1, 1], ["2015-01-01", "2015-01-02"], DayOfWeek=np.int8(4), Sales=[1, 2], Customers=[1, 1],
+               Open=np.int8(1), Promo=np.int8(0), StateHoliday="0", SchoolHoliday=np.int8(0))
+    te = frame([1], ["2015-01-02"], Id=[1], DayOfWeek=np.int8(5), Open=np.int8(1), Promo=np.int8(0),
+               StateHoliday="0", SchoolHoliday=np.int8(0))
+    with pytest.raises(DataError, match="more than one row"):
+        combine(tr, te)
+    ok = combine(tr, te.assign(Date=pd.Timestamp("2015-01-03")))
+    assert ok["_test"].tolist() == [False, False, True] and ok["Id"].tolist() == [-1, -1, 1]

@@ -174,6 +174,20 @@ def test_refit_rounds_scale_with_rows() -> None:
     assert scaled_rounds(1, 10, 10) == 1
 
 
+def test_rmspe_scale_is_the_optimal_factor() -> None:
+    from models.lgbm import rmspe_scale
+
+    rng = np.random.default_rng(0)
+    y = rng.uniform(1000, 9000, 5000)
+    pred = y * rng.lognormal(0.02, 0.1, len(y))  # biased high, as log-L2 fits tend to be for RMSPE
+    c = rmspe_scale(y, pred)
+    assert c < 1
+    best = rmspe(y, c * pred)
+    assert best < rmspe(y, pred)
+    assert best <= min(rmspe(y, (c + d) * pred) for d in (-1e-3, 1e-3))
+    assert rmspe_scale(y, pred * 5) == 0.9  # clipped: a factor far from 1 signals a bug
+
+
 def test_non_positive_sales_is_a_user_error(frames: dict) -> None:
     from models.lgbm import LGBMSalesRegressor
 
@@ -203,6 +217,8 @@ def test_cli_writes_every_output_and_uses_tuned_params(build_dir: Path, capsys: 
     assert config["params"]["num_leaves"] == 15 and config["params"]["learning_rate"] == 0.2
     assert config["num_boost_round"] == 300
     assert config["refit_rounds"] >= config["best_iteration"]
+    assert 0.9 <= config["correction"] <= 1.1
+    assert config["valid_rmspe"] <= config["valid_rmspe_uncorrected"] + 1e-12
     report = json.loads((build_dir / "reports/validation.json").read_text())
     assert report["models"]["lgbm"]["rmspe"] == pytest.approx(config["valid_rmspe"])
     assert config["valid_rmspe"] < 0.07

@@ -36,7 +36,7 @@ def synthetic_frame(n: int, seed: int) -> pd.DataFrame:
 def small_config(**overrides: object) -> MLPConfig:
     base = dict(cat_cols=CAT_COLS, cont_cols=CONT_COLS, layers=[64, 32], ps=[0.001, 0.01],
                 epochs=4, batch_size=128, lr=1e-2, weight_decay=0.01, threads=1, progress=False,
-                seed=3)
+                seed=3, min_steps=1)
     base.update(overrides)
     return MLPConfig(**base)
 
@@ -83,7 +83,7 @@ def test_output_shapes_and_range(bf16: bool) -> None:
     assert model.eval()(cats[:1], conts[:1]).shape == (1,)
     # Linear(no bias) -> ReLU -> BatchNorm -> Dropout per block, as fast.ai's LinBnDrop.
     kinds = [type(m).__name__ for m in model.body]
-    assert kinds == ["Linear", "ReLU", "BatchNorm1d", "Dropout"] * 2
+    assert kinds == ["Linear", "ReLU", "BatchNorm1d", "SparseDropout"] * 2
     assert model.body[0].in_features == sum(emb_size_rule(n) for n in (31, 8, 5)) + 3
     assert model.body[0].bias is None
 
@@ -208,3 +208,45 @@ def test_config_params_and_json(tmp_path) -> None:
         MLPConfig(ps=[0.1])
     cfg.save(tmp_path / "c.json")
     assert MLPConfig.load(tmp_path / "c.json") == cfg
+
+
+@pytest.mark.parametrize("p", [0.01, 0.04, 0.5])
+def test_sparse_dropout_rate_scale_and_eval_identity(p: float) -> None:
+    from models.mlp.network import SparseDropout
+
+    torch.manual_seed(0)
+    drop = SparseDropout(p).train()
+    x = torch.ones(4000, 250)
+    y = drop(x)
+    zero = float((y == 0).float().mean())
+    # A Poisson number of positions drawn with replacement gives exactly rate p (0.5, not 0.39).
+    assert zero == pytest.approx(p, rel=0.03)
+    assert torch.allclose(y[y != 0], torch.tensor(1 / (1 - p)))
+    assert torch.equal(drop.eval()(x), x)
+    with pytest.raises(ValueError):
+        SparseDropout(1.0)
+
+
+def test_bench_epoch_reports_rows_time_and_flops() -> None:
+    from models.mlp import bench_epoch
+
+    cfg = MLPConfig(layers=[32, 16], ps=[0.0, 0.0], batch_size=256, threads=1)
+    res = bench_epoch(config=cfg, n_rows=3000)
+    assert res.rows == 3000 and res.seconds > 0 and res.batch_size == 256
+    # FLOPs: 3 matmuls (forward, input grad, weight grad) of 2 * in * out per Linear per row.
+    from models.mlp.bench import ROSSMANN_CARDINALITIES, ROSSMANN_N_CONT
+
+    width = sum(emb_size_rule(n) for n in ROSSMANN_CARDINALITIES) + ROSSMANN_N_CONT
+    assert res.flops == 3000 * 6 * (width * 32 + 32 * 16 + 16 * 1)
+    assert res.gflops == pytest.approx(res.flops / res.seconds / 1e9)
+    assert "rows/s" in str(res)
+
+
+def test_small_data_gets_smaller_batches_and_a_scaled_lr() -> None:
+    from models.mlp.training import effective_batch_size
+
+    cfg = MLPConfig(epochs=3, batch_size=2048, min_steps=300)
+    assert effective_batch_size(760_000, cfg) == 2048  # the real data keeps its batch
+    assert effective_batch_size(6_000, cfg) == 64  # 3 x 94 steps instead of 3 x 3
+    assert effective_batch_size(100_000, cfg) == 512  # 3 x 196 steps; at 1024 only 3 x 98
+    assert effective_batch_size(6_000, MLPConfig(epochs=3, batch_size=2048, min_steps=0)) == 2048

@@ -221,6 +221,16 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert message in err and "Traceback" not in err
 
 
+def test_a_study_keeps_its_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from competition.cli import run_cli
+    from models.tune import main
+
+    tune(tmp_path, "--model", "quadratic", "--trials", "1", "--no-plots", "--study", "s")
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, ["--model", "lgbm", "--trials", "1", "--build-dir", str(tmp_path), "--study", "s"])
+    assert exc.value.code == 2 and "tunes 'quadratic', not 'lgbm'" in capsys.readouterr().err
+
+
 def test_password_never_reaches_logs_or_json() -> None:
     from models.tune import redact
 

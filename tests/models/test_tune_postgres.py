@@ -74,9 +74,13 @@ def test_two_workers_share_one_study(postgres: PostgresServer, tmp_path: Path) -
     assert study.best_value < 0.2
 
 
-def test_worker_cannot_join_a_missing_study(postgres: PostgresServer, tmp_path: Path) -> None:
-    proc = subprocess.run(tune_cmd(tmp_path, postgres.url, 1, "--worker", "--study", "nope"),
-                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "no study 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+def test_worker_cannot_join_a_missing_study(postgres: PostgresServer, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from competition.cli import run_cli
+    from models.tune import main
+
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, tune_cmd(tmp_path, postgres.url, 1, "--worker", "--study", "nope")[3:])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "no study 'nope'" in err and "Traceback" not in err

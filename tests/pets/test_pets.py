@@ -17,7 +17,16 @@ from pets.heatmap import activation_map, edge_kernel, grad_cam, hand_convolution
 from pets.models import PetsNet
 from pets.train import PetsClassifier
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: a second OpenMP thread only spins, and on a busy shared CPU it made these
+    tests several times slower. Restored afterwards so other test files are unaffected."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _photo(h: int = 40, w: int = 56, seed: int = 0) -> torch.Tensor:
@@ -267,3 +276,16 @@ def test_real_photos_smoke(shared_pets):
                          progress=False)
     clf.build(photos.classes, weights="imagenet").fit(sub)
     assert clf.predict_proba(photos.subset(va[:4]).images).shape == (4, 37)
+
+
+@pytest.mark.parametrize("freeze_stats", [True, False])
+def test_body_batchnorm_statistics_follow_the_config(tmp_path, freeze_stats):
+    _write_photos(tmp_path / "imgs", [f"{b}_{i}.jpg" for b in ("a_cat", "b_dog") for i in range(4)])
+    photos = load_pets(tmp_path / "imgs", progress=False)
+    clf = PetsClassifier(_tiny_config(freeze_bn_stats=freeze_stats, unfrozen_epochs=(0,), batch_size=4),
+                         device="cpu", progress=False).build(photos.classes)
+    bn = clf.model.body.model.bn1
+    before = bn.running_mean.clone()
+    clf.fit(photos)
+    assert torch.equal(bn.running_mean, before) == freeze_stats
+    assert bn.weight.requires_grad  # trainable either way (fast.ai's train_bn)
