@@ -180,14 +180,19 @@ def _read_csv(data: bytes, name: str, where: str) -> pd.DataFrame:
                             fix="fill in that value (0 or 1 for flags) or delete the line")
         df[col] = values.astype(dtype)
     if "Date" in df.columns:
-        dates = pd.to_datetime(df["Date"], format="%Y-%m-%d", errors="coerce")
-        ok = dates.notna().to_numpy()
-        if not ok.all():
-            row, value = _first_bad_row(df["Date"], ok)
-            raise DataError(f"cannot parse date {value!r} (expected YYYY-MM-DD)", file=where, column="Date",
-                            row=row, fix="write the date as YYYY-MM-DD, e.g. 2015-07-31")
-        df["Date"] = dates.astype("datetime64[us]")
+        df["Date"] = _parse_dates(df["Date"], where)
     return df
+
+
+def _parse_dates(raw: pd.Series, where: str | Path) -> pd.Series:
+    """YYYY-MM-DD strings to datetime64[us]; the first unparseable value is reported by line."""
+    dates = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
+    ok = dates.notna().to_numpy()
+    if not ok.all():
+        row, value = _first_bad_row(raw, ok)
+        raise DataError(f"cannot parse date {value!r} (expected YYYY-MM-DD)", file=where, column="Date",
+                        row=row, fix="write the date as YYYY-MM-DD, e.g. 2015-07-31")
+    return dates.astype("datetime64[us]")
 
 
 def _check_state_holiday(df: pd.DataFrame, where: str) -> None:
@@ -295,13 +300,7 @@ def _load_external(data_dir: Path) -> ExternalTables | None:
             raise DataError(f"missing column(s) {gone}; the header is {list(df.columns)}", file=path, column=gone[0],
                             fix="restore the original fast.ai table")
         if "Date" in df.columns:
-            dates = pd.to_datetime(df["Date"], format="%Y-%m-%d", errors="coerce")
-            ok = dates.notna().to_numpy()
-            if not ok.all():
-                row, value = _first_bad_row(df["Date"], ok)
-                raise DataError(f"cannot parse date {value!r} (expected YYYY-MM-DD)", file=path, column="Date",
-                                row=row, fix="write the date as YYYY-MM-DD")
-            df["Date"] = dates.astype("datetime64[us]")
+            df["Date"] = _parse_dates(df["Date"], path)
         tables[name.removesuffix(".csv")] = df
     tables["store_states"]["State"] = tables["store_states"]["State"].astype("str").str.strip()
     return ExternalTables(**tables)

@@ -48,6 +48,15 @@ def edit_line(path: Path, line_no: int, old: str, new: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def set_field(path: Path, line_no: int, field: int, value: str) -> None:
+    """Overwrite one comma-separated field of one line (1-based line number, 0-based field)."""
+    lines = path.read_text().splitlines()
+    parts = lines[line_no - 1].split(",")
+    parts[field] = value
+    lines[line_no - 1] = ",".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def test_dtypes_and_quirks(synthetic_dir: Path) -> None:
     with pytest.warns(UserWarning, match="Open is blank"):
         data = load_competition(synthetic_dir)
@@ -103,32 +112,17 @@ def test_duplicated_store_date(csv_dir: Path) -> None:
 
 
 def test_unknown_test_store(csv_dir: Path) -> None:
-    path = csv_dir / "test.csv"
-    lines = path.read_text().splitlines()
-    parts = lines[2].split(",")
-    parts[1] = "999"
-    lines[2] = ",".join(parts)
-    path.write_text("\n".join(lines) + "\n")
+    set_field(csv_dir / "test.csv", 3, 1, "999")
     assert_user_error(run_fetch(csv_dir), "test.csv", "store 999", "line 3", "store.csv")
 
 
 def test_negative_sales(csv_dir: Path) -> None:
-    path = csv_dir / "train.csv"
-    lines = path.read_text().splitlines()
-    parts = lines[6].split(",")
-    parts[3] = "-5"
-    lines[6] = ",".join(parts)
-    path.write_text("\n".join(lines) + "\n")
+    set_field(csv_dir / "train.csv", 7, 3, "-5")
     assert_user_error(run_fetch(csv_dir), "train.csv", "'Sales'", "line 7", "negative")
 
 
 def test_text_in_number_column(csv_dir: Path) -> None:
-    path = csv_dir / "train.csv"
-    lines = path.read_text().splitlines()
-    parts = lines[8].split(",")
-    parts[4] = "many"
-    lines[8] = ",".join(parts)
-    path.write_text("\n".join(lines) + "\n")
+    set_field(csv_dir / "train.csv", 9, 4, "many")
     assert_user_error(run_fetch(csv_dir), "train.csv", "'Customers'", "line 9", "'many'")
 
 
