@@ -29,6 +29,18 @@ class HookedOutput:
     gradients: torch.Tensor | None = None
 
 
+def save_figure(fig: "matplotlib.figure.Figure", path: str | Path, dpi: int = 90) -> Path:  # noqa: F821
+    """Lay out, save as PNG (creating the folder) and close ``fig``; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 @contextmanager
 def hook_output(module: nn.Module, *, gradients: bool = True) -> Iterator[HookedOutput]:
     """Catch ``module``'s forward output (and its gradient) while inside the ``with`` block.
@@ -130,12 +142,7 @@ def save_overlay(image: np.ndarray, maps: dict[str, np.ndarray], path: str | Pat
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 def edge_kernel() -> torch.Tensor:
@@ -167,12 +174,7 @@ def save_hand_convolution(image: torch.Tensor, path: str | Path) -> Path:
     axes[1].set_title("F.conv2d with the hand-made 3x3 edge kernel")
     for ax in axes:
         ax.axis("off")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 def heatmap_for_image(clf: "PetsClassifier", image_path: str | Path, out_dir: str | Path,  # noqa: F821

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pets.heatmap import save_figure
 
 
 def most_confused(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str], *, min_count: int = 1
@@ -40,12 +41,7 @@ def plot_most_confused(rows: list[tuple[str, str, int]], path: str | Path, top: 
         ax.text(0.5, 0.5, "no confusions on the validation photos", ha="center", va="center")
         ax.axis("off")
     ax.set_title("most-confused breed pairs")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 def top_losses(probs: np.ndarray, labels: np.ndarray, k: int = 9) -> np.ndarray:
@@ -89,12 +85,7 @@ def plot_top_losses(clf: "PetsClassifier", photos: "PetPhotos", probs: np.ndarra
                          Path(heatmap_dir) / f"{photos.paths[i].stem}_heatmap.png",
                          f"predicted {clf.classes_[pred]}, actual {clf.classes_[actual]}")
     fig.suptitle("top losses: predicted / actual (Grad-CAM of the prediction)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def _short(wh: tuple[int, int], size: int) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from pets.augment import AugmentParams, Augmenter
+from pets.heatmap import save_figure
 
 
 def save_augment_grid(photo: torch.Tensor, path: str | Path, *, padding_mode: str, size: int = 224,
@@ -29,12 +30,7 @@ def save_augment_grid(photo: torch.Tensor, path: str | Path, *, padding_mode: st
         ax.axis("off")
     fig.suptitle(f"get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4): "
                  f"padding_mode={padding_mode!r}", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def main(argv: list[str] | None = None) -> int:

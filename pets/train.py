@@ -2,6 +2,8 @@
 resizing; evaluation with optional test-time augmentation; checkpoints with their config JSON."""
 from __future__ import annotations
 
+import argparse
+
 import math
 import time
 from collections.abc import Sequence
@@ -319,8 +321,7 @@ def _scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------- command line
-def _parse(argv: list[str] | None) -> "argparse.Namespace":
-    import argparse
+def _parse(argv: list[str] | None) -> argparse.Namespace:
 
     from pets.config import PRESETS
 
