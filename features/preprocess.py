@@ -4,9 +4,13 @@ Fit on the training part only and saved next to each model's weights (``to_dict`
 
 - Categorical columns: code 0 is reserved for unknown or missing values; the values seen in
   ``fit`` get codes 1..k in sorted order. ``cardinalities_[col] = k + 1`` (embedding sizes).
-- Continuous columns: NaN is filled with the training median, and for each column that had NaN
-  in training a ``<col>_na`` 0/1 flag is appended to the continuous inputs; then every
-  continuous column (not the flags) is standardised with the training mean and std.
+- Continuous columns: columns in ``log_cols`` become ``log1p(max(x, 0))`` first; NaN is filled
+  with the training median, and for each column with NaN in at least ``na_flag_min_rate`` of
+  the training rows (any NaN with the default 0) a ``<col>_na`` 0/1 flag is appended to the
+  continuous inputs; with ``clip`` every value is clipped into the training [min, max]; then
+  every continuous column (not the flags) is standardised with the training mean and std.
+  The last three options exist for the MLP, which extrapolates where a tree would not (see
+  ``__init__``).
 - ``transform_frame`` gives LightGBM a DataFrame with ``category`` columns whose categories are
   fixed at fit time (so codes agree between train, validation and test) and the raw continuous
   values (trees need neither fill nor scaling).
@@ -49,15 +53,29 @@ def _kind_of(col: pd.Series) -> str:
 class TabularPreprocessor:
     """sklearn-style: ``__init__`` stores parameters, ``fit`` learns ``*_`` attributes."""
 
-    def __init__(self, cat_cols: list[str], cont_cols: list[str]) -> None:
+    def __init__(self, cat_cols: list[str], cont_cols: list[str], log_cols: list[str] = (),
+                 na_flag_min_rate: float = 0.0, clip: bool = False) -> None:
+        """`log_cols`: positive, heavy-tailed columns (sales levels) to feed as log1p, on the
+        scale of a log target. `na_flag_min_rate`: flag a column's NaN only when at least this
+        fraction of training rows is NaN; a flag that is 1 on 0.03% of the training rows is
+        scaled by the network's BatchNorm to ~60 standard deviations when it is 1 on 14% of the
+        validation rows (measured on the closure features), which is an extrapolation.
+        `clip`: clip continuous values into the training range for the same reason."""
         self.cat_cols = list(cat_cols)
         self.cont_cols = list(cont_cols)
+        self.log_cols = list(log_cols)
+        self.na_flag_min_rate = na_flag_min_rate
+        self.clip = clip
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame) -> TabularPreprocessor:
         missing = [c for c in self.cat_cols + self.cont_cols if c not in df.columns]
         if missing:
             raise KeyError(f"TabularPreprocessor.fit: columns not in the frame: {missing}")
+        stray = [c for c in self.log_cols if c not in self.cont_cols]
+        if stray:
+            raise ValueError(f"TabularPreprocessor: log_cols {stray} are not among cont_cols; "
+                             "list each log column in cont_cols too")
         self.cat_kinds_: dict[str, str] = {}
         self.categories_: dict[str, list[Any]] = {}
         for c in self.cat_cols:
@@ -74,14 +92,16 @@ class TabularPreprocessor:
         self.means_: dict[str, float] = {}
         self.stds_: dict[str, float] = {}
         self.na_cols_: list[str] = []
+        self.ranges_: dict[str, tuple[float, float]] = {}
         for c in self.cont_cols:
-            x = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            x = self._raw(df, c)
             nan = np.isnan(x)
             med = float(np.median(x[~nan])) if (~nan).any() else 0.0
-            if nan.any():
+            if nan.any() and nan.mean() >= self.na_flag_min_rate:
                 self.na_cols_.append(c)
             x = np.where(nan, med, x)
             std = float(x.std())
+            self.ranges_[c] = (float(x.min()), float(x.max())) if len(x) else (0.0, 0.0)
             self.medians_[c] = med
             self.means_[c] = float(x.mean())
             self.stds_[c] = std if std > 1e-12 else 1.0  # constant column: centre only
@@ -93,6 +113,11 @@ class TabularPreprocessor:
         return self.cont_cols + [f"{c}_na" for c in self.na_cols_]
 
     # -- transforming ----------------------------------------------------------------------------
+    def _raw(self, df: pd.DataFrame, c: str) -> np.ndarray:
+        """Column ``c`` as float64 with NaN for missing, log1p'd when it is a log column."""
+        x = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.log1p(np.maximum(x, 0.0)) if c in self.log_cols else x
+
     def _codes(self, df: pd.DataFrame, c: str) -> np.ndarray:
         """0 = unknown/missing, 1..k = the categories seen in fit."""
         kind = self.cat_kinds_[c]
@@ -110,8 +135,10 @@ class TabularPreprocessor:
             cats[:, j] = self._codes(df, c)
         conts = np.zeros((n, len(self.cont_names_)), dtype=np.float32)
         for j, c in enumerate(self.cont_cols):
-            x = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            x = self._raw(df, c)
             x = np.where(np.isnan(x), self.medians_[c], x)
+            if self.clip:
+                x = np.clip(x, *self.ranges_[c])
             conts[:, j] = (x - self.means_[c]) / self.stds_[c]
         for k, c in enumerate(self.na_cols_):
             conts[:, len(self.cont_cols) + k] = pd.isna(df[c]).to_numpy()
@@ -133,14 +160,18 @@ class TabularPreprocessor:
     # -- persistence -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return {"cat_cols": self.cat_cols, "cont_cols": self.cont_cols,
+        return {"cat_cols": self.cat_cols, "cont_cols": self.cont_cols, "log_cols": self.log_cols,
+                "na_flag_min_rate": self.na_flag_min_rate, "clip": self.clip,
                 "cat_kinds": self.cat_kinds_, "categories": self.categories_,
                 "medians": self.medians_, "means": self.means_, "stds": self.stds_,
-                "na_cols": self.na_cols_, "version": 1}
+                "ranges": {c: list(r) for c, r in self.ranges_.items()},
+                "na_cols": self.na_cols_, "version": 2}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TabularPreprocessor:
-        p = cls(d["cat_cols"], d["cont_cols"])
+        # Version 1 files (before log_cols / na_flag_min_rate / clip) load with the old behaviour.
+        p = cls(d["cat_cols"], d["cont_cols"], d.get("log_cols", []), d.get("na_flag_min_rate", 0.0),
+                d.get("clip", False))
         p.cat_kinds_ = dict(d["cat_kinds"])
         p.categories_ = {c: [float(v) if p.cat_kinds_[c] == _NUMERIC else str(v) for v in vals]
                          for c, vals in d["categories"].items()}
@@ -149,6 +180,7 @@ class TabularPreprocessor:
         p.means_ = {k: float(v) for k, v in d["means"].items()}
         p.stds_ = {k: float(v) for k, v in d["stds"].items()}
         p.na_cols_ = list(d["na_cols"])
+        p.ranges_ = {c: (float(r[0]), float(r[1])) for c, r in d.get("ranges", {}).items()}
         return p
 
     def _check_fitted(self) -> None:

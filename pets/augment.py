@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from pets.config import AugmentParams
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -31,20 +32,6 @@ NORM_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 def norm_stats(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(mean, std) for a backbone's input; ImageNet's for any backbone not listed."""
     return NORM_STATS.get(backbone, (IMAGENET_MEAN, IMAGENET_STD))
-
-
-@dataclass
-class AugmentParams:
-    """The lesson's ``get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4,
-    p_affine=1, p_lighting=1)`` with ``do_flip=True``."""
-
-    max_rotate: float = 20.0
-    max_zoom: float = 1.3
-    max_lighting: float = 0.4
-    max_warp: float = 0.4
-    p_affine: float = 1.0
-    p_lighting: float = 1.0
-    do_flip: bool = True
 
 
 def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:

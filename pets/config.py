@@ -11,6 +11,24 @@ from competition.errors import DataError
 
 
 @dataclass
+class AugmentParams:
+    """The lesson's ``get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4,
+    p_affine=1, p_lighting=1)`` with ``do_flip=True``.
+
+    Defined here, without torch, so that ``PetsConfig`` can take its defaults from it;
+    ``pets.augment`` applies them.
+    """
+
+    max_rotate: float = 20.0
+    max_zoom: float = 1.3
+    max_lighting: float = 0.4
+    max_warp: float = 0.4
+    p_affine: float = 1.0
+    p_lighting: float = 1.0
+    do_flip: bool = True
+
+
+@dataclass
 class PetsConfig:
     """Everything that decides how a model is trained; ``predict`` rebuilds the model from it.
 
@@ -45,14 +63,13 @@ class PetsConfig:
     warmup_views: int = 4
     lr_warmup: float = 3e-3
     final_bn: bool = False
-    # The lesson's get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4,
-    # p_affine=1, p_lighting=1).
-    max_rotate: float = 20.0
-    max_zoom: float = 1.3
-    max_lighting: float = 0.4
-    max_warp: float = 0.4
-    p_affine: float = 1.0
-    p_lighting: float = 1.0
+    # Augmentation, flat so that config.json stays one level deep; defaults from AugmentParams.
+    max_rotate: float = AugmentParams.max_rotate
+    max_zoom: float = AugmentParams.max_zoom
+    max_lighting: float = AugmentParams.max_lighting
+    max_warp: float = AugmentParams.max_warp
+    p_affine: float = AugmentParams.p_affine
+    p_lighting: float = AugmentParams.p_lighting
     valid_pct: float = 0.2
     tta: bool = True
     seed: int = 42

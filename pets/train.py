@@ -3,7 +3,7 @@ resizing; evaluation with optional test-time augmentation; checkpoints with thei
 from __future__ import annotations
 
 import argparse
-
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -67,9 +67,9 @@ class PetsClassifier:
 
     # ------------------------------------------------------------------ building
     def _augment_params(self) -> AugmentParams:
-        c = self.config
-        return AugmentParams(max_rotate=c.max_rotate, max_zoom=c.max_zoom, max_lighting=c.max_lighting,
-                             max_warp=c.max_warp, p_affine=c.p_affine, p_lighting=c.p_lighting)
+        # Every AugmentParams field that PetsConfig carries (all but do_flip, which stays on).
+        return AugmentParams(**{f.name: getattr(self.config, f.name) for f in dataclasses.fields(AugmentParams)
+                                if hasattr(self.config, f.name)})
 
     def augmenter(self, size: int, *, seed: int | None = None) -> Augmenter:
         """The augmenter for this model: its augmentation settings and its backbone's input stats."""

@@ -26,10 +26,14 @@ class MLPConfig:
     emb_sizes: dict[str, int] = field(default_factory=dict)
     # Output range is (0, y_range_scale * max log Sales of the training rows), as in fast.ai.
     y_range_scale: float = 1.2
-    # None: every column of features.columns.CAT_COLS / CONT_COLS present in the frame, less
-    # regressor.MLP_EXCLUDED_CONT (features whose missingness shifts between train and test).
+    # None: every column of features.columns.CAT_COLS / CONT_COLS present in the frame.
     cat_cols: list[str] | None = None
     cont_cols: list[str] | None = None
+    # --- input preprocessing (features.preprocess.TabularPreprocessor options) ---
+    # None: regressor.MLP_LOG_COLS present among the inputs (sales and customer levels, distance).
+    log_cols: list[str] | None = None
+    na_flag_min_rate: float = 0.01  # no `<col>_na` flag for columns NaN on < 1% of training rows
+    clip_inputs: bool = True        # continuous inputs clipped into the training range
 
     # --- optimisation (AdamW + OneCycleLR) ---
     epochs: int = 3             # build-real: 2 -> 0.1312, 3 -> 0.1199 validation RMSPE

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from models.mlp.plots import smooth
 from models.mlp.regressor import MLPRegressor
-from models.mlp.training import autocast, make_optimizer, torch_threads
+from models.mlp.training import make_optimizer, torch_threads, train_step
 
 
 @dataclass
@@ -49,12 +48,7 @@ def lr_find(reg: MLPRegressor, train_df: pd.DataFrame, start_lr: float = 1e-6, e
                 group["lr"] = lr
             # Sample with replacement: a range test needs many steps, not a pass over the data.
             idx = torch.randint(0, len(train), (cfg.batch_size,), generator=gen)
-            with autocast(cfg):
-                pred = model(train.cats[idx], train.conts[idx])
-            loss = F.mse_loss(pred, train.y_log[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = train_step(model, opt, train.cats[idx], train.conts[idx], train.y_log[idx], cfg)
             lrs.append(lr)
             raw.append(loss.item())
             smoothed = smooth(raw)[-1]

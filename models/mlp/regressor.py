@@ -18,14 +18,16 @@ from models.mlp.training import (EpochCallback, History, TensorData, fit_network
 TARGET = "Sales"
 
 
-# Continuous features whose NaN rate differs wildly between the training part and the
-# validation/test rows (measured on build-real: DaysUntilClosed NaN 0.03% of training rows, 14%
-# of validation rows; DaysUntilRefurb 2.6% vs 99.9%; *NextWeek 0.1% vs 16%; DaysSinceClosed and
-# StateHolidayLastWeek 0.0-0.8% vs 5-15% of test rows). A tree routes such rows somewhere
-# harmless; the MLP extrapolates through the unseen `<col>_na` flag and predicted 6x Sales for
-# whole stores (validation RMSPE 20.8 instead of ~0.1). Dropped here until features/ fixes them.
-MLP_EXCLUDED_CONT = ["DaysUntilClosed", "DaysUntilRefurb", "StateHolidayNextWeek",
-                     "SchoolHolidayNextWeek", "DaysSinceClosed", "StateHolidayLastWeek"]
+# Some features are NaN only at the edges of the data: the closure features where a data gap
+# or the end of the table comes first (DaysUntilClosed NaN on 0.03% of training rows but 14% of
+# validation rows; DaysUntilRefurb 2.6% vs 99.9%). With a `<col>_na` flag for each, the MLP
+# extrapolated through flags it had barely seen (BatchNorm scales a 0.03% flag to ~60 standard
+# deviations) and predicted 6x Sales for whole stores. MLPConfig's defaults therefore flag NaN
+# only for columns NaN on >= 1% of training rows and clip every input into its training range.
+# Sales and customer levels span an order of magnitude between stores; the target is log Sales,
+# so these enter as log1p, where "twice the history" is the same step for every store.
+MLP_LOG_COLS = [f"Hist{s}{p}{m}" for s in ("Sales", "Cust") for p in ("", "Dow", "Promo")
+                for m in ("Mean", "Median")] + ["CompetitionDistance"]
 
 
 def _default_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -33,13 +35,15 @@ def _default_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     from features.columns import CAT_COLS, CONT_COLS
 
     return ([c for c in CAT_COLS if c in df.columns],
-            [c for c in CONT_COLS if c in df.columns and c not in MLP_EXCLUDED_CONT])
+            [c for c in CONT_COLS if c in df.columns])
 
 
-def _make_preprocessor(cat_cols: list[str], cont_cols: list[str]) -> Any:
+def _make_preprocessor(cat_cols: list[str], cont_cols: list[str], config: MLPConfig) -> Any:
     from features.preprocess import TabularPreprocessor
 
-    return TabularPreprocessor(cat_cols, cont_cols)
+    wanted = MLP_LOG_COLS if config.log_cols is None else config.log_cols
+    return TabularPreprocessor(cat_cols, cont_cols, [c for c in wanted if c in cont_cols],
+                               config.na_flag_min_rate, config.clip_inputs)
 
 
 def _preprocessor_from_dict(d: dict[str, Any]) -> Any:
@@ -76,7 +80,8 @@ class MLPRegressor:
                 raise ValueError("the MLP trains on log Sales: pass rows with Sales > 0 only "
                                  "(models.common.training_frames does that)")
             y = torch.from_numpy(np.log(sales).astype(np.float32))
-        return TensorData(torch.as_tensor(np.ascontiguousarray(cats), dtype=torch.int64),
+        # int32 codes: half the memory of int64 and cheaper index arithmetic in the embedding.
+        return TensorData(torch.as_tensor(np.ascontiguousarray(cats), dtype=torch.int32),
                           torch.as_tensor(np.ascontiguousarray(conts), dtype=torch.float32), y)
 
     def _build_model(self, n_cont: int) -> TabularModel:
@@ -110,7 +115,7 @@ class MLPRegressor:
         if not (train_df[TARGET] > 0).all():
             raise ValueError("the MLP trains on log Sales: pass rows with Sales > 0 only "
                              "(models.common.training_frames does that)")
-        self.preprocessor_ = _make_preprocessor(self.cat_cols_, self.cont_cols_)
+        self.preprocessor_ = _make_preprocessor(self.cat_cols_, self.cont_cols_, cfg)
         self.preprocessor_.fit(train_df)
         self.cardinalities_ = [int(self.preprocessor_.cardinalities_[c]) for c in self.cat_cols_]
         self.emb_dims_ = [int(cfg.emb_sizes.get(c, emb_size_rule(n)))

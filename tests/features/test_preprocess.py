@@ -28,7 +28,8 @@ def fitted(train: pd.DataFrame) -> TabularPreprocessor:
 
 def test_params_only_in_init():
     p = TabularPreprocessor(["a"], ["b"])
-    assert vars(p) == {"cat_cols": ["a"], "cont_cols": ["b"]}
+    assert vars(p) == {"cat_cols": ["a"], "cont_cols": ["b"], "log_cols": [], "na_flag_min_rate": 0.0,
+                       "clip": False}
     with pytest.raises(RuntimeError):
         p.transform(pd.DataFrame({"a": [1], "b": [1.0]}))
 
@@ -88,3 +89,37 @@ def test_dtype_drift_between_fit_and_transform(train):
     later = train.assign(Store=train["Store"].astype(float), StoreType=pd.Categorical(train["StoreType"]),
                          State=train["State"].astype(str))
     np.testing.assert_array_equal(p.transform(later)[0], p.transform(train)[0])
+
+
+def test_log_columns_rare_nan_flags_and_clipping() -> None:
+    train = pd.DataFrame({"Hist": [100.0, 1000.0, 10000.0, np.nan] + [1000.0] * 196,
+                          "Rare": [np.nan] + [5.0] * 199, "Temp": np.linspace(-5, 30, 200)})
+    p = TabularPreprocessor([], ["Hist", "Rare", "Temp"], log_cols=["Hist"], na_flag_min_rate=0.01,
+                            clip=True).fit(train)
+    # Hist is NaN on 0.5% of rows: below the 1% rate, so no Hist_na flag; Rare the same.
+    assert p.na_cols_ == [] and p.cont_names_ == ["Hist", "Rare", "Temp"]
+    assert p.medians_["Hist"] == pytest.approx(np.log1p(1000.0))
+    assert p.ranges_["Temp"] == (-5.0, 30.0) and p.ranges_["Hist"][1] == pytest.approx(np.log1p(10000.0))
+    new = pd.DataFrame({"Hist": [1000.0, 1e9, np.nan], "Rare": [np.nan, 5.0, 5.0], "Temp": [-40.0, 10.0, 99.0]})
+    _, conts = p.transform(new)
+    raw = conts * np.array([p.stds_[c] for c in p.cont_cols]) + np.array([p.means_[c] for c in p.cont_cols])
+    np.testing.assert_allclose(raw[:, 0], np.log1p([1000.0, 10000.0, 1000.0]), rtol=1e-5)  # log, clipped, median
+    np.testing.assert_allclose(raw[:, 2], [-5.0, 10.0, 30.0], rtol=1e-5)                 # clipped to the train range
+    # The default keeps every flag and does not clip (LightGBM and older saved models).
+    q = TabularPreprocessor([], ["Hist", "Rare", "Temp"]).fit(train)
+    assert q.na_cols_ == ["Hist", "Rare"]
+    assert q.transform(new)[1][0, 2] < -5  # -40 C is far below the training range, kept as is
+    r = TabularPreprocessor.from_dict(json.loads(json.dumps(p.to_dict())))
+    np.testing.assert_array_equal(r.transform(new)[1], conts)
+    with pytest.raises(ValueError, match="log_cols .*'Nope'.* not among cont_cols"):
+        TabularPreprocessor([], ["Temp"], log_cols=["Nope"]).fit(train)
+
+
+def test_version_1_dict_loads_with_the_old_behaviour(train) -> None:
+    d = fitted(train).to_dict()
+    for key in ("log_cols", "na_flag_min_rate", "clip", "ranges"):
+        d.pop(key)
+    d["version"] = 1
+    q = TabularPreprocessor.from_dict(d)
+    for a, b in zip(fitted(train).transform(train), q.transform(train)):
+        np.testing.assert_array_equal(a, b)

@@ -211,20 +211,71 @@ def test_config_params_and_json(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("p", [0.01, 0.04, 0.5])
-def test_sparse_dropout_rate_scale_and_eval_identity(p: float) -> None:
+def test_sparse_dropout_rate_and_expectation(p: float) -> None:
     from models.mlp.network import SparseDropout
 
     torch.manual_seed(0)
     drop = SparseDropout(p).train()
     x = torch.ones(4000, 250)
-    y = drop(x)
+    y = drop(x.clone())
     zero = float((y == 0).float().mean())
     # A Poisson number of positions drawn with replacement gives exactly rate p (0.5, not 0.39).
     assert zero == pytest.approx(p, rel=0.03)
-    assert torch.allclose(y[y != 0], torch.tensor(1 / (1 - p)))
-    assert torch.equal(drop.eval()(x), x)
+    # Classic (not inverted) dropout: kept values are untouched while training, and eval mode
+    # scales by 1 - p, so the expected activation is the same in both modes.
+    assert torch.equal(y[y != 0], torch.ones(int((y != 0).sum())))
+    assert torch.allclose(drop.eval()(x), torch.full_like(x, 1 - p))
+    assert float(y.mean()) == pytest.approx(float(drop.eval()(x).mean()), rel=0.01)
     with pytest.raises(ValueError):
         SparseDropout(1.0)
+
+
+def test_sparse_dropout_zeroes_the_gradient_where_it_dropped() -> None:
+    from models.mlp.network import SparseDropout
+
+    torch.manual_seed(1)
+    drop = SparseDropout(0.3).train()
+    leaf = torch.randn(50, 40, requires_grad=True)
+    y = drop(leaf * 1.0)  # in place on a non-leaf, as after BatchNorm in the network
+    (y * 2.0).sum().backward()
+    dropped = y == 0
+    assert dropped.any()
+    assert torch.equal(leaf.grad[dropped], torch.zeros(int(dropped.sum())))
+    assert torch.equal(leaf.grad[~dropped], torch.full((int((~dropped).sum()),), 2.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_embedding_tables_match_separate_embeddings(dtype: torch.dtype) -> None:
+    from models.mlp.network import EmbeddingTables
+
+    cards, dims = [31, 8, 1, 5], [11, 5, 1, 4]
+    torch.manual_seed(0)
+    tables = EmbeddingTables(cards, dims)
+    refs = [torch.nn.Embedding(n, d) for n, d in zip(cards, dims)]
+    with torch.no_grad():
+        for j, ref in enumerate(refs):
+            ref.weight.copy_(tables.table(j))
+    g = torch.Generator().manual_seed(2)
+    x = torch.stack([torch.randint(0, n, (64,), generator=g) for n in cards], 1)
+    upstream = torch.randn(64, sum(dims), generator=g)
+    out = tables(x.to(dtype))
+    expected = torch.cat([ref(x[:, j]) for j, ref in enumerate(refs)], 1)
+    assert torch.equal(out, expected)
+    (out * upstream).sum().backward()
+    (expected * upstream).sum().backward()
+    for j, ref in enumerate(refs):
+        start = tables.starts[j]
+        grad_j = tables.weight.grad[start:start + cards[j] * dims[j]].view(cards[j], dims[j])
+        torch.testing.assert_close(grad_j, ref.weight.grad)
+
+
+def test_a_two_step_run_trains_without_a_one_cycle_division_by_zero() -> None:
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randint(0, 5, (100, 3), generator=g), torch.randn(100, 3, generator=g),
+                      8 + torch.randn(100, generator=g) * 0.1)
+    for steps in (1, 2, 3, 4):
+        hist = fit_network(tiny_model(), data, small_config(epochs=1, batch_size=100 // steps))
+        assert len(hist.step_loss) == steps and all(math.isfinite(v) for v in hist.step_loss)
 
 
 def test_bench_epoch_reports_rows_time_and_flops() -> None:

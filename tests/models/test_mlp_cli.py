@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.models.test_lgbm import write_feature_build
+from tests.models.feature_build import write_feature_build
 
 FAST = ["--seed", "5", "--epochs", "6", "--threads", "1", "--no-progress",
         "--params", json.dumps({"layers": [64, 32], "batch_size": 64, "lr": 1e-2})]
@@ -18,12 +17,6 @@ FAST = ["--seed", "5", "--epochs", "6", "--threads", "1", "--no-progress",
 @pytest.fixture(scope="module")
 def feature_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_feature_build(tmp_path_factory.mktemp("mlp-features"), n_stores=12, n_days=200)
-
-
-@pytest.fixture()
-def build_dir(feature_build: Path, tmp_path: Path) -> Path:
-    shutil.copytree(feature_build / "features", tmp_path / "features")
-    return tmp_path
 
 
 def run(build_dir: Path, *args: str) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.models.test_lgbm import write_feature_build
+from tests.models.feature_build import write_feature_build
 
 REPO = Path(__file__).resolve().parents[2]
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values")
@@ -43,14 +43,6 @@ def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 @pytest.fixture(scope="module")
 def feature_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_feature_build(tmp_path_factory.mktemp("tune-features"), n_stores=15, n_days=200)
-
-
-@pytest.fixture()
-def build_dir(feature_build: Path, tmp_path: Path) -> Path:
-    import shutil
-
-    shutil.copytree(feature_build / "features", tmp_path / "features")
-    return tmp_path
 
 
 def test_resume_continues_the_study_without_repeating_startup_trials(tmp_path: Path) -> None:

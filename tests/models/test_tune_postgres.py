@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from tests.models.pg_server import PostgresServer, PostgresUnavailable
-from tests.models.test_lgbm import write_feature_build
+from tests.models.feature_build import write_feature_build
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
