@@ -81,7 +81,8 @@ class TabularPreprocessor:
         for c in self.cat_cols:
             kind = _kind_of(df[c])
             codes, values = _factorized(df[c], kind)
-            seen = values[np.unique(codes[codes >= 0])]
+            # codes index `values` densely (factorize), so a bincount finds the used ones fast.
+            seen = values[np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values)))]
             seen = seen[~pd.isna(seen)]
             uniq = sorted({float(v) for v in seen}) if kind == _NUMERIC else sorted({str(v) for v in seen})
             self.cat_kinds_[c] = kind

@@ -1,12 +1,13 @@
 """Train the entity-embedding MLP: validation fit, refit on train + validation, predictions.
 
-`python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--params JSON]`: validation fit on the training part, then a refit on train + validation with the same schedule
-(see the package docstring); writes `B/models/mlp/`, `B/predictions/mlp.*.parquet`,
+`python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--params JSON]`: validation fit on the training part, then a refit on train + validation
+(`MLPConfig.refit`; see the package docstring); writes `B/models/mlp/`, `B/predictions/mlp.*.parquet`,
 `B/submissions/mlp.csv` and the validation RMSPE in `B/reports/validation.json`.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import resource
 import sys
@@ -71,10 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
 
+    from competition.errors import DataError
     from competition.seed import seed_everything
     from models.common import full_frame, load_feature_tables, training_frames, write_outputs
     from models.mlp.plots import plot_loss_curves, plot_lr_find
     from models.mlp.regressor import MLPRegressor
+
+    # torch imports its compiler stack (torch._dynamo, ~2 s here) lazily, the first time an
+    # optimizer is built; import it with torch, so that the training times measure training.
+    import torch._dynamo  # noqa: F401
 
     t_start = time.perf_counter()
     build_dir: Path = args.build_dir
@@ -109,9 +115,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     reg.save(out_dir / "validation")
 
-    # 2. Refit on train + validation with the same config (epochs, peak LR, batch, seed).
+    # 2. Refit on train + validation (MLPConfig.refit: continue the validated network, or a fresh one).
     all_df = full_frame(train_df, meta)
-    final = MLPRegressor(config).fit(all_df)
+    if config.refit_test_stores_only:
+        n_all = len(all_df)
+        in_test = all_df["Store"].isin(test_df["Store"].unique())
+        if not in_test.any():
+            raise DataError("no test store has a training row", file=build_dir / "features" / "test.parquet",
+                            column="Store", fix="rebuild the features from a train.csv and a test.csv "
+                            "of the same competition")
+        all_df = all_df[in_test].reset_index(drop=True)
+        log(f"mlp: refit on the {test_df['Store'].nunique():,} test stores: {len(all_df):,} of "
+            f"{n_all:,} train + validation rows (MLPConfig.refit_test_stores_only)")
+    if config.refit == "continue":
+        log(f"mlp: refit: the validated network continues {config.refit_epochs} epoch(s) on train + validation")
+        final = copy.deepcopy(reg).fit_more(all_df, config.refit_epochs)
+    else:
+        log(f"mlp: refit: a fresh network, {config.epochs} epochs on train + validation")
+        final = MLPRegressor(config).fit(all_df)
     test_pred = final.predict(test_df)
     final.save(out_dir)
     plot_loss_curves({f"validation fit ({len(fit_df):,} rows)": {
@@ -126,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
              "train_seconds_total": round(train_total, 2),
              "seconds_per_epoch": round(sum(epoch_s) / len(epoch_s), 2),
              "valid_epochs": reg.history_, "peak_rss_mb": round(peak_rss_mb()),
+             "refit": config.refit, "refit_epochs": config.refit_epochs if config.refit == "continue" else config.epochs,
+             "refit_rows": len(all_df), "refit_test_stores_only": config.refit_test_stores_only,
              "seed": config.seed}
     score = write_outputs(build_dir, NAME, valid_df, valid_pred, test_df, test_pred, extra)
     log(f"mlp: validation RMSPE {score:.4f}; training {train_total:.1f} s (validation fit "

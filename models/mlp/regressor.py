@@ -151,11 +151,35 @@ class MLPRegressor:
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
+    def fit_more(self, train_df: pd.DataFrame, epochs: int, valid_df: pd.DataFrame | None = None,
+                 epoch_callback: EpochCallback | None = None) -> "MLPRegressor":
+        """Warm start: train the fitted network `epochs` more one-cycle epochs on `train_df`.
+
+        The schedule is `config`'s (peak LR, batch, seed) over `epochs` epochs. The preprocessor
+        and `y_range_` stay as fitted: the network learned those codes and scales, and a category
+        it has never seen gets the unknown code 0, as at prediction time. `history_`,
+        `step_loss_`, `step_lr_` and `fit_seconds_` then describe this call only.
+        """
+        if not hasattr(self, "model_"):
+            raise RuntimeError("MLPRegressor.fit_more continues a fitted network: call fit first")
+        cfg = self.config.with_params({"epochs": epochs})
+        t0 = time.perf_counter()
+        _seed_everything(cfg.seed)
+        train = self._tensors(train_df, with_target=True)
+        valid = self._tensors(valid_df, with_target=True) if valid_df is not None else None
+        with torch_threads(cfg.n_threads()):
+            history = fit_network(self.model_, train, cfg, valid, epoch_callback, desc="continue")
+        self.history_ = history.epochs
+        self.step_loss_ = history.step_loss
+        self.step_lr_ = history.step_lr
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
     def predict_log(self, df: pd.DataFrame) -> np.ndarray:
         """Predicted log Sales, float64 [len(df)]."""
         data = self._tensors(df, with_target=False)
         with torch_threads(self.config.n_threads()):
-            out = predict_log(self.model_, data, self.config.eval_batch_size)
+            out = predict_log(self.model_, data, self.config)
         return out.double().numpy()
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:

@@ -301,3 +301,22 @@ def test_small_data_gets_smaller_batches_and_a_scaled_lr() -> None:
     assert effective_batch_size(6_000, cfg) == 64  # 3 x 94 steps instead of 3 x 3
     assert effective_batch_size(100_000, cfg) == 512  # 3 x 196 steps; at 1024 only 3 x 98
     assert effective_batch_size(6_000, MLPConfig(epochs=3, batch_size=2048, min_steps=0)) == 2048
+
+
+def test_fit_more_continues_the_fitted_network(frames: tuple, fitted: MLPRegressor) -> None:
+    import copy
+
+    train, valid = frames
+    before = fitted.predict(valid)
+    more = copy.deepcopy(fitted).fit_more(train, epochs=2, valid_df=valid)
+    assert len(more.history_) == 2 and more.history_[-1]["valid_rmspe"] < 0.12
+    # It starts from the fitted weights: its first epoch's loss is already near the fitted
+    # network's last one, far below a fresh network's first epoch.
+    assert more.history_[0]["train_loss"] < 0.5 * fitted.history_[0]["train_loss"]
+    assert not np.array_equal(more.predict(valid), before)
+    assert more.preprocessor_ is not fitted.preprocessor_  # a deep copy, the original is intact
+    np.testing.assert_array_equal(fitted.predict(valid), before)
+    with pytest.raises(RuntimeError, match="call fit first"):
+        MLPRegressor(small_config()).fit_more(train, epochs=1)
+    with pytest.raises(ValueError, match="refit must be"):
+        small_config(refit="warm")

@@ -66,3 +66,37 @@ def test_cli_lr_find_saves_plot(build_dir: Path, capsys) -> None:
     assert run(build_dir, *FAST, "--lr-find") == 0
     assert (build_dir / "models" / "mlp" / "lr_find.png").stat().st_size > 1000
     assert "suggested peak LR" in capsys.readouterr().out
+
+
+def test_refit_trains_on_the_test_stores_only(build_dir: Path, capsys) -> None:
+    test_path = build_dir / "features" / "test.parquet"
+    test = pd.read_parquet(test_path)
+    test[test["Store"] > 3].to_parquet(test_path, index=False)  # stores 1-3 have no test rows
+    assert run(build_dir, *FAST) == 0
+    from models.common import full_frame, load_feature_tables
+
+    train_df, _, meta = load_feature_tables(build_dir)
+    full = full_frame(train_df, meta)
+    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    assert record["refit_test_stores_only"] is True
+    assert record["refit_rows"] == int((full["Store"] > 3).sum()) < len(full)
+    assert "refit on the 9 test stores" in capsys.readouterr().out
+    # Stores 1-3 still get validation predictions: the validation fit saw every store.
+    valid = pd.read_parquet(build_dir / "predictions" / "mlp.valid.parquet")
+    assert set(valid["Store"]) >= {1, 2, 3}
+
+
+@pytest.mark.parametrize("mode", ["continue", "scratch"])
+def test_refit_modes(build_dir: Path, mode: str, capsys) -> None:
+    params = json.loads(FAST[FAST.index("--params") + 1]) | {"refit": mode}
+    args = [a for a in FAST if a not in ("--params", FAST[FAST.index("--params") + 1])]
+    assert run(build_dir, *args, "--params", json.dumps(params)) == 0
+    out = capsys.readouterr().out
+    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    assert record["refit"] == mode
+    if mode == "continue":
+        assert "continues 1 epoch(s)" in out and record["refit_epochs"] == 1
+    else:
+        assert "a fresh network, 6 epochs" in out and record["refit_epochs"] == 6
+    history = json.loads((build_dir / "models" / "mlp" / "history.json").read_text())["epochs"]
+    assert len(history) == record["refit_epochs"]
