@@ -231,6 +231,11 @@ def markdown(results: dict[str, Any]) -> str:
                    f"{e['gflops']:.0f} dense GFLOP/s = {e['fraction_of_fp32_peak']:.0%} of the measured fp32 peak "
                    f"and {e['gflops'] / peak['bf16_gflops']:.0%} of the bf16 peak "
                    f"({'bf16 autocast' if e['bf16'] else 'fp32'}, batch {e['batch_size']}).")
+    mlp = results["stages"].get("train mlp", {}).get("details", {})
+    if "train_seconds_total" in mlp:
+        out.append(f"MLP training: {mlp['train_seconds_total']:.1f} s = validation fit {mlp['valid_fit_seconds']:.1f} s "
+                   f"+ refit {mlp['refit_seconds']:.1f} s ({mlp.get('refit', 'scratch')}, "
+                   f"{mlp.get('refit_rows', 0):,} rows); fast.ai's lesson model took 203 s for one fit here.")
     if "scaling" in results:
         t = results["scaling"]["table"]
         out += ["", "Scaling with the number of stores:", "",

@@ -14,9 +14,9 @@ from models.mlp.training import TensorData, fit_network, torch_threads
 
 # Cardinalities (unknown included) and continuous width of the real feature set, so that the
 # synthetic benchmark has the real network's shape when no feature files are at hand.
-ROSSMANN_CARDINALITIES = [1116, 8, 4, 13, 32, 5, 26, 27, 5, 4, 4, 24, 9, 13, 53, 22, 8, 8, 8, 8,
-                          8, 8, 3]
-ROSSMANN_N_CONT = 50
+# (Read from build-real/models/mlp/weights.pt: 22 categorical columns, 33 continuous + 3 NaN flags.)
+ROSSMANN_CARDINALITIES = [1116, 8, 4, 13, 32, 3, 26, 27, 5, 4, 5, 24, 9, 13, 53, 22, 7, 7, 4, 4, 9, 9]
+ROSSMANN_N_CONT = 36
 FP32_PEAK_GFLOPS = 210.0  # measured fp32 matmul peak of the 2-core reference machine
 
 

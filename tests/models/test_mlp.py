@@ -320,3 +320,21 @@ def test_fit_more_continues_the_fitted_network(frames: tuple, fitted: MLPRegress
         MLPRegressor(small_config()).fit_more(train, epochs=1)
     with pytest.raises(ValueError, match="refit must be"):
         small_config(refit="warm")
+
+
+def test_inputs_unseen_in_training_do_not_make_the_network_extrapolate(frames: tuple) -> None:
+    # The backtest failure: a feature NaN on a handful of training rows but on many test rows
+    # (closures next to a data gap), and values beyond the training range. With a `_na` flag
+    # that BatchNorm scales to tens of standard deviations the MLP predicted several times the
+    # real Sales; rare-NaN columns get no flag and every input is clipped to its training range.
+    train, valid = frames
+    rng = np.random.default_rng(0)
+    train = train.assign(DaysUntil=rng.integers(1, 15, len(train)).astype(float))
+    train.loc[train.index[:3], "DaysUntil"] = np.nan  # 0.1% of the training rows
+    cfg = small_config(cont_cols=CONT_COLS + ["DaysUntil"])
+    reg = MLPRegressor(cfg).fit(train)
+    assert "DaysUntil" not in reg.preprocessor_.na_cols_
+    edge = valid.assign(DaysUntil=np.nan, CompetitionDistance=1e7)  # all NaN, 100x the max distance
+    inside = valid.assign(DaysUntil=reg.preprocessor_.medians_["DaysUntil"],
+                          CompetitionDistance=float(train["CompetitionDistance"].max()))
+    np.testing.assert_allclose(reg.predict(edge), reg.predict(inside), rtol=1e-6)
