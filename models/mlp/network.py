@@ -43,7 +43,7 @@ class SparseDropout(nn.Module):
     The dropped positions are zeroed in place. Like the original dropout paper (and unlike the
     "inverted" `nn.Dropout`) kept values are not scaled up while training; instead the layer
     multiplies by 1 - p in eval mode, so the expected activation is the same in both modes and
-    training does no full pass over the activations at all.
+    training draws and multiplies no full-size mask (the backward copies the gradient once).
     The input is modified in place: it must not be needed by another layer's backward (in this
     network it is the output of the embedding lookup or of a BatchNorm, which save their inputs
     only; autograd would raise if that ever changed).
