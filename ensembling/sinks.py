@@ -43,5 +43,6 @@ def read_validation(build_dir: Path) -> dict[str, Any]:
 
 def model_scores(build_dir: Path) -> dict[str, float]:
     """Each recorded entry's validation RMSPE, by name (models and the ensemble)."""
-    models = read_validation(build_dir).get("models", {})
-    return {k: float(v["rmspe"]) for k, v in models.items() if isinstance(v, dict) and "rmspe" in v}
+    from submissions.report import scores
+
+    return scores(read_validation(build_dir))

@@ -24,6 +24,12 @@ def read_validation(build_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def scores(doc: dict[str, Any]) -> dict[str, float]:
+    """Each recorded entry's validation RMSPE in a validation.json document, by name."""
+    models = doc.get("models", {})
+    return {k: float(v["rmspe"]) for k, v in models.items() if isinstance(v, dict) and "rmspe" in v}
+
+
 def update_validation(build_dir: str | Path, updates: dict[str, Any]) -> dict[str, Any]:
     """Merge ``updates`` into validation.json (``models`` merged per model) under a file lock."""
     path = validation_path(build_dir)
@@ -51,8 +57,7 @@ def record_model(build_dir: str | Path, name: str, rmspe: float, extra: dict[str
 
 def best_model(build_dir: str | Path, candidates: list[str] | None = None) -> tuple[str, float]:
     """The model with the lowest validation RMSPE among ``candidates`` (default: all)."""
-    models = read_validation(build_dir).get("models", {})
-    scored = {k: v["rmspe"] for k, v in models.items() if candidates is None or k in candidates}
+    scored = {k: v for k, v in scores(read_validation(build_dir)).items() if candidates is None or k in candidates}
     if not scored:
         raise FileNotFoundError(f"no model has a validation score in {validation_path(build_dir)}; run `make train`")
     name = min(scored, key=scored.__getitem__)

@@ -24,7 +24,7 @@ from competition.errors import DataError
 from competition.io import write_text_atomic
 from competition.kaggle_cli import (COMPETITION, CREDENTIALS_HELP, credentials_configured, explain_failure,
                                     kaggle_executable, run_kaggle)
-from submissions.report import read_validation, validation_path
+from submissions.report import read_validation, scores, validation_path
 
 LOG_COLUMNS = ["time_utc", "file", "sha256", "message", "validation_rmspe"]
 
@@ -58,19 +58,18 @@ def submitted_rmspe(build_dir: Path, submission: Path) -> float | None:
     so the byte-identical ``submissions/<name>.csv`` names the entry in validation.json.
     """
     try:
-        models = read_validation(build_dir).get("models", {})
+        recorded = scores(read_validation(build_dir))
     except json.JSONDecodeError:
         print(f"warning: {validation_path(build_dir)} is not valid JSON; logging no validation RMSPE")
-        models = {}
-    scores = {k: float(v["rmspe"]) for k, v in models.items() if isinstance(v, dict) and "rmspe" in v}
+        recorded = {}
     digest = sha256_of(submission)
     for candidate in sorted(submission.parent.glob("*.csv")):
         name = candidate.stem
         if candidate.resolve() == submission.resolve() or name in ("submission", "log"):
             continue
-        if name in scores and sha256_of(candidate) == digest:
-            return scores[name]
-    return scores.get(submission.stem)
+        if name in recorded and sha256_of(candidate) == digest:
+            return recorded[name]
+    return recorded.get(submission.stem)
 
 
 def append_log(log: Path, row: dict[str, str]) -> None:
