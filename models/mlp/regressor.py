@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from features.families import HISTORY_COLS
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
 from models.mlp.training import (EpochCallback, History, TensorData, fit_network, predict_log,
@@ -26,8 +27,7 @@ TARGET = "Sales"
 # only for columns NaN on >= 1% of training rows and clip every input into its training range.
 # Sales and customer levels span an order of magnitude between stores; the target is log Sales,
 # so these enter as log1p, where "twice the history" is the same step for every store.
-MLP_LOG_COLS = [f"Hist{s}{p}{m}" for s in ("Sales", "Cust") for p in ("", "Dow", "Promo")
-                for m in ("Mean", "Median")] + ["CompetitionDistance"]
+MLP_LOG_COLS = [c for c in HISTORY_COLS if c != "HistSalesPerCust"] + ["CompetitionDistance"]
 
 
 def _default_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -112,17 +112,15 @@ class MLPRegressor:
         unknown = set(cfg.emb_sizes) - set(self.cat_cols_)
         if unknown:
             raise ValueError(f"emb_sizes names columns that are not categorical inputs: {sorted(unknown)}")
-        if not (train_df[TARGET] > 0).all():
-            raise ValueError("the MLP trains on log Sales: pass rows with Sales > 0 only "
-                             "(models.common.training_frames does that)")
         self.preprocessor_ = _make_preprocessor(self.cat_cols_, self.cont_cols_, cfg)
         self.preprocessor_.fit(train_df)
         self.cardinalities_ = [int(self.preprocessor_.cardinalities_[c]) for c in self.cat_cols_]
         self.emb_dims_ = [int(cfg.emb_sizes.get(c, emb_size_rule(n)))
                           for c, n in zip(self.cat_cols_, self.cardinalities_)]
+        data = self._tensors(train_df, with_target=True)  # refuses Sales <= 0
         # fast.ai's y_range: (0, 1.2 * max log Sales), so the sigmoid can reach the largest targets.
         self.y_range_ = (0.0, float(cfg.y_range_scale * np.log(train_df[TARGET].max())))
-        return self._tensors(train_df, with_target=True)
+        return data
 
     def fit(self, train_df: pd.DataFrame, valid_df: pd.DataFrame | None = None,
             epoch_callback: EpochCallback | None = None) -> "MLPRegressor":
@@ -145,11 +143,7 @@ class MLPRegressor:
             if cfg.progress:
                 print(self.model_.summary(), flush=True)
             history = fit_network(self.model_, train, cfg, valid, epoch_callback)
-        self.history_ = history.epochs
-        self.step_loss_ = history.step_loss
-        self.step_lr_ = history.step_lr
-        self.fit_seconds_ = time.perf_counter() - t0
-        return self
+        return self._record(history, t0)
 
     def fit_more(self, train_df: pd.DataFrame, epochs: int, valid_df: pd.DataFrame | None = None,
                  epoch_callback: EpochCallback | None = None) -> "MLPRegressor":
@@ -169,6 +163,10 @@ class MLPRegressor:
         valid = self._tensors(valid_df, with_target=True) if valid_df is not None else None
         with torch_threads(cfg.n_threads()):
             history = fit_network(self.model_, train, cfg, valid, epoch_callback, desc="continue")
+        return self._record(history, t0)
+
+    def _record(self, history: History, t0: float) -> "MLPRegressor":
+        """Keep what a training call measured (`fit` and `fit_more` alike)."""
         self.history_ = history.epochs
         self.step_loss_ = history.step_loss
         self.step_lr_ = history.step_lr
