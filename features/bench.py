@@ -12,37 +12,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from competition.measure import run_measured
+
 WALL_BUDGET_S = 10.0
 RSS_BUDGET_MB = 3072.0
 
 
 def _one_run(data_dir: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="features-bench-") as tmp:
-        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         cmd = [sys.executable, "-m", "features", "--data-dir", str(data_dir), "--build-dir", tmp]
-        # wait4 gives this child's own rusage (CPU and max RSS), unlike RUSAGE_CHILDREN, which
-        # accumulates over every child this process ever had.
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-        if proc.returncode != 0:
-            raise RuntimeError(f"feature build failed ({proc.returncode}):\n{out}\n{err}")
+        # This child's own rusage (wait4), not RUSAGE_CHILDREN's total over every child so far.
+        usage = run_measured(cmd, Path(tmp) / "features.log")
         meta = json.loads((Path(tmp) / "features" / "meta.json").read_text())
     rows = meta["n_train"] + meta["n_test"]
-    return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "rows": rows,
-            "rows_per_s": round(rows / wall), "build_s_in_process": meta["build_seconds"]}
+    return {"wall_s": round(usage.wall_s, 3), "cpu_s": round(usage.cpu_s, 3),
+            "peak_rss_mb": round(usage.peak_rss_mb, 1), "rows": rows,
+            "rows_per_s": round(rows / usage.wall_s), "build_s_in_process": meta["build_seconds"]}
 
 
 def bench_features(data_dir: str | Path, repeats: int = 3) -> dict[str, Any]:
