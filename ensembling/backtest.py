@@ -13,9 +13,7 @@ test, store, sample_submission and external/ unchanged. Fold 1 is the normal val
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -32,6 +30,7 @@ from competition.data import COMPETITION_FILES, SYNTHETIC_MARKER, read_raw_file
 from competition.errors import DataError
 from competition.io import write_json_atomic, write_text_atomic, write_with
 from competition.metric import rmspe
+from ensembling.sinks import read_validation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # At least this many train dates must precede a fold's window: models need history to learn
@@ -82,7 +81,7 @@ def _read_raw(data_dir: Path, name: str) -> tuple[bytes, pd.DataFrame]:
 
 def _write_if_changed(path: Path, data: bytes) -> None:
     """Leave an identical file untouched: its timestamp is what lets make skip the fold's stages."""
-    if path.exists() and hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest():
+    if path.exists() and path.read_bytes() == data:
         return
     write_with(path, lambda tmp: tmp.write_bytes(data))
 
@@ -135,8 +134,7 @@ def score_fold(build_dir: Path, window: FoldWindow) -> dict[str, Any]:
             # The fold is meaningless if the pipeline validated elsewhere; say so loudly.
             notes.append(f"{path.name} covers {d.min().date()}..{d.max().date()}, expected the fold window")
         scores[path.name.removesuffix(".valid.parquet")] = rmspe(df["Sales"], df["prediction"])
-    vpath = build_dir / "reports" / "validation.json"
-    ens = json.loads(vpath.read_text()).get("models", {}).get("ensemble") if vpath.exists() else None
+    ens = read_validation(build_dir).get("models", {}).get("ensemble")
     if ens:
         scores["ensemble"] = float(ens["rmspe"])
         if "rmspe_honest" in ens:
