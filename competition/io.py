@@ -47,3 +47,17 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Call ``writer(tmp_path)`` and move the result into place atomically."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def save_png(fig: Any, path: str | Path, dpi: int = 110, **savefig_kwargs: Any) -> Path:
+    """Write a matplotlib figure as a PNG atomically, then close it; returns the path.
+
+    The temporary file has no .png suffix, so the format is named explicitly.
+    """
+    import matplotlib.pyplot as plt
+
+    try:
+        write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, **savefig_kwargs))
+    finally:
+        plt.close(fig)
+    return Path(path)

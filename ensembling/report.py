@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from competition.errors import DataError
-from competition.io import write_text_atomic, write_with
+from competition.io import save_png, write_text_atomic
 from competition.metric import rmspe
 from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
 from ensembling.sinks import model_scores, read_validation
@@ -31,8 +31,7 @@ N_WORST = 6
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
+    save_png(fig, path, bbox_inches="tight")
 
 
 def load_frame(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:

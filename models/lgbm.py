@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from competition.errors import DataError
-from competition.io import write_text_atomic, write_with
+from competition.io import save_png, write_text_atomic
 from competition.metric import lgb_rmspe, rmspe
 
 NAME = "lgbm"
@@ -295,11 +295,7 @@ def save_importance_plot(model: LGBMSalesRegressor, path: Path, top: int = 30) -
     ax.set_xlabel("share of total split gain")
     ax.set_title(f"LightGBM feature importance (top {len(share)}, {model.best_iteration_} trees)")
     fig.tight_layout()
-    try:
-        # The temp file has no .png suffix, so name the format explicitly.
-        write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    save_png(fig, path)
 
 
 def train_and_predict(build_dir: Path, seed: int, cli_params: str | None = None, *,

@@ -34,7 +34,7 @@ import numpy as np
 import optuna
 
 from competition.errors import DataError
-from competition.io import write_text_atomic, write_with
+from competition.io import save_png, write_text_atomic
 
 MODELS = ("mlp", "lgbm", "quadratic")
 # Heartbeat: a running trial stamps the storage every HEARTBEAT seconds; one whose stamp is older
@@ -390,8 +390,7 @@ def write_plots(study: optuna.Study, out_dir: Path, seed: int) -> list[Path]:
             fig.set_size_inches(9, 5.5)
             fig.tight_layout()
             # Atomic: two workers sharing a build dir may plot at the same moment.
-            write_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-            plt.close(fig)
+            save_png(fig, path, dpi=100)
             written.append(path)
         except Exception as err:  # noqa: BLE001 - e.g. importances need 2+ completed trials
             log.info("plot %s skipped: %s", name, err)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from competition.errors import DataError
+from competition.io import save_png
 
 
 @dataclass
@@ -30,15 +31,9 @@ class HookedOutput:
 
 
 def save_figure(fig: "matplotlib.figure.Figure", path: str | Path, dpi: int = 90) -> Path:  # noqa: F821
-    """Lay out, save as PNG (creating the folder) and close ``fig``; returns the path."""
-    import matplotlib.pyplot as plt
-
+    """Lay out, save as PNG (atomically, creating the folder) and close ``fig``; returns the path."""
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=dpi)
 
 
 @contextmanager

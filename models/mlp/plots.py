@@ -6,6 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
+from competition.io import save_png
+
 
 def _pyplot():  # noqa: ANN202 - matplotlib's module
     import matplotlib
@@ -48,10 +50,7 @@ def plot_loss_curves(fits: dict[str, dict], path: Path) -> Path:
         ax2.set_ylabel("LR", color="gray")
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def plot_lr_find(lrs: Sequence[float], losses: Sequence[float], suggestion: float, path: Path) -> Path:
@@ -63,7 +62,4 @@ def plot_lr_find(lrs: Sequence[float], losses: Sequence[float], suggestion: floa
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
