@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from competition.errors import DataError
+from competition.io import write_text_atomic
 
 
 @dataclass
@@ -104,7 +105,7 @@ class PetsConfig:
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> PetsConfig:

@@ -357,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
+    from competition.io import write_text_atomic
     from competition.seed import seed_everything
     from pets.config import PRESETS
     from pets.data import download_oxford_pets, load_pets, split_indices
@@ -376,8 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                  "batch_size": args.batch_size, "lr_frozen": args.lr_frozen,
                  "lr_unfrozen": args.lr_unfrozen, "valid_pct": args.valid_pct}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    refit_all = values.pop("refit_all", False) if args.refit_all is None else args.refit_all
-    values.pop("refit_all", None)
+    preset_refit_all = values.pop("refit_all", False)
+    refit_all = preset_refit_all if args.refit_all is None else args.refit_all
     config = PetsConfig(seed=args.seed, tta=not args.no_tta, **values)
 
     root = download_oxford_pets(args.pets_dir) if args.download else args.pets_dir
@@ -433,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics["saved_model_trained_on"] = "train split"
     clf.save(out / "model.pt")
     metrics["total_seconds"] = round(time.time() - started, 1)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     print(f"wrote {out / 'model.pt'}, {out / 'metrics.json'} in {metrics['total_seconds']:.0f} s",
           file=sys.stderr)
     return 0

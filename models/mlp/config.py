@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from competition.io import write_text_atomic
+
 
 @dataclass
 class MLPConfig:
@@ -123,7 +125,7 @@ class MLPConfig:
         return MLPConfig(**d)
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "MLPConfig":

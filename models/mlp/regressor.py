@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from competition.io import write_text_atomic, write_with
 from features.families import HISTORY_COLS
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
@@ -197,9 +198,10 @@ class MLPRegressor:
         arch = {"cat_cols": self.cat_cols_, "cont_cols": self.cont_cols_,
                 "cardinalities": self.cardinalities_, "emb_dims": self.emb_dims_,
                 "n_cont": int(self.model_.n_cont), "y_range": list(self.y_range_)}
-        torch.save({"arch": arch, "state_dict": self.model_.state_dict()}, directory / "weights.pt")
-        (directory / "preprocessor.json").write_text(json.dumps(self.preprocessor_.to_dict()) + "\n")
-        (directory / "history.json").write_text(json.dumps(
+        state = {"arch": arch, "state_dict": self.model_.state_dict()}
+        write_with(directory / "weights.pt", lambda tmp: torch.save(state, tmp))
+        write_text_atomic(directory / "preprocessor.json", json.dumps(self.preprocessor_.to_dict()) + "\n")
+        write_text_atomic(directory / "history.json", json.dumps(
             {"epochs": self.history_, "fit_seconds": self.fit_seconds_}, indent=2) + "\n")
         return directory
 
