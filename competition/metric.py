@@ -26,6 +26,25 @@ def rmspe(y_true: Any, y_pred: Any) -> float:
     return float(np.sqrt(np.mean(pct * pct)))
 
 
+def optimal_factor(base: Any, y: Any, prior: float | None = None,
+                   strength: float = 0.0) -> float:
+    """The multiplicative factor that minimises RMSPE of ``factor * base`` against ``y`` (all > 0).
+
+    Closed form: with r = base / y, minimising sum((1 - c * r)^2) gives c = sum(r) / sum(r^2).
+
+    With ``prior`` and ``strength`` it is a ridge estimate shrunk towards ``prior``: ``strength``
+    acts like that many extra rows whose best factor is ``prior``, so segments with few rows
+    stay near the global factor instead of chasing their noise.
+    """
+    r = np.asarray(base, dtype=np.float64) / np.asarray(y, dtype=np.float64)
+    s1, s2 = float(r.sum()), float((r * r).sum())
+    if prior is not None and strength > 0:
+        # One "pseudo-row" weighs like a typical row: scale by the mean r^2 of this segment.
+        lam = strength * (s2 / max(len(r), 1))
+        return (s1 + lam * prior) / (s2 + lam)
+    return s1 / s2 if s2 > 0 else 1.0
+
+
 def rmspe_log(log_y_true: Any, log_y_pred: Any) -> float:
     """RMSPE for models trained on log(Sales): both arguments are ``log(Sales)``.
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize, nnls
 
-from competition.metric import rmspe
+from competition.metric import optimal_factor, rmspe
 
 SPACES = ("linear", "geometric")
 
@@ -49,23 +49,6 @@ def base_blend(P: np.ndarray, weights: np.ndarray, space: str) -> np.ndarray:
     if space == "geometric":
         return np.expm1(np.log1p(P) @ weights)
     raise ValueError(f"unknown blend space {space!r}; use one of {SPACES}")
-
-
-def optimal_factor(base: np.ndarray, y: np.ndarray, prior: float | None = None,
-                   strength: float = 0.0) -> float:
-    """The multiplicative factor that minimises RMSPE of ``factor * base`` against ``y``.
-
-    With ``prior`` and ``strength`` it is a ridge estimate shrunk towards ``prior``: ``strength``
-    acts like that many extra rows whose best factor is ``prior``, so segments with few rows
-    stay near the global factor instead of chasing their noise.
-    """
-    r = np.asarray(base, dtype=np.float64) / np.asarray(y, dtype=np.float64)
-    s1, s2 = float(r.sum()), float((r * r).sum())
-    if prior is not None and strength > 0:
-        # One "pseudo-row" weighs like a typical row: scale by the mean r^2 of this segment.
-        lam = strength * (s2 / max(len(r), 1))
-        return (s1 + lam * prior) / (s2 + lam)
-    return s1 / s2 if s2 > 0 else 1.0
 
 
 def fit_linear(P: np.ndarray, y: np.ndarray) -> BlendFit:

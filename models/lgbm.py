@@ -22,7 +22,7 @@ import pandas as pd
 
 from competition.errors import DataError
 from competition.io import save_png, write_text_atomic
-from competition.metric import lgb_rmspe, rmspe
+from competition.metric import lgb_rmspe, optimal_factor, rmspe
 
 NAME = "lgbm"
 
@@ -188,11 +188,8 @@ def rmspe_scale(sales: Any, pred: Any, bounds: tuple[float, float] = (0.9, 1.1))
     it is fitted on the validation window and clipped, since a factor far from 1 means a bug.
     """
     y = np.asarray(sales, dtype=np.float64)
-    r = np.asarray(pred, dtype=np.float64)[y > 0] / y[y > 0]
-    denom = float(np.sum(r * r))
-    if denom == 0.0:
-        return 1.0
-    return float(np.clip(np.sum(r) / denom, *bounds))
+    scored = y > 0
+    return float(np.clip(optimal_factor(np.asarray(pred, dtype=np.float64)[scored], y[scored]), *bounds))
 
 
 def resolve_params(build_dir: Path, cli_params: str | None,
