@@ -49,15 +49,27 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
         writer(tmp)
 
 
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend: plots are files, and build machines have no display.
+
+    Selected here, at the first plot, rather than at import (importing a module changes no
+    global state).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_png(fig: Any, path: str | Path, dpi: int = 110, **savefig_kwargs: Any) -> Path:
     """Write a matplotlib figure as a PNG atomically, then close it; returns the path.
 
     The temporary file has no .png suffix, so the format is named explicitly.
     """
-    import matplotlib.pyplot as plt
-
     try:
         write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, **savefig_kwargs))
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     return Path(path)

@@ -13,15 +13,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: reports are built by make, often on machines without a display
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from competition.errors import DataError
-from competition.io import save_png, write_text_atomic
+from competition.io import pyplot, save_png, write_text_atomic
 from competition.metric import rmspe
 from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
 from ensembling.sinks import model_scores, read_validation
@@ -30,7 +26,7 @@ SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWe
 N_WORST = 6
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _save(fig: Any, path: Path) -> None:
     save_png(fig, path, bbox_inches="tight")
 
 
@@ -108,6 +104,7 @@ def _md_table(df: pd.DataFrame, best_of: list[str] | None = None) -> str:
 
 
 def plot_segments(tables: dict[str, pd.DataFrame], cols: list[str], path: Path) -> None:
+    plt = pyplot()
     n = len(tables)
     ncols = 2
     nrows = int(np.ceil(n / ncols))
@@ -128,6 +125,7 @@ def plot_segments(tables: dict[str, pd.DataFrame], cols: list[str], path: Path) 
 
 
 def plot_models(scores: dict[str, float], path: Path) -> None:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(scores) + 1.5))
     items = sorted(scores.items(), key=lambda kv: -kv[1])
     ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
@@ -139,6 +137,7 @@ def plot_models(scores: dict[str, float], path: Path) -> None:
 
 
 def plot_worst(frame: pd.DataFrame, cols: list[str], stores: list[int], path: Path) -> None:
+    plt = pyplot()
     fig, axes = plt.subplots(len(stores), 1, figsize=(11, 2.4 * len(stores)), squeeze=False, sharex=True)
     for ax, s in zip(axes[:, 0], stores):
         g = frame[frame["Store"] == s].sort_values("Date")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from competition.errors import DataError
-from competition.io import save_png, write_text_atomic
+from competition.io import pyplot, save_png, write_text_atomic
 from competition.metric import lgb_rmspe, optimal_factor, rmspe
 
 NAME = "lgbm"
@@ -280,10 +280,7 @@ def lgb_frame(pre: Any, df: pd.DataFrame, cats: list[str]) -> pd.DataFrame:
 
 def save_importance_plot(model: LGBMSalesRegressor, path: Path, top: int = 30) -> None:
     """Horizontal bar chart of gain importance (share of total gain), written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers; idempotent, so safe to call at run time
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     imp = model.feature_importance("gain")
     share = (imp / max(imp.sum(), 1e-12)).head(top)[::-1]

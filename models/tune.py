@@ -34,7 +34,7 @@ import numpy as np
 import optuna
 
 from competition.errors import DataError
-from competition.io import save_png, write_text_atomic
+from competition.io import pyplot, save_png, write_text_atomic
 
 MODELS = ("mlp", "lgbm", "quadratic")
 # Heartbeat: a running trial stamps the storage every HEARTBEAT seconds; one whose stamp is older
@@ -361,10 +361,7 @@ def write_best(study: optuna.Study, model: str, build_dir: Path, storage_url: st
 
 def write_plots(study: optuna.Study, out_dir: Path, seed: int) -> list[Path]:
     """Optimisation history, parameter importances, parallel coordinates, intermediate values."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # servers have no display
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import optuna.visualization.matplotlib as ovm
 
     from optuna.importance import FanovaImportanceEvaluator

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from competition.errors import DataError
-from competition.io import save_png
+from competition.io import pyplot, save_png
 
 
 @dataclass
@@ -121,10 +121,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int | None = None, *,
 def save_overlay(image: np.ndarray, maps: dict[str, np.ndarray], path: str | Path,
                  title: str = "") -> Path:
     """One panel per map: the photo (H, W, 3 in [0, 1]) with the map over it in 'magma'."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed on a server or in CI
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3.2 * (len(maps) + 1), 3.4))
     axes[0].imshow(image)
@@ -156,10 +153,7 @@ def hand_convolution(image: torch.Tensor) -> torch.Tensor:
 
 def save_hand_convolution(image: torch.Tensor, path: str | Path) -> Path:
     """The photo and its edge response side by side, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out = hand_convolution(image)[0].numpy()
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.6))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from competition.io import pyplot
 from pets.heatmap import save_figure
 
 
@@ -20,17 +21,8 @@ def most_confused(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str],
     return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_most_confused(rows: list[tuple[str, str, int]], path: str | Path, top: int = 15) -> Path:
-    plt = _plt()
+    plt = pyplot()
     rows = rows[:top]
     fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(rows), 2) + 1))
     if rows:
@@ -58,7 +50,7 @@ def plot_top_losses(clf: "PetsClassifier", photos: "PetPhotos", probs: np.ndarra
     from pets.augment import denormalize
     from pets.heatmap import activation_map, grad_cam, save_overlay
 
-    plt = _plt()
+    plt = pyplot()
     size = clf.config.sizes[-1]
     idx = top_losses(probs, photos.labels, k)
     cols = 3

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from pets.augment import AugmentParams, Augmenter
+from competition.io import pyplot
 from pets.heatmap import save_figure
 
 
@@ -18,10 +19,7 @@ def save_augment_grid(photo: torch.Tensor, path: str | Path, *, padding_mode: st
                       seed: int = 42, params: AugmentParams | None = None) -> Path:
     """Nine augmented copies of one (3, H, W) uint8 photo in a 3x3 grid. The same seed draws the
     same nine transforms for both padding modes, so the two grids differ only in the padding."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     aug = Augmenter(size, params, seed=seed, padding_mode=padding_mode, do_normalize=False)
     fig, axes = plt.subplots(3, 3, figsize=(8, 8))

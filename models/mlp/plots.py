@@ -6,16 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from competition.io import save_png
-
-
-def _pyplot():  # noqa: ANN202 - matplotlib's module
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display on build machines
-    import matplotlib.pyplot as plt
-
-    return plt
+from competition.io import pyplot, save_png
 
 
 def smooth(values: Sequence[float], beta: float = 0.98) -> np.ndarray:
@@ -32,7 +23,7 @@ def plot_loss_curves(fits: dict[str, dict], path: Path) -> Path:
 
     `fits` maps a title to `{"step_loss": [...], "step_lr": [...], "epochs": history}`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(fits), figsize=(6.5 * len(fits), 4.2), squeeze=False)
     for ax, (title, fit) in zip(axes[0], fits.items()):
         losses = fit["step_loss"]
@@ -54,7 +45,7 @@ def plot_loss_curves(fits: dict[str, dict], path: Path) -> Path:
 
 
 def plot_lr_find(lrs: Sequence[float], losses: Sequence[float], suggestion: float, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     ax.plot(lrs, losses)
     ax.axvline(suggestion, color="red", ls="--", label=f"suggested peak LR {suggestion:.1e}")
