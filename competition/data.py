@@ -52,6 +52,14 @@ STR_COLUMNS: dict[str, list[str]] = {
     "sample_submission.csv": [],
 }
 STATE_HOLIDAY_CODES = ("0", "a", "b", "c")
+# Kaggle's store.csv values. Anything else is an error rather than a new category: neither model
+# could learn an effect for a value no training row has, and a typo ("Sep" for "Sept") would
+# silently turn a store's Promo2 months off.
+STORE_CODES: dict[str, tuple[str, ...]] = {
+    "StoreType": ("a", "b", "c", "d"),
+    "Assortment": ("a", "b", "c"),
+    "PromoInterval": ("", "Jan,Apr,Jul,Oct", "Feb,May,Aug,Nov", "Mar,Jun,Sept,Dec"),
+}
 
 
 @dataclass
@@ -266,6 +274,12 @@ def _load_store(data_dir: Path) -> tuple[pd.DataFrame, str]:
         if missing.any():
             row, _ = _first_bad_row(df[col], ~missing)
             raise DataError(f"{col} is blank", file=where, column=col, row=row, fix="fill in the store's type")
+    for col, codes in STORE_CODES.items():
+        ok = df[col].isin(codes).to_numpy()
+        if not ok.all():
+            row, value = _first_bad_row(df[col], ok)
+            raise DataError(f"{col} must be one of {list(codes)}, found {value!r}", file=where, column=col, row=row,
+                            fix=f"use one of Kaggle's {col} values (store.csv as downloaded has only these)")
     return df, where
 
 
@@ -275,6 +289,34 @@ def _check_known_stores(frame: pd.DataFrame, store: pd.DataFrame, where: str, st
         row, value = _first_bad_row(frame["Store"], known)
         raise DataError(f"store {value} is not in {store_where}", file=where, column="Store", row=row,
                         fix=f"add store {value} to store.csv or remove its rows")
+
+
+def _check_test_period(train: pd.DataFrame, test: pd.DataFrame, train_where: str, test_where: str) -> None:
+    """The test period's contract: rows, unique Ids, and dates after the train period."""
+    if test.empty:
+        raise DataError("test.csv has no rows", file=test_where,
+                        fix="use the test.csv that came with the competition data (it lists the days to predict)")
+    dup = test["Id"].duplicated().to_numpy()
+    if dup.any():
+        row, value = _first_bad_row(test["Id"], ~dup)
+        raise DataError(f"Id {value} appears twice", file=test_where, column="Id", row=row,
+                        fix="give every test row its own Id")
+    train_end = train["Date"].max()
+    early = (test["Date"] <= train_end).to_numpy()
+    if early.any():
+        row, value = _first_bad_row(test["Date"].dt.strftime("%Y-%m-%d"), ~early)
+        raise DataError(f"test date {value} is not after the last train date {train_end.date()}: the test "
+                        "period must start after the train period ends", file=test_where, column="Date", row=row,
+                        fix="remove the overlapping days from test.csv, or cut train.csv before the test starts")
+
+
+def _warn_unseen_test_stores(train: pd.DataFrame, test: pd.DataFrame, test_where: str) -> None:
+    unseen = np.setdiff1d(np.unique(test["Store"].to_numpy()), np.unique(train["Store"].to_numpy()))
+    if len(unseen):
+        # Not an error: the models fall back to what they know of stores alike (type, assortment,
+        # state, competition), and the baseline to the global median.
+        warnings.warn(f"{test_where}: store(s) {unseen[:20].tolist()} have no train rows; their predictions "
+                      "come from store-level columns only and will be rough", UserWarning, stacklevel=3)
 
 
 def _load_external(data_dir: Path) -> ExternalTables | None:
@@ -316,6 +358,8 @@ def load_competition(data_dir: str | Path) -> CompetitionData:
     sample = _read_csv(data, "sample_submission.csv", sample_where)
     _check_known_stores(train, store, train_where, store_where)
     _check_known_stores(test, store, test_where, store_where)
+    _check_test_period(train, test, train_where, test_where)
+    _warn_unseen_test_stores(train, test, test_where)
     if set(sample["Id"]) != set(test["Id"]):
         raise DataError("sample_submission.csv and test.csv hold different Ids", file=sample_where, column="Id",
                         fix="use the sample_submission.csv that came with this test.csv")

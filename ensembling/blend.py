@@ -1,4 +1,4 @@
-"""The blending maths: weights, the RMSPE correction factor, segment factors, half-window checks.
+"""The blending maths: weights, the RMSPE correction factor, segment factors, leave-one-window-out.
 
 Everything here is a pure function of numpy arrays so it can be tested on tiny constructed data.
 Rows passed in must have ``y > 0``: RMSPE ignores zero-sales days, so they carry no information
@@ -114,9 +114,9 @@ def predict(P: np.ndarray, fit: BlendFit) -> np.ndarray:
     return fit.factor * base_blend(P, fit.weights, fit.space)
 
 
-# Candidate procedures, simplest first. Weights and factor fitted on ~7 weeks can chase week-level
-# shocks that every model shares (holiday weeks, weather); whether a blend and a factor carry
-# over to unseen weeks is decided by the cross-half score, not assumed.
+# Candidate procedures, simplest first. Weights and factor fitted on a few windows can chase
+# week-level shocks that every model shares (holiday weeks, weather); whether a blend and a factor
+# carry over to an unseen window is decided by the leave-one-window-out score, not assumed.
 PROCEDURES = ("single", "single+factor", "blend", "blend+factor")
 
 
@@ -170,24 +170,29 @@ def _key(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def half_masks(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split rows into the first and second half of the distinct dates (a time split, not random)."""
-    d = np.asarray(dates)
-    uniq = np.unique(d)
+def window_folds(groups: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, Any]]:
+    """Leave-one-window-out: ``(fit rows, held-out rows, window)`` for each window in ``groups``."""
+    g = np.asarray(groups)
+    uniq = np.unique(g)
     if len(uniq) < 2:
-        raise ValueError("the validation window needs at least two distinct dates to split in halves")
-    cut = uniq[len(uniq) // 2]
-    first = d < cut
-    return first, ~first
+        raise ValueError(f"leave-one-window-out needs at least two pseudo-test windows, got {len(uniq)}")
+    return [(g != w, g == w, _key(w)) for w in uniq]
+
+
+def mean_window_rmspe(y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> float:
+    """The mean over windows of each window's RMSPE (how every model's score is reported)."""
+    g = np.asarray(groups)
+    return float(np.mean([rmspe(y[g == w], pred[g == w]) for w in np.unique(g)]))
 
 
 @dataclass
 class SegmentCheck:
-    """How per-segment factors for one column did when fitted on one half and scored on the other."""
+    """How per-segment factors for one column did out of window: fitted on the other windows,
+    scored on each window in turn."""
 
     column: str
     n_segments: int
-    global_rmspe: list[float] = field(default_factory=list)  # [first->second, second->first]
+    global_rmspe: list[float] = field(default_factory=list)  # one per held-out window
     segment_rmspe: list[float] = field(default_factory=list)
     accepted: bool = False
 
@@ -201,18 +206,17 @@ class SegmentCheck:
                 "gains": self.gains, "accepted": self.accepted}
 
 
-def check_segments(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segments: dict[str, np.ndarray],
+def check_segments(P: np.ndarray, y: np.ndarray, groups: np.ndarray, segments: dict[str, np.ndarray],
                    strength: float, min_gain: float, procedure: str = "blend+factor") -> list[SegmentCheck]:
-    """Does a per-segment factor beat the global one out of sample, in both directions?
+    """Does a per-segment factor beat the global one leave-one-window-out, in every window?
 
-    For each direction (fit on the first half, score on the second, and the reverse) the blend
-    and global factor are fitted on the fitting half, then segment factors on top of them. A
-    segmentation is accepted only if it lowers RMSPE on the *other* half by at least ``min_gain``
-    both times: one lucky direction, or a gain that only shows in-sample, is over-fitting.
+    For each held-out window the blend and global factor are fitted on the other windows, then
+    segment factors on top of them. A segmentation is accepted only if it lowers RMSPE on the
+    held-out window by at least ``min_gain`` every time: a gain in some windows only, or one that
+    shows only in-sample, is over-fitting.
     """
-    first, second = half_masks(dates)
     checks = {col: SegmentCheck(col, int(len(np.unique(seg)))) for col, seg in segments.items()}
-    for fit_m, eval_m in ((first, second), (second, first)):
+    for fit_m, eval_m, _ in window_folds(groups):
         fit = fit_procedure(P[fit_m], y[fit_m], procedure)
         base_fit = base_blend(P[fit_m], fit.weights, fit.space)
         base_eval = base_blend(P[eval_m], fit.weights, fit.space)
@@ -227,17 +231,16 @@ def check_segments(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segments: di
     return list(checks.values())
 
 
-def cross_fit(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segment: np.ndarray | None,
+def cross_fit(P: np.ndarray, y: np.ndarray, groups: np.ndarray, segment: np.ndarray | None,
               strength: float, procedure: str = "blend+factor") -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Out-of-half predictions of the whole procedure, for an honest score.
+    """Leave-one-window-out predictions of the whole procedure, for an honest score.
 
-    Each half is predicted by a blend (space choice, weights, factor and, if used, segment
-    factors) fitted on the other half only, so no validation row scores a fit it took part in.
+    Each window is predicted by a blend (space choice, weights, factor and, if used, segment
+    factors) fitted on the other windows only, so no row scores a fit it took part in.
     """
-    first, second = half_masks(dates)
     out = np.empty(len(y), dtype=np.float64)
     details = []
-    for name, fit_m, eval_m in (("first->second", first, second), ("second->first", second, first)):
+    for fit_m, eval_m, window in window_folds(groups):
         fit = fit_procedure(P[fit_m], y[fit_m], procedure)
         base_eval = base_blend(P[eval_m], fit.weights, fit.space)
         if segment is not None:
@@ -246,20 +249,22 @@ def cross_fit(P: np.ndarray, y: np.ndarray, dates: np.ndarray, segment: np.ndarr
             out[eval_m] = apply_segment_factors(base_eval, segment[eval_m], factors, fit.factor)
         else:
             out[eval_m] = fit.factor * base_eval
-        details.append({"direction": name, "space": fit.space, "factor": float(fit.factor),
+        details.append({"held_out_window": window, "space": fit.space, "factor": float(fit.factor),
                         "weights": [float(w) for w in fit.weights],
-                        "rmspe_on_other_half": rmspe(y[eval_m], out[eval_m])})
+                        "rmspe_held_out": rmspe(y[eval_m], out[eval_m])})
     return out, details
 
 
-def choose_procedure(P: np.ndarray, y: np.ndarray, dates: np.ndarray, min_gain: float,
+def choose_procedure(P: np.ndarray, y: np.ndarray, groups: np.ndarray, min_gain: float,
                      strength: float) -> tuple[str, dict[str, float]]:
-    """The procedure with the best cross-half RMSPE; a simpler one within ``min_gain`` of it wins.
+    """The procedure with the best leave-one-window-out RMSPE (mean over windows); a simpler
+    one within ``min_gain`` of it wins.
 
     Preferring the simpler procedure on near-ties is the usual guard against picking the
-    winner of a noisy comparison (two half-windows are not many).
+    winner of a noisy comparison (a few windows are not many).
     """
-    scores = {p: rmspe(y, cross_fit(P, y, dates, None, strength, p)[0]) for p in PROCEDURES}
+    scores = {p: mean_window_rmspe(y, cross_fit(P, y, groups, None, strength, p)[0], groups)
+              for p in PROCEDURES}
     best = min(scores.values())
     chosen = next(p for p in PROCEDURES if scores[p] <= best + min_gain)
     return chosen, scores

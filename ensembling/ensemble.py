@@ -1,25 +1,26 @@
 """Blend the models' predictions into ``submissions/ensemble.csv`` and ``submission.csv``.
 
-Steps, all fitted on the validation window (models trained before it, so their errors there are
-honest):
+Everything is fitted on the pooled out-of-window predictions (``predictions/<model>.oof.parquet``):
+each model predicted every pseudo-test window from a fit that ended before the window's gap, with
+the same recipe that made its test predictions, so the blend and the factor learn how that recipe
+errs on unseen weeks, and carry over to the test unchanged.
 1. weights in linear and geometric (log1p) space, non-negative, summing to one, each with its
-   own RMSPE correction factor; the space with the lower RMSPE wins;
-2. whether the blend and the factor carry over to unseen weeks is checked, not assumed: four
-   procedures (best single model, + factor, blend, blend + factor) are each fitted on one half of
-   the window and scored on the other; the simplest within ``min_gain`` of the best is used.
-   On Kaggle's data, week-level shocks shared by all models (holiday weeks) can make weights
-   fitted on a few weeks worse than the best model alone;
+   own RMSPE correction factor (the one correction factor in the whole chain: no model applies
+   its own); the space with the lower RMSPE wins;
+2. four procedures (best single model, + factor, blend, blend + factor) are scored
+   leave-one-window-out (fitted on the other windows, scored on each in turn); the simplest
+   within ``min_gain`` of the best is used;
 3. per-segment factors (StoreType, Assortment, State, Promo, DayOfWeek, Store) on top, only if
-   they beat the global factor on the other half of the window in both directions;
-4. an honest score: the whole procedure fitted on one half of the window and scored on the other.
-
-The test predictions come from the models refitted on train + validation; the weights and
-factor(s) fitted here are applied to them unchanged.
+   they beat the global factor leave-one-window-out in every window;
+4. the reported score is the chosen procedure's leave-one-window-out RMSPE, averaged over windows
+   as every model's is. The in-sample score (fitted on the rows it is scored on) is kept,
+   labelled so, for comparison only.
 """
 from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,26 @@ from ensembling.inputs import load_predictions, load_segments, model_names
 from ensembling.sinks import record_ensemble, write_submission_file
 
 DEFAULT_SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "Store")
-# A segment factor must lower RMSPE on the held-out half by this much, in both directions.
+# A segment factor must lower RMSPE on every held-out window by this much.
 # 0.0005 is ~0.5% of a typical Rossmann RMSPE: below that a gain is indistinguishable from noise.
 DEFAULT_MIN_GAIN = 0.0005
 # Shrinkage of segment factors towards the global one, in pseudo-rows: a store with ~20 open
-# days in a half-window moves only about half-way to its own raw factor.
+# days moves only about half-way to its own raw factor.
 DEFAULT_STRENGTH = 20.0
+# Where the test is hardest: the last days of each window, scored on their own too.
+LAST_DAYS = 7
+
+
+@dataclass
+class EnsembleFit:
+    """What ``fit_ensemble`` learned: the JSON-ready ``decision`` and its row-aligned predictions
+    (``in_sample``: fitted on all windows; ``out_of_window``: each window from a fit on the others)
+    on the ``scored`` rows (Sales > 0) of the out-of-window frame."""
+
+    decision: dict[str, Any]
+    in_sample: np.ndarray
+    out_of_window: np.ndarray
+    scored: np.ndarray
 
 
 def _segment_arrays(seg: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
@@ -52,28 +67,50 @@ def _segment_arrays(seg: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> 
     return out
 
 
-def fit_ensemble(valid: pd.DataFrame, names: list[str], segments: pd.DataFrame,
-                 segment_columns: tuple[str, ...] | list[str] = DEFAULT_SEGMENTS,
-                 min_gain: float = DEFAULT_MIN_GAIN, strength: float = DEFAULT_STRENGTH) -> dict[str, Any]:
-    """Fit everything on the validation frame; returns the decision record (JSON-ready).
+def _window_table(y: np.ndarray, P: np.ndarray, names: list[str], groups: np.ndarray, dates: np.ndarray,
+                  ensemble: np.ndarray) -> list[dict[str, Any]]:
+    """Per window: each model's and the ensemble's RMSPE, overall and on the last LAST_DAYS."""
+    rows = []
+    for w in np.unique(groups):
+        m = groups == w
+        d = dates[m]
+        last = d > d.max() - np.timedelta64(LAST_DAYS, "D")
+        row: dict[str, Any] = {"window": int(w), "start": str(pd.Timestamp(d.min()).date()),
+                               "end": str(pd.Timestamp(d.max()).date()), "rows": int(m.sum()), "models": {}}
+        for j, n in enumerate(names + ["ensemble"]):
+            pred = ensemble[m] if n == "ensemble" else P[m, j]
+            row["models"][n] = {"rmspe": rmspe(y[m], pred), f"rmspe_last{LAST_DAYS}": rmspe(y[m][last], pred[last])}
+        rows.append(row)
+    return rows
 
-    ``valid`` has Store, Date, Sales and one column per model; ``segments`` is row-aligned with it.
+
+def fit_ensemble(oof: pd.DataFrame, names: list[str], segments: pd.DataFrame,
+                 segment_columns: tuple[str, ...] | list[str] = DEFAULT_SEGMENTS,
+                 min_gain: float = DEFAULT_MIN_GAIN, strength: float = DEFAULT_STRENGTH) -> EnsembleFit:
+    """Fit everything on the pooled out-of-window frame and score it leave-one-window-out.
+
+    ``oof`` has Window, Store, Date, Sales and one column per model; ``segments`` is row-aligned.
     """
-    scored = (valid["Sales"] > 0).to_numpy()
+    scored = (oof["Sales"] > 0).to_numpy()
     if scored.sum() < 10:
-        raise DataError(f"only {int(scored.sum())} validation rows with Sales > 0; cannot fit a blend",
-                        fix="check the validation window in features/meta.json")
-    P = valid.loc[scored, names].to_numpy(np.float64)
-    y = valid.loc[scored, "Sales"].to_numpy(np.float64)
-    dates = valid.loc[scored, "Date"].to_numpy()
+        raise DataError(f"only {int(scored.sum())} out-of-window rows with Sales > 0; cannot fit a blend",
+                        fix="check the pseudo-test windows in features/meta.json")
+    groups = oof.loc[scored, "Window"].to_numpy()
+    if len(np.unique(groups)) < 2:
+        raise DataError(f"the predictions cover {len(np.unique(groups))} pseudo-test window; the ensemble is "
+                        "scored leave-one-window-out and needs at least 2", column="Window",
+                        fix="rebuild with FOLDS=2 or more (make submit FOLDS=3)")
+    P = oof.loc[scored, names].to_numpy(np.float64)
+    y = oof.loc[scored, "Sales"].to_numpy(np.float64)
+    dates = oof.loc[scored, "Date"].to_numpy()
     seg_all = _segment_arrays(segments, segment_columns)
     seg = {c: a[scored] for c, a in seg_all.items()}
 
-    procedure, procedure_scores = blend.choose_procedure(P, y, dates, min_gain, strength)
+    procedure, procedure_scores = blend.choose_procedure(P, y, groups, min_gain, strength)
     _, fits = blend.fit_blend(P, y)
     fit = blend.fit_procedure(P, y, procedure)
     base = blend.base_blend(P, fit.weights, fit.space)
-    checks = blend.check_segments(P, y, dates, seg, strength, min_gain, procedure) if seg else []
+    checks = blend.check_segments(P, y, groups, seg, strength, min_gain, procedure) if seg else []
     accepted = [c for c in checks if c.accepted]
     chosen = max(accepted, key=lambda c: float(np.mean(c.gains))) if accepted else None
 
@@ -83,24 +120,13 @@ def fit_ensemble(valid: pd.DataFrame, names: list[str], segments: pd.DataFrame,
         pred_in = blend.apply_segment_factors(base, seg[chosen.column], seg_factors, fit.factor)
     else:
         pred_in = fit.factor * base
-    honest_pred, directions = blend.cross_fit(P, y, dates, seg[chosen.column] if chosen else None, strength,
-                                              procedure)
-
-    first, second = blend.half_masks(dates)
-    halves = {}
-    for label, m, other in (("first", first, "second->first"), ("second", second, "first->second")):
-        d = pd.to_datetime(dates[m])
-        halves[label] = {
-            "start": str(d.min().date()), "end": str(d.max().date()), "rows": int(m.sum()),
-            "models": {n: rmspe(y[m], P[m, j]) for j, n in enumerate(names)},
-            "ensemble_fitted_on_other_half": rmspe(y[m], honest_pred[m]),
-            "ensemble_in_sample": rmspe(y[m], pred_in[m]),
-        }
-    d_all = pd.to_datetime(dates)
-    return {
+    pred_oow, held_out = blend.cross_fit(P, y, groups, seg[chosen.column] if chosen else None, strength, procedure)
+    windows = _window_table(y, P, names, groups, dates, pred_oow)
+    per_window = np.array([w["models"]["ensemble"]["rmspe"] for w in windows])
+    decision = {
         "models": names,
         "procedure": procedure,
-        "procedure_rmspe_honest": procedure_scores,
+        "procedure_rmspe_out_of_window": procedure_scores,
         "space": fit.space,
         "weights": {n: float(w) for n, w in zip(names, fit.weights)},
         "factor": float(fit.factor),
@@ -110,17 +136,18 @@ def fit_ensemble(valid: pd.DataFrame, names: list[str], segments: pd.DataFrame,
             "strength": strength},
         "segment_checks": [c.to_dict() for c in checks],
         "segment_min_gain": min_gain,
-        "spaces": {s: f.to_dict(names) for s, f in fits.items()},
-        "rmspe": rmspe(y, pred_in),
-        "rmspe_honest": rmspe(y, honest_pred),
-        "rmspe_without_factor": rmspe(y, base),
-        "models_rmspe": {n: rmspe(y, P[:, j]) for j, n in enumerate(names)},
-        "honest_directions": directions,
-        "halves": halves,
-        "valid_start": str(d_all.min().date()), "valid_end": str(d_all.max().date()),
+        "spaces_in_sample": {s: f.to_dict(names) for s, f in fits.items()},
+        "rmspe": float(per_window.mean()),
+        "rmspe_sd": float(per_window.std(ddof=1)),
+        f"rmspe_last{LAST_DAYS}": float(np.mean([w["models"]["ensemble"][f"rmspe_last{LAST_DAYS}"] for w in windows])),
+        "rmspe_in_sample": blend.mean_window_rmspe(y, pred_in, groups),
+        "rmspe_without_factor_in_sample": blend.mean_window_rmspe(y, base, groups),
+        "models_rmspe": {n: blend.mean_window_rmspe(y, P[:, j], groups) for j, n in enumerate(names)},
+        "held_out_fits": held_out,
+        "windows": windows,
         "n_rows_scored": int(len(y)),
-        "_pred_in_sample": pred_in, "_pred_honest": honest_pred, "_scored": scored,
     }
+    return EnsembleFit(decision, pred_in, pred_oow, scored)
 
 
 def apply_ensemble(frame: pd.DataFrame, names: list[str], segments: pd.DataFrame,
@@ -149,29 +176,28 @@ def apply_ensemble(frame: pd.DataFrame, names: list[str], segments: pd.DataFrame
 def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
                  segment_columns: tuple[str, ...] | list[str] = DEFAULT_SEGMENTS,
                  min_gain: float = DEFAULT_MIN_GAIN, strength: float = DEFAULT_STRENGTH) -> dict[str, Any]:
-    """Fit on validation, predict test, write the submission files and the report entry."""
+    """Fit on the out-of-window predictions, predict test, write the submission files and the report entry."""
     names = model_names(build_dir, only)
-    valid = load_predictions(build_dir, names, "valid")
+    oof = load_predictions(build_dir, names, "oof")
     test = load_predictions(build_dir, names, "test")
-    seg_valid = load_segments(build_dir, "valid", valid)
+    seg_oof = load_segments(build_dir, "oof", oof)
     seg_test = load_segments(build_dir, "test", test)
 
-    decision = fit_ensemble(valid, names, seg_valid, segment_columns, min_gain, strength)
-    pred_in = decision.pop("_pred_in_sample")
-    pred_honest = decision.pop("_pred_honest")
-    scored = decision.pop("_scored")
+    fitted = fit_ensemble(oof, names, seg_oof, segment_columns, min_gain, strength)
+    decision = fitted.decision
 
     # The ensemble's own predictions live under ensemble/, not predictions/: the latter is what
     # this stage reads, and a blend must never blend itself on the next run.
-    out_valid = valid[["Store", "Date", "Sales"]].copy()
-    out_valid["prediction"] = apply_ensemble(valid, names, seg_valid, decision)
-    out_valid["prediction_honest"] = np.nan
-    out_valid.loc[scored, "prediction_honest"] = pred_honest
-    assert np.allclose(out_valid.loc[scored, "prediction"].to_numpy(), pred_in, rtol=1e-9, atol=1e-6)
+    out_oof = oof[["Window", "Store", "Date", "Sales"]].copy()
+    out_oof["prediction_in_sample"] = apply_ensemble(oof, names, seg_oof, decision)
+    out_oof["prediction"] = np.nan
+    out_oof.loc[fitted.scored, "prediction"] = fitted.out_of_window
+    assert np.allclose(out_oof.loc[fitted.scored, "prediction_in_sample"].to_numpy(), fitted.in_sample,
+                       rtol=1e-9, atol=1e-6)
     out_test = test[["Id", "Store", "Date"]].copy()
     out_test["prediction"] = apply_ensemble(test, names, seg_test, decision)
     ens_dir = build_dir / "ensemble"
-    write_with(ens_dir / "valid.parquet", lambda p: out_valid.to_parquet(p, index=False))
+    write_with(ens_dir / "oof.parquet", lambda p: out_oof.to_parquet(p, index=False))
     write_with(ens_dir / "test.parquet", lambda p: out_test.to_parquet(p, index=False))
     write_json_atomic(ens_dir / "decision.json", decision)
 
@@ -182,7 +208,7 @@ def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
         shutil.copyfile(ensemble_csv, tmp)
 
     # The per-store factor table is too long for validation.json; decision.json keeps it whole.
-    entry = {k: v for k, v in decision.items() if k not in ("rmspe",)}
+    entry = {k: v for k, v in decision.items() if k != "rmspe"}
     if entry["segment"] and len(entry["segment"]["factors"]) > 60:
         entry["segment"] = {**entry["segment"], "factors": f"{len(entry['segment']['factors'])} factors in "
                                                             f"ensemble/decision.json"}
@@ -191,24 +217,26 @@ def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
 
 
 def format_summary(decision: dict[str, Any]) -> str:
-    lines = [f"validation window {decision['valid_start']} .. {decision['valid_end']}, "
-             f"{decision['n_rows_scored']} rows with Sales > 0", "", f"{'model':<24}{'RMSPE':>10}"]
-    for n, v in sorted(decision["models_rmspe"].items(), key=lambda kv: kv[1]):
-        lines.append(f"{n:<24}{v:>10.5f}")
-    lines += [f"{'ensemble (in-sample)':<24}{decision['rmspe']:>10.5f}",
-              f"{'ensemble (honest)':<24}{decision['rmspe_honest']:>10.5f}   fitted on one half, scored on the other",
-              f"{'blend without factor':<24}{decision['rmspe_without_factor']:>10.5f}", ""]
-    for label, h in decision["halves"].items():
-        lines.append(f"{label} half {h['start']}..{h['end']}: "
-                     + ", ".join(f"{n} {v:.5f}" for n, v in h["models"].items())
-                     + f"; ensemble fitted on the other half {h['ensemble_fitted_on_other_half']:.5f}")
-    lines += ["",
-              "procedures, fitted on one half and scored on the other (simplest within min-gain of the best wins): "
-              + ", ".join(f"{p} {v:.5f}" for p, v in decision["procedure_rmspe_honest"].items()),
+    last = f"rmspe_last{LAST_DAYS}"
+    windows = decision["windows"]
+    names = decision["models"] + ["ensemble"]
+    head = f"{'model':<12}" + "".join(f"{'w' + str(w['window']):>9}" for w in windows) \
+        + f"{'mean':>9}{'last ' + str(LAST_DAYS) + 'd':>9}"
+    lines = [f"pseudo-test windows: " + ", ".join(f"w{w['window']} {w['start']}..{w['end']}" for w in windows),
+             f"{decision['n_rows_scored']} rows with Sales > 0; every score is out-of-window "
+             "(the ensemble's: fitted on the other windows)", "", head]
+    for n in sorted(names, key=lambda n: np.mean([w["models"][n]["rmspe"] for w in windows])):
+        scores = [w["models"][n]["rmspe"] for w in windows]
+        lines.append(f"{n:<12}" + "".join(f"{v:>9.4f}" for v in scores) + f"{np.mean(scores):>9.4f}"
+                     + f"{np.mean([w['models'][n][last] for w in windows]):>9.4f}")
+    lines += ["", f"ensemble in-sample (fitted on the rows it is scored on; not a score): "
+              f"{decision['rmspe_in_sample']:.4f}",
+              "procedures, leave-one-window-out (simplest within min-gain of the best wins): "
+              + ", ".join(f"{p} {v:.4f}" for p, v in decision["procedure_rmspe_out_of_window"].items()),
               f"chosen {decision['procedure']}: space {decision['space']}, factor {decision['factor']:.4f}, weights "
               + ", ".join(f"{n}={w:.3f}" for n, w in decision["weights"].items())]
     for c in decision["segment_checks"]:
-        lines.append(f"segment factor per {c['column']:<12} gains on held-out half "
+        lines.append(f"segment factor per {c['column']:<12} gains on held-out windows "
                      + " / ".join(f"{g:+.5f}" for g in c["gains"])
                      + ("  accepted" if c["accepted"] else "  rejected"))
     seg = decision["segment"]

@@ -1,6 +1,6 @@
 """Reading what earlier stages wrote: prediction files, segment columns, meta.json.
 
-The ensembler reads only files (ARCHITECTURE.md): ``predictions/<model>.{valid,test}.parquet``
+The ensembler reads only files (ARCHITECTURE.md): ``predictions/<model>.{oof,test}.parquet``
 from the models and, for segment columns, ``features/{train,test}.parquet``. It never imports
 model code, so a model can be retrained or replaced without touching this package.
 """
@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from competition.errors import DataError
 
-VALID_COLUMNS = ("Store", "Date", "Sales", "prediction")
+OOF_COLUMNS = ("Window", "Store", "Date", "Sales", "prediction")
 TEST_COLUMNS = ("Id", "Store", "Date", "prediction")
 # Columns the report and segment factors group by, when the feature tables have them.
 SEGMENT_COLUMNS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "StateHoliday",
@@ -25,21 +25,21 @@ RERUN_FIX = "rerun the model that wrote it (`make train BUILD_DIR=...`)"
 
 
 def model_names(build_dir: Path, only: list[str] | None = None) -> list[str]:
-    """Models with both a validation and a test prediction file, sorted for determinism."""
+    """Models with both an out-of-window and a test prediction file, sorted for determinism."""
     pred_dir = build_dir / "predictions"
-    names = sorted(p.name.removesuffix(".valid.parquet") for p in pred_dir.glob("*.valid.parquet"))
+    names = sorted(p.name.removesuffix(".oof.parquet") for p in pred_dir.glob("*.oof.parquet"))
     if only:
         missing = [m for m in only if m not in names]
         if missing:
-            raise DataError(f"no validation predictions for {missing} (found {names or 'none'})",
+            raise DataError(f"no out-of-window predictions for {missing} (found {names or 'none'})",
                             file=pred_dir, fix="train those models first, or drop them from --models")
         names = [n for n in names if n in only]
     if not names:
-        raise DataError("no prediction files: expected <model>.valid.parquet and <model>.test.parquet",
+        raise DataError("no prediction files: expected <model>.oof.parquet and <model>.test.parquet",
                         file=pred_dir, fix="train at least one model first (`make train BUILD_DIR=...`)")
     for n in names:
         if not (pred_dir / f"{n}.test.parquet").exists():
-            raise DataError(f"model {n!r} has validation but no test predictions",
+            raise DataError(f"model {n!r} has out-of-window but no test predictions",
                             file=pred_dir / f"{n}.test.parquet", fix=RERUN_FIX)
     return names
 
@@ -61,7 +61,7 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         raise DataError(f"{int(bad.sum())} prediction(s) are NaN or infinite (first at row {i}: "
                         f"Store {df['Store'].iloc[i]}, Date {df['Date'].iloc[i].date()})",
                         file=path, column="prediction", fix=RERUN_FIX)
-    key = ["Id"] if "Id" in df.columns else ["Store", "Date"]
+    key = ["Id"] if "Id" in df.columns else [c for c in ("Window", "Store", "Date") if c in df.columns]
     dup = df.duplicated(key)
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
@@ -82,8 +82,8 @@ def load_predictions(build_dir: Path, names: list[str], part: str) -> pd.DataFra
     Every model must cover exactly the same rows: a blend over partly missing rows would be
     scored on a different window than the models it is compared with.
     """
-    columns = VALID_COLUMNS if part == "valid" else TEST_COLUMNS
-    key = ["Store", "Date"] if part == "valid" else ["Id"]
+    columns = OOF_COLUMNS if part == "oof" else TEST_COLUMNS
+    key = ["Window", "Store", "Date"] if part == "oof" else ["Id"]
     wide: pd.DataFrame | None = None
     for n in names:
         path = build_dir / "predictions" / f"{n}.{part}.parquet"
@@ -92,7 +92,7 @@ def load_predictions(build_dir: Path, names: list[str], part: str) -> pd.DataFra
             wide = df.sort_values(key).reset_index(drop=True)
             first = path
             continue
-        extra = ["Sales"] if part == "valid" else []
+        extra = ["Sales"] if part == "oof" else []
         merged = wide.merge(df[key + extra + [n]].rename(columns={"Sales": "_sales"}), on=key, how="outer",
                             indicator=True)
         if (merged["_merge"] != "both").any():
@@ -101,7 +101,7 @@ def load_predictions(build_dir: Path, names: list[str], part: str) -> pd.DataFra
             raise DataError(f"covers different rows than {first.name}: {only_right} row(s) only here, "
                             f"{only_left} only there", file=path,
                             fix="rebuild every model from the same features (`make train BUILD_DIR=...`)")
-        if part == "valid":
+        if part == "oof":
             # Same rows but different actuals means the models saw different data.
             differ = merged["Sales"].to_numpy(np.float64) != merged["_sales"].to_numpy(np.float64)
             if differ.any():
@@ -131,7 +131,7 @@ def load_segments(build_dir: Path, part: str, keys: pd.DataFrame) -> pd.DataFram
     build without feature files still gets Store and DayOfWeek, which need only the keys.
     """
     out = keys[[c for c in ("Id", "Store", "Date") if c in keys.columns]].copy()
-    path = build_dir / "features" / f"{'train' if part == 'valid' else 'test'}.parquet"
+    path = build_dir / "features" / f"{'train' if part == 'oof' else 'test'}.parquet"
     if path.exists():
         have = set(pq.read_schema(path).names)
         cols = [c for c in SEGMENT_COLUMNS if c in have]

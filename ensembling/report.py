@@ -1,10 +1,11 @@
 """``python -m ensembling.report --build-dir B``: where the models fail, not just one number.
 
 Writes ``B/reports/report.md`` with PNGs beside it:
-- RMSPE per model and for the ensemble (in-sample and honest, see ensembling/ensemble.py);
+- RMSPE per model and for the ensemble on the pseudo-test windows (mean over windows; the
+  ensemble's fitted on the other windows, see ensembling/ensemble.py);
 - RMSPE by segment (StoreType, Assortment, State, Promo, day of week, holiday weeks) per model,
   so one sees which model to trust where, and where the blend gains;
-- the worst stores, actual vs predicted over the validation window;
+- the worst stores, actual vs predicted over the windows;
 - a short data sheet: rows, date ranges, source, known quirks.
 """
 from __future__ import annotations
@@ -31,18 +32,19 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def load_frame(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Validation rows with every model's prediction (+ ensemble), segments attached, Sales > 0."""
+    """Out-of-window rows with every model's prediction (+ the ensemble's, fitted on the other
+    windows), segments attached, Sales > 0."""
     names = model_names(build_dir)
-    valid = load_predictions(build_dir, names, "valid")
+    valid = load_predictions(build_dir, names, "oof")
     cols = list(names)
-    ens = build_dir / "ensemble" / "valid.parquet"
+    ens = build_dir / "ensemble" / "oof.parquet"
     if ens.exists():
         e = pd.read_parquet(ens)
         e["Date"] = pd.to_datetime(e["Date"]).astype("datetime64[us]")
-        e = e.rename(columns={"prediction": "ensemble", "prediction_honest": "ensemble (honest)"})
-        valid = valid.merge(e[["Store", "Date", "ensemble", "ensemble (honest)"]], on=["Store", "Date"], how="left")
+        e = e.rename(columns={"prediction": "ensemble"})
+        valid = valid.merge(e[["Window", "Store", "Date", "ensemble"]], on=["Window", "Store", "Date"], how="left")
         cols.append("ensemble")
-    seg = load_segments(build_dir, "valid", valid)
+    seg = load_segments(build_dir, "oof", valid)
     seg = seg.drop(columns=[c for c in ("Store", "Date") if c in seg.columns])
     frame = pd.concat([valid.reset_index(drop=True), seg.reset_index(drop=True)], axis=1)
     frame["HolidayWeek"] = _holiday_weeks(build_dir, frame)
@@ -179,10 +181,8 @@ def data_sheet(build_dir: Path, meta: dict[str, Any]) -> list[str]:
             zero_open = int(((df["Open"] == 1) & (df["Sales"] == 0)).sum())
             lines.append(f"  - {zero_open} open store-days with zero sales (RMSPE ignores them)")
     if len(ends) == 2 and (ends["test"] - ends["train"]).days > 1:
-        # Here train ends before the test starts (the held-back weeks): the validation window is
-        # not the period just before the test, so anything fitted on it is applied further ahead.
         lines.append(f"- gap: {(ends['test'] - ends['train']).days - 1} days between the end of train and the "
-                     "start of test, so weights and factors fitted on validation are applied that much later")
+                     "start of test; every pseudo-test window keeps the same gap after its own train")
     # meta.json (features stage): windows, row counts, whether the fast.ai tables were used.
     for key in ("valid_start", "valid_end", "test_start", "test_end", "external"):
         if key in meta:
@@ -197,7 +197,7 @@ def data_sheet(build_dir: Path, meta: dict[str, Any]) -> list[str]:
         "- known quirks of the Kaggle files (the synthetic generator reproduces them): StateHoliday mixes "
         "the string \"0\" and the number 0 (read as text); test Open is blank for store 622 on some days "
         "(treated as open, warned once); the test covers only part of the stores (856 of 1115 on Kaggle); "
-        "validation = the last N train dates, N = distinct test dates (48 on Kaggle).",
+        "each pseudo-test window has as many dates as the test (48 on Kaggle) and the test's stores.",
     ]
     return lines
 
@@ -206,11 +206,11 @@ def build_report(build_dir: Path) -> Path:
     frame, cols = load_frame(build_dir)
     out_dir = build_dir / "reports"
     meta = load_meta(build_dir)
-    scores = {c: rmspe(frame["Sales"], frame[c]) for c in cols}
+    by_window = frame.groupby("Window")
+    scores = {c: float(by_window.apply(lambda g, c=c: rmspe(g["Sales"], g[c]), include_groups=False).mean())
+              for c in cols}
     ens = read_validation(build_dir).get("models", {}).get("ensemble", {})
     recorded = model_scores(build_dir)
-    if "ensemble (honest)" in frame.columns and frame["ensemble (honest)"].notna().all():
-        scores["ensemble (honest)"] = rmspe(frame["Sales"], frame["ensemble (honest)"])
     plot_models(scores, out_dir / "rmspe_models.png")
 
     tables = {s: segment_table(frame, cols, s) for s in SEGMENTS if s in frame.columns
@@ -223,30 +223,34 @@ def build_report(build_dir: Path) -> Path:
     worst = per_store.sort_values(ref, ascending=False)
     plot_worst(frame, cols, [int(s) for s in worst.index[:N_WORST]], out_dir / "worst_stores.png")
 
-    md = [f"# Validation report ({build_dir})", ""]
-    md.append(f"Validation window {frame['Date'].min().date()} .. {frame['Date'].max().date()}, "
-              f"{len(frame):,} store-days with Sales > 0 (the days RMSPE scores).")
-    md += ["", "## RMSPE per model", "", "![](rmspe_models.png)", ""]
+    md = [f"# Pseudo-test report ({build_dir})", ""]
+    wins = frame.groupby("Window")["Date"].agg(["min", "max"])
+    md.append(f"{len(wins)} pseudo-test windows ("
+              + ", ".join(f"w{int(w)} {r['min'].date()}..{r['max'].date()}" for w, r in wins.iterrows())
+              + f"), {len(frame):,} store-days with Sales > 0 (the days RMSPE scores). Every number here is "
+              "out-of-window: the models were trained before each window's gap, the ensemble's blend fitted "
+              "on the other windows.")
+    md += ["", "## RMSPE per model (mean over windows)", "", "![](rmspe_models.png)", ""]
     rows = [{"model": k, "RMSPE": v, "recorded in validation.json": recorded.get(k, float("nan"))}
             for k, v in sorted(scores.items(), key=lambda kv: kv[1])]
     md.append(_md_table(pd.DataFrame(rows)))
     if ens:
-        md += ["", f"Ensemble: procedure *{ens.get('procedure', 'blend+factor')}* (chosen by the cross-half score: "
-                   + ", ".join(f"{k} {v:.4f}" for k, v in ens.get("procedure_rmspe_honest", {}).items())
+        md += ["", f"Ensemble: procedure *{ens.get('procedure', 'blend+factor')}* (chosen leave-one-window-out: "
+                   + ", ".join(f"{k} {v:.4f}" for k, v in ens.get("procedure_rmspe_out_of_window", {}).items())
                    + f"); {ens.get('space')} space, weights "
                    + ", ".join(f"{k} {v:.3f}" for k, v in ens.get("weights", {}).items())
                    + f", factor {ens.get('factor', float('nan')):.4f}; "
                    + ("segment factors per " + ens["segment"]["column"] if ens.get("segment")
-                      else "one global factor (no segment factor helped on both held-out halves)")
-                   + ". *ensemble (honest)* is the same procedure fitted on one half of the window and "
-                     "scored on the other: the in-sample number is slightly optimistic."]
+                      else "one global factor (no segment factor won in every held-out window)")
+                   + f". In-sample (fitted on the rows it is scored on, not a score): "
+                     f"{ens.get('rmspe_in_sample', float('nan')):.4f}."]
     md += ["", "## Where the models fail: RMSPE by segment", "",
            "Lowest RMSPE per row in bold. Columns are models; a row where the ranking flips is a place "
            "where the models fail differently, which is what a blend exploits.", "",
            "![](rmspe_segments.png)", ""]
     for s, t in tables.items():
         md += [f"### {s}", "", _md_table(t, best_of=cols), ""]
-    md += ["## Worst stores", "", f"By {ref} RMSPE over the validation window; actual vs predicted below.", "",
+    md += ["## Worst stores", "", f"By {ref} RMSPE over the windows; actual vs predicted below.", "",
            "![](worst_stores.png)", ""]
     wt = worst.head(10).reset_index()
     wt["Store"] = wt["Store"].astype(int).astype(str)

@@ -1,7 +1,8 @@
-"""Build ``B/features/{train,test}.parquet`` and ``meta.json``, cached by inputs + code.
+"""Build ``B/features/{train,test}.parquet``, ``meta.json`` and the pseudo-test windows' tables
+(``B/features/windows/w<k>/{train,test,labels}.parquet``), cached by inputs + code.
 
 The cache key is a hash of the raw input files, the source of the modules that shape the tables
-(``CODE_FILES``) and the requested validation start. An unchanged
+(``CODE_FILES``), the requested validation start and the number of windows. An unchanged
 rerun only hashes ~9 MB of files and returns; any change rebuilds. ``meta.json`` is written last,
 so a crash mid-build never leaves a key that claims stale parquet files are current.
 """
@@ -11,18 +12,24 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 FEATURES_SUBDIR = "features"
-META_VERSION = 1
+WINDOWS_SUBDIR = "windows"
+META_VERSION = 2
+# Pseudo-test windows built next to the test's features (make submit FOLDS=...).
+DEFAULT_FOLDS = 2
 # The modules whose source shapes the feature tables (the loader decides what the frames hold,
 # the split decides the default validation start). Tools that only read the tables (bench,
 # ablation, preprocess) are left out so that editing them does not invalidate the cache.
 CODE_FILES = ("features/__init__.py", "features/families.py", "features/pipeline.py",
               "features/columns.py", "features/cli.py", "competition/data.py",
-              "competition/split.py", "competition/errors.py", "competition/io.py")
+              "competition/split.py", "competition/errors.py", "competition/io.py",
+              "competition/pseudo_test.py")
 
 
 def code_hash() -> str:
@@ -36,15 +43,20 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-def cache_key(data_dir: Path, valid_start: str | None) -> dict[str, str]:
+def cache_key(data_dir: Path, valid_start: str | None, folds: int) -> dict[str, str]:
     from competition.data import fingerprint, has_competition_data, load_competition
 
     if not has_competition_data(data_dir):
         load_competition(data_dir)  # raises the loader's DataError, which says what to do
     parts = {"data": fingerprint(data_dir), "code": code_hash(), "valid_start": valid_start or "auto",
-             "version": str(META_VERSION)}
+             "folds": str(folds), "version": str(META_VERSION)}
     parts["key"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return parts
+
+
+def window_dir(build_dir: Path, name: str) -> Path:
+    """Where window ``name`` (``w1``, ``w2``, ...) keeps its train/test/labels tables."""
+    return build_dir / FEATURES_SUBDIR / WINDOWS_SUBDIR / name
 
 
 def is_current(out_dir: Path, key: str) -> bool:
@@ -57,37 +69,25 @@ def is_current(out_dir: Path, key: str) -> bool:
         return False
 
 
-def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force: bool = False
-          ) -> dict[str, Any]:
-    """Build (or reuse) the feature files; returns the meta dict."""
-    out_dir = build_dir / FEATURES_SUBDIR
-    parts = cache_key(data_dir, valid_start)
-    if not force and is_current(out_dir, parts["key"]):
-        # Touch the outputs so make's timestamp check is satisfied after e.g. a no-op code touch.
-        for name in ("train.parquet", "test.parquet", "meta.json"):
-            os.utime(out_dir / name)
-        return json.loads((out_dir / "meta.json").read_text()) | {"cached": True}
-
+def write_tables(data: Any, out_dir: Path, valid_start: str | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """Features of one train/test pair (the competition's, or a window's) into ``out_dir``."""
     import pandas as pd
 
-    from competition.data import load_competition
     from competition.io import write_json_atomic, write_with
     from competition.split import validation_split
     from features.columns import CAT_COLS, CONT_COLS
     from features.pipeline import build_features
 
     t0 = time.perf_counter()
-    data = load_competition(data_dir)
+    # The per-store history of train rows stops where the last test-length stretch of train
+    # starts (models that want an inner validation split use it); test rows use all of train.
     split = validation_split(data.train["Date"], data.test["Date"])
     vs = pd.Timestamp(valid_start) if valid_start else split.valid_start
     train, test = build_features(data, vs)
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_with(out_dir / "train.parquet", lambda p: train.to_parquet(p, index=False))
     write_with(out_dir / "test.parquet", lambda p: test.to_parquet(p, index=False))
     meta = {
-        "input_hash": parts["key"],
-        "data_fingerprint": parts["data"],
-        "code_hash": parts["code"],
+        **extra,
         "source": data.source,
         "external": data.external is not None,
         "valid_start": vs.date().isoformat(),
@@ -106,6 +106,52 @@ def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force
         "version": META_VERSION,
     }
     write_json_atomic(out_dir / "meta.json", meta)
+    return meta
+
+
+def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force: bool = False,
+          folds: int = DEFAULT_FOLDS) -> dict[str, Any]:
+    """Build (or reuse) the feature files of the test and of ``folds`` pseudo-test windows.
+
+    ``B/features/{train,test}.parquet`` are the competition's; ``B/features/windows/w<k>/``
+    hold window k's ``train``, ``test`` and ``labels`` (competition.pseudo_test). Returns the
+    competition's meta dict, which lists the windows.
+    """
+    out_dir = build_dir / FEATURES_SUBDIR
+    parts = cache_key(data_dir, valid_start, folds)
+    if not force and is_current(out_dir, parts["key"]):
+        # Touch the outputs so make's timestamp check is satisfied after e.g. a no-op code touch.
+        for name in ("train.parquet", "test.parquet", "meta.json"):
+            os.utime(out_dir / name)
+        return json.loads((out_dir / "meta.json").read_text()) | {"cached": True}
+
+    from tqdm import tqdm
+
+    from competition.data import load_competition
+    from competition.io import write_json_atomic, write_with
+    from competition.pseudo_test import pseudo_test, period_shape, windows
+
+    t0 = time.perf_counter()
+    data = load_competition(data_dir)
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    wins = windows(data.train["Date"], shape, folds, where=str(data_dir / "test.csv"))
+    # A stale meta.json must never vouch for tables from an older build: it goes first.
+    (out_dir / "meta.json").unlink(missing_ok=True)
+    shutil.rmtree(out_dir / WINDOWS_SUBDIR, ignore_errors=True)
+    # Without its input_hash until every window is written: a build that dies half-way is not current.
+    meta = write_tables(data, out_dir, valid_start, {
+        "data_fingerprint": parts["data"], "code_hash": parts["code"],
+        "period_shape": shape.to_dict(), "windows": [w.to_dict() for w in wins]})
+    with warnings.catch_warnings():
+        # The competition's build above has said it once.
+        warnings.filterwarnings("ignore", message="no external tables")
+        for w in tqdm(wins, desc="features: pseudo-test windows", unit="window", leave=False):
+            pt = pseudo_test(data, w)
+            wdir = window_dir(build_dir, w.name)
+            write_with(wdir / "labels.parquet", lambda p: pt.labels.to_parquet(p, index=False))
+            write_tables(pt.data, wdir, None, {"window": w.to_dict(), "period_shape": shape.to_dict()})
+    meta = {"input_hash": parts["key"], **meta, "build_seconds": round(time.perf_counter() - t0, 2)}
+    write_json_atomic(out_dir / "meta.json", meta)
     return meta | {"cached": False}
 
 
@@ -116,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--valid-start", default=None,
                         help="first validation date YYYY-MM-DD (default: competition.split)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    parser.add_argument("--folds", type=int, default=DEFAULT_FOLDS,
+                        help="pseudo-test windows to build before the test (each shaped like it)")
     args = parser.parse_args(argv)
     if args.valid_start is not None:
         try:
@@ -128,10 +176,12 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"--valid-start {args.valid_start!r} is not a date",
                             fix="give it as YYYY-MM-DD") from None
     t0 = time.perf_counter()
-    meta = build(args.data_dir, args.build_dir, args.valid_start, args.force)
+    meta = build(args.data_dir, args.build_dir, args.valid_start, args.force, args.folds)
     out = args.build_dir / FEATURES_SUBDIR
     how = "up to date" if meta["cached"] else "built"
-    print(f"features {how}: {out}/train.parquet ({meta['n_train']:,} rows, valid from "
-          f"{meta['valid_start']}), test.parquet ({meta['n_test']:,} rows) in "
+    wins = ", ".join(f"{w['start']}..{w['end']}" for w in meta["windows"])
+    print(f"features {how}: {out}/train.parquet ({meta['n_train']:,} rows), test.parquet "
+          f"({meta['n_test']:,} rows) and {len(meta['windows'])} pseudo-test windows ({wins}; each "
+          f"{meta['period_shape']['n_days']} days, {meta['period_shape']['gap']} days after its train) in "
           f"{time.perf_counter() - t0:.1f}s")
     return 0

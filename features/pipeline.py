@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from competition.errors import DataError
+from competition.pseudo_test import PeriodShape, period_shape
 from features import families as fam
 
 _TRAIN_COLS = ["Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
@@ -64,6 +65,64 @@ def combine(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+# Sequence families read a store's days before and after each row: who computes them decides what
+# "unknown" means. They only read these columns, which test.csv has too.
+SEQUENCE_INPUTS = ["Store", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
+# Days of history a sequence family sees before the gap. Longer than any of their horizons that
+# matter (a state holiday comes at least once a year), and it caps each block's cost.
+SEQUENCE_LOOKBACK_DAYS = 366
+
+
+def sequence_blocks(train_dates: pd.Series, shape: PeriodShape) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Test-length blocks of train dates, the last ending on the last train date (as the test's
+    windows do), each ``(start, end)``; the first block may be shorter."""
+    first, last = pd.Timestamp(train_dates.min()), pd.Timestamp(train_dates.max())
+    out = []
+    end = last
+    while end >= first:
+        start = max(first, end - pd.Timedelta(days=shape.n_days - 1))
+        out.append((start, end))
+        end = start - pd.Timedelta(days=1)
+    return out[::-1]
+
+
+def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], shape: PeriodShape
+             ) -> pd.DataFrame:
+    """Run a sequence family so that every row sees exactly as much of the calendar as a test row.
+
+    A test row knows the test's own days up to its last date, nothing after it, then a gap of
+    ``shape.gap`` unknown days before it, then the history. So the train dates are cut into
+    test-length blocks ending on the last train date, and the rows of each block get the
+    family's values computed from that block's days and the history before its gap only. Test
+    rows get theirs from the test period and the history before the real gap. A forward-looking
+    value that runs off the end of the data (``DaysUntilClosed`` near the test's end, say) is
+    then NaN or 0 on training rows exactly as often, and at the same positions, as on test rows.
+    """
+    is_test = df["_test"].to_numpy()
+    day = fam.day_number(df["Date"])
+    base = df[SEQUENCE_INPUTS]
+    lookback = SEQUENCE_LOOKBACK_DAYS + shape.gap
+    # Test rows first: (rows whose values are kept, rows the family sees).
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    if is_test.any():
+        t0 = int(day[is_test].min())
+        parts.append((is_test, day >= t0 - lookback))
+    for start, end in sequence_blocks(df.loc[~is_test, "Date"], shape):
+        s, e = int(fam.day_number(pd.Series([start]))[0]), int(fam.day_number(pd.Series([end]))[0])
+        target = ~is_test & (day >= s) & (day <= e)
+        history = ~is_test & (day < s - shape.gap) & (day >= s - lookback)
+        parts.append((target, target | history))
+    new: dict[str, np.ndarray] = {}
+    for target, visible in parts:
+        out = family(base[visible])
+        for col in out.columns.difference(base.columns, sort=False):
+            values = out[col].to_numpy()
+            if col not in new:
+                new[col] = np.zeros(len(df), dtype=values.dtype)
+            new[col][target] = values[target[visible]]
+    return df.assign(**new)
+
+
 # The families beyond fast.ai, in pipeline order. Each lowered the LightGBM validation RMSPE
 # in features/ablation.py (ABLATION.md) unless listed in REJECTED, which only the ablation builds.
 EXTRA_FAMILIES: dict[str, Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp], pd.DataFrame]] = {
@@ -77,8 +136,12 @@ EXTRA_FAMILIES: dict[str, Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp], p
 REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "holiday_counts", "promo2_month"})
 
 
-def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | None = None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+# Of those, the ones that read a store's neighbouring days (computed through ``censored``).
+SEQUENCE_EXTRAS = frozenset({"closures", "holiday_counts"})
+
+
+def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | None = None,
+                   censor: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All feature families over train + test. Returns (train_df, test_df).
 
     ``data`` is a ``competition.data.CompetitionData``. Train keeps every row (closed days too,
@@ -86,6 +149,11 @@ def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | Non
     ``Id`` and its Id order. Per-store history uses only data strictly before ``valid_start``
     for train rows and before the test start for test rows. ``families`` picks the extra
     families (default: every one not in REJECTED); fast.ai's are always built.
+
+    The sequence families (fast.ai's After/Before/_fw/_bw, closures, holiday counts) go through
+    ``censored``, so a train row sees as much future as a test row in the same place of the
+    test period. ``censor=False`` computes them over the whole table instead (the old way, where
+    validation rows see the days after them; kept to measure what that costs).
     """
     valid_start = pd.Timestamp(valid_start)
     test_start = pd.Timestamp(data.test["Date"].min())
@@ -106,9 +174,14 @@ def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | Non
         fam.warn_no_external(getattr(data, "data_dir", "the data directory"))
     df = fam.competition(df)
     df = fam.promo2(df)
-    df = fam.events(df)
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    df = censored(df, fam.events, shape) if censor else fam.events(df)
     for name, fn in EXTRA_FAMILIES.items():
-        if name in chosen:
+        if name not in chosen:
+            continue
+        if censor and name in SEQUENCE_EXTRAS:
+            df = censored(df, lambda d, fn=fn: fn(d, valid_start, test_start), shape)
+        else:
             df = fn(df, valid_start, test_start)
     return split(df)
 

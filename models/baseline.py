@@ -1,6 +1,6 @@
 """The classic Kaggle baseline: median Sales per store x day of week x promo.
 
-Fit on the training part only; a combination never seen falls back to the store x day-of-week
+Fit on a table's train part only; a combination never seen falls back to the store x day-of-week
 median, then the store median, then the global median. It needs no tuning and sets the bar every
 real model must clear.
 """
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.common import full_frame, load_feature_tables, training_frames, write_outputs
+from models.common import fit_frame, run_stage
 
 LEVELS = (["Store", "DayOfWeek", "Promo"], ["Store", "DayOfWeek"], ["Store"])
 
@@ -42,13 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     parser.add_argument("--seed", type=int, default=42, help="unused: the baseline is deterministic")
     args = parser.parse_args(argv)
-    train, test, meta = load_feature_tables(args.build_dir)
-    fit, valid = training_frames(train, meta)
-    valid_pred = MedianBaseline().fit(fit).predict(valid)
-    test_pred = MedianBaseline().fit(full_frame(train, meta)).predict(test)
-    score = write_outputs(args.build_dir, "baseline", valid, valid_pred, test, test_pred)
-    print(f"baseline: validation RMSPE {score:.4f} ({meta['valid_start']}..{meta.get('valid_end')})")
+    run_stage(args.build_dir, "baseline", fit_predict)
     return 0
+
+
+def fit_predict(train: pd.DataFrame, test: pd.DataFrame, meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The baseline's recipe for ``models.common.run_stage``: medians of every open train day."""
+    fit = fit_frame(train)
+    return MedianBaseline().fit(fit).predict(test), {"n_fit": len(fit)}
 
 
 if __name__ == "__main__":

@@ -1,29 +1,45 @@
-"""What every model shares: reading the feature files, the one split, and writing outputs.
+"""What every model shares: reading the feature files, the pseudo-test windows, writing outputs.
 
-A model reads ``BUILD_DIR/features/{train,test}.parquet`` and ``meta.json``, fits on the part
-before ``valid_start``, scores the validation window, refits on train + validation for the test
-set, and writes its predictions, its submission and its validation score through this module, so
-the ensembler and the report can treat every model the same way.
+A model is one recipe, ``fit_predict(train, test, meta) -> (prediction, info)``: train on a
+feature table's train part, predict its test part. :func:`run_stage` applies that same recipe to
+every pseudo-test window (``BUILD_DIR/features/windows/w<k>/``: train up to the window's gap,
+predict the window, score against its labels) and then to the competition (all of train, the real
+test). No window's labels reach its fit, so each window's score is out-of-sample and the mean
+over windows is the model's reported RMSPE. Predictions, submission and scores are written here,
+so the ensembler and the report can treat every model the same way.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from competition.errors import DataError
 from competition.io import write_with
 from competition.metric import rmspe
+from competition.pseudo_test import Window
 from submissions.report import record_model, update_validation
 from submissions.writer import to_submission, write_submission
 
 
-def load_feature_tables(build_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """``(train, test, meta)`` from ``BUILD_DIR/features``."""
+# A recipe: (train table, test table, meta) -> (test prediction, what to record about the fit).
+FitPredict = Callable[[pd.DataFrame, pd.DataFrame, dict[str, Any]], tuple[np.ndarray, dict[str, Any]]]
+# The end of a window is where the test is hardest (forward-looking inputs run out): each window
+# also reports its last days on their own.
+LAST_DAYS = 7
+
+
+def load_feature_tables(build_dir: str | Path, window: str | None = None
+                        ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """``(train, test, meta)`` from ``BUILD_DIR/features`` (or of pseudo-test window ``w<k>``)."""
     fdir = Path(build_dir) / "features"
+    if window is not None:
+        fdir = fdir / "windows" / window
     paths = [fdir / "train.parquet", fdir / "test.parquet", fdir / "meta.json"]
     for path in paths:
         if not path.exists():
@@ -40,7 +56,9 @@ def _scored(df: pd.DataFrame) -> pd.Series:
 
 
 def training_frames(train: pd.DataFrame, meta: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(fit_df, valid_df)``: open days with Sales > 0 before / inside the validation window."""
+    """``(fit_df, inner_df)``: open days with Sales > 0 before / inside a table's inner split (its
+    last test-length stretch of train, ``meta["valid_start"]``). Inside one table only: what a
+    recipe may use to monitor itself, or a tuning study to rank trials; never a reported score."""
     start = pd.Timestamp(meta["valid_start"])
     end = pd.Timestamp(meta.get("valid_end", train["Date"].max()))
     keep = _scored(train)
@@ -53,10 +71,9 @@ def training_frames(train: pd.DataFrame, meta: dict[str, Any]) -> tuple[pd.DataF
     return fit, valid
 
 
-def full_frame(train: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
-    """Train + validation (open days with Sales > 0) for the final refit."""
-    end = pd.Timestamp(meta.get("valid_end", train["Date"].max()))
-    return train[_scored(train) & (train["Date"] <= end)].reset_index(drop=True)
+def fit_frame(train: pd.DataFrame) -> pd.DataFrame:
+    """All open train days with Sales > 0: what a recipe learns from."""
+    return train[_scored(train)].reset_index(drop=True)
 
 
 def sample_submission(build_dir: str | Path, test: pd.DataFrame) -> pd.DataFrame:
@@ -81,32 +98,107 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
-def write_outputs(build_dir: str | Path, name: str, valid: pd.DataFrame, valid_pred: np.ndarray,
-                  test: pd.DataFrame, test_pred: np.ndarray, extra: dict[str, Any] | None = None) -> float:
-    """Write predictions, the submission and the validation score of one model; return its RMSPE.
+def window_score(labels: pd.DataFrame, pred: np.ndarray) -> dict[str, Any]:
+    """RMSPE of one window, overall and on its last LAST_DAYS dates."""
+    y = labels["Sales"].to_numpy(np.float64)
+    dates = labels["Date"].to_numpy()
+    last = dates > (dates.max() - np.timedelta64(LAST_DAYS, "D"))
+    return {"rmspe": rmspe(y, pred), f"rmspe_last{LAST_DAYS}": rmspe(y[last], pred[last])}
 
-    - ``predictions/<name>.valid.parquet``: Store, Date, Sales (actual), prediction
-    - ``predictions/<name>.test.parquet``: Id, Store, Date, Open, prediction (0 on closed days)
-    - ``submissions/<name>.csv``
+
+def _closed_to_zero(test: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
+    pred = np.where(test["Open"].to_numpy() == 0, 0.0, np.asarray(pred, dtype=np.float64))
+    if not np.isfinite(pred).all():
+        raise ValueError("predictions contain NaN or infinity; check the model's inputs")
+    return pred
+
+
+def load_feature_tables_meta(build_dir: Path) -> dict[str, Any]:
+    path = build_dir / "features" / "meta.json"
+    if not path.exists():
+        raise DataError("the feature files are missing", file=path,
+                        fix=f"run `make features BUILD_DIR={build_dir}` first")
+    return json.loads(path.read_text())
+
+
+def run_windows(build_dir: str | Path, name: str, fit_predict: FitPredict,
+                log: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The recipe on every pseudo-test window: pooled out-of-window predictions and per-window scores."""
+    build_dir = Path(build_dir)
+    meta = load_feature_tables_meta(build_dir)
+    oof, records = [], []
+    for wd in tqdm(meta.get("windows", []), desc=f"{name}: pseudo-test windows", unit="window", leave=False):
+        w = Window.from_dict(wd)
+        train, test, wmeta = load_feature_tables(build_dir, w.name)
+        labels = pd.read_parquet(build_dir / "features" / "windows" / w.name / "labels.parquet")
+        if not np.array_equal(labels["Id"].to_numpy(), test["Id"].to_numpy()):
+            labels = labels.set_index("Id").loc[test["Id"].to_numpy()].reset_index()
+        pred, info = fit_predict(train, test, wmeta)
+        pred = _closed_to_zero(test, pred)
+        score = window_score(labels, pred)
+        log(f"{name}: window {w.name} {w.start.date()}..{w.end.date()} (train to {w.train_end.date()}): "
+            f"RMSPE {score['rmspe']:.4f}, last {LAST_DAYS} days {score[f'rmspe_last{LAST_DAYS}']:.4f}")
+        records.append({**w.to_dict(), **score, **info})
+        oof.append(pd.DataFrame({"Window": w.index, "Store": test["Store"].to_numpy(),
+                                 "Date": test["Date"].to_numpy(), "Sales": labels["Sales"].to_numpy(),
+                                 "prediction": pred}))
+    if not oof:
+        raise DataError("the feature files list no pseudo-test window", file=build_dir / "features" / "meta.json",
+                        column="windows", fix=f"rebuild the features (`make features BUILD_DIR={build_dir}`)")
+    return pd.concat(oof, ignore_index=True), records
+
+
+def summarize_windows(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sd over windows of each score: the numbers a model is judged by."""
+    out: dict[str, Any] = {}
+    for key in ("rmspe", f"rmspe_last{LAST_DAYS}"):
+        v = np.array([r[key] for r in records], dtype=np.float64)
+        out[key] = float(v.mean())
+        out[f"{key}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    out["n_windows"] = len(records)
+    return out
+
+
+def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: dict[str, Any] | None = None,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The whole stage of one model: every window, then the competition's test; writes everything.
+
+    Returns the summary recorded in ``reports/validation.json`` (``rmspe`` is the mean of the
+    window scores).
     """
     build_dir = Path(build_dir)
-    valid_pred = np.asarray(valid_pred, dtype=np.float64)
-    test_pred = np.where(test["Open"].to_numpy() == 0, 0.0, np.asarray(test_pred, dtype=np.float64))
-    if not (np.isfinite(valid_pred).all() and np.isfinite(test_pred).all()):
-        raise ValueError(f"{name}: predictions contain NaN or infinity; check the model's inputs")
-    score = rmspe(valid["Sales"].to_numpy(), valid_pred)
+    oof, records = run_windows(build_dir, name, fit_predict, log)
+    train, test, meta = load_feature_tables(build_dir)
+    test_pred, info = fit_predict(train, test, meta)
+    summary = {**summarize_windows(records), "windows": records, "final": info, **(extra or {})}
+    write_outputs(build_dir, name, oof, test, test_pred, summary)
+    log(f"{name}: pseudo-test RMSPE {summary['rmspe']:.4f} +/- {summary['rmspe_sd']:.4f} over "
+        f"{len(records)} windows (last {LAST_DAYS} days {summary[f'rmspe_last{LAST_DAYS}']:.4f}); wrote "
+        f"{build_dir / 'submissions' / (name + '.csv')}")
+    return summary
+
+
+def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.DataFrame,
+                  test_pred: np.ndarray, summary: dict[str, Any]) -> None:
+    """Write one model's predictions, its submission and its scores.
+
+    - ``predictions/<name>.oof.parquet``: Window, Store, Date, Sales (actual), prediction: the
+      pooled out-of-window predictions of every pseudo-test window
+    - ``predictions/<name>.test.parquet``: Id, Store, Date, Open, prediction (0 on closed days)
+    - ``submissions/<name>.csv``
+    - ``reports/validation.json``: ``models.<name>`` = ``summary`` (``rmspe`` = mean over windows)
+    """
+    build_dir = Path(build_dir)
+    test_pred = _closed_to_zero(test, test_pred)
     pdir = build_dir / "predictions"
-    _write_parquet(pd.DataFrame({"Store": valid["Store"].to_numpy(), "Date": valid["Date"].to_numpy(),
-                                 "Sales": valid["Sales"].to_numpy(), "prediction": valid_pred}),
-                   pdir / f"{name}.valid.parquet")
+    _write_parquet(oof, pdir / f"{name}.oof.parquet")
     _write_parquet(pd.DataFrame({"Id": test["Id"].to_numpy(), "Store": test["Store"].to_numpy(),
                                  "Date": test["Date"].to_numpy(), "Open": test["Open"].to_numpy(),
                                  "prediction": test_pred}), pdir / f"{name}.test.parquet")
     write_submission(to_submission(test, test_pred), sample_submission(build_dir, test),
                      build_dir / "submissions" / f"{name}.csv")
-    record_model(build_dir, name, score, extra)
+    record_model(build_dir, name, summary["rmspe"], {k: v for k, v in summary.items() if k != "rmspe"})
+    windows = [{k: r[k] for k in ("index", "start", "end", "train_end", "n_days")} for r in summary["windows"]]
     update_validation(build_dir, {"validation": {
-        "valid_start": str(pd.Timestamp(valid["Date"].min()).date()),
-        "valid_end": str(pd.Timestamp(valid["Date"].max()).date()),
-        "n_days": int(valid["Date"].nunique()), "n_rows": len(valid)}})
-    return score
+        "kind": "pseudo-test windows, each shaped like the test (same length, stores and gap)",
+        "windows": windows, "n_rows": len(oof)}})

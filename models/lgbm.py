@@ -2,9 +2,10 @@
 
     python -m models.lgbm --build-dir build --seed 42 [--params '{"num_leaves": 63}']
 
-Fits on the training part, early-stops on the validation part (the last six weeks, scored with
-RMSPE), refits on train + validation with the best iteration scaled by the row ratio, and writes
-the files described in ARCHITECTURE.md. Parameters are layered: defaults < ``B/tuning/lgbm.json``
+One recipe (``LGBMRecipe``: a fixed number of rounds on every open train day) runs on each
+pseudo-test window and then on all of train for the test (``models.common.run_stage``), and writes
+the files described in ARCHITECTURE.md. No correction factor here: the ensembler fits the one
+factor of the chain on the out-of-window predictions. Parameters are layered: defaults < ``B/tuning/lgbm.json``
 (written by ``python -m models.tune --model lgbm``) < ``--params``.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pandas as pd
 
 from competition.errors import DataError
 from competition.io import pyplot, save_png, write_text_atomic
-from competition.metric import lgb_rmspe, optimal_factor, rmspe
+from competition.metric import lgb_rmspe
 
 NAME = "lgbm"
 
@@ -48,7 +49,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_cat_threshold": 64,
 }
 # Training-loop settings that are not LightGBM parameters (they go to lgb.train, not params).
-DEFAULT_NUM_BOOST_ROUND = 3000
+# The recipe's fixed round count: at learning rate 0.05 the pseudo-test RMSPE is flat from about
+# 600 rounds on (docs/RESULTS.md), and every window and the final fit must use the same count.
+DEFAULT_NUM_BOOST_ROUND = 600
+# The cap of an early-stopped fit (tuning), where the validation set decides when to stop.
+MAX_BOOST_ROUND = 3000
 DEFAULT_EARLY_STOPPING_ROUNDS = 100
 DEFAULT_THREADS = 2
 # Keys that may appear in a params dict (tuning JSON, --params) but steer the loop instead.
@@ -65,7 +70,7 @@ class LGBMSalesRegressor:
     """
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0,
-                 num_boost_round: int = DEFAULT_NUM_BOOST_ROUND,
+                 num_boost_round: int = MAX_BOOST_ROUND,
                  early_stopping_rounds: int = DEFAULT_EARLY_STOPPING_ROUNDS,
                  num_threads: int = DEFAULT_THREADS, log_period: int = 100) -> None:
         self.params = dict(params) if params is not None else dict(DEFAULT_PARAMS)
@@ -169,29 +174,6 @@ def _log_sales(sales: Any, what: str) -> np.ndarray:
     return np.log(y)
 
 
-def scaled_rounds(best_iteration: int, n_fit: int, n_all: int) -> int:
-    """Rounds for the refit on train + validation.
-
-    With more rows each round's step is averaged over more data, so the same learning rate needs
-    proportionally more rounds to reach the same fit; scaling by the row ratio is the usual rule.
-    """
-    return max(1, int(round(best_iteration * n_all / max(n_fit, 1))))
-
-
-def rmspe_scale(sales: Any, pred: Any, bounds: tuple[float, float] = (0.9, 1.1)) -> float:
-    """The factor c minimising RMSPE(sales, c * pred), in closed form.
-
-    An L2 fit on log(Sales) predicts something like the conditional geometric mean, while RMSPE
-    punishes over-prediction harder than under-prediction (the error is relative to the actual),
-    so the best RMSPE lies a little below: minimising sum((1 - c * r)^2) with r = pred / sales gives
-    c = sum(r) / sum(r^2). Top Rossmann solutions applied such a factor (about 0.985) by hand; here
-    it is fitted on the validation window and clipped, since a factor far from 1 means a bug.
-    """
-    y = np.asarray(sales, dtype=np.float64)
-    scored = y > 0
-    return float(np.clip(optimal_factor(np.asarray(pred, dtype=np.float64)[scored], y[scored]), *bounds))
-
-
 def resolve_params(build_dir: Path, cli_params: str | None,
                    log: Callable[[str], None] = print) -> tuple[dict[str, Any], dict[str, Any], str]:
     """Layer defaults < tuned (``B/tuning/lgbm.json``) < ``--params``.
@@ -292,73 +274,60 @@ def save_importance_plot(model: LGBMSalesRegressor, path: Path, top: int = 30) -
     save_png(fig, path)
 
 
+class LGBMRecipe:
+    """The LightGBM recipe for ``models.common.run_stage``: a fixed number of rounds on every open
+    day of a table's train part, then predict its test part.
+
+    The round count is fixed beforehand (``num_boost_round``), not early-stopped: a window's
+    rows may decide nothing about its own fit, and the test has no labels to stop on either. The
+    last fitted model stays in ``model_`` (the competition's, after ``run_stage``).
+    """
+
+    def __init__(self, params: Mapping[str, Any], *, seed: int, num_boost_round: int,
+                 num_threads: int = DEFAULT_THREADS) -> None:
+        self.params = dict(params)
+        self.seed = seed
+        self.num_boost_round = num_boost_round
+        self.num_threads = num_threads
+
+    def __call__(self, train: pd.DataFrame, test: pd.DataFrame, meta: Mapping[str, Any]
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
+        from models.common import fit_frame
+
+        fit_df = fit_frame(train)
+        cats, conts = feature_columns(fit_df)
+        pre = make_preprocessor(cats, conts, fit_df)
+        self.model_ = LGBMSalesRegressor(self.params, seed=self.seed, num_threads=self.num_threads,
+                                         num_boost_round=self.num_boost_round, early_stopping_rounds=0,
+                                         log_period=0)
+        self.model_.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"])
+        self.columns_ = (cats, conts)
+        return self.model_.predict(lgb_frame(pre, test, cats)), {
+            "rounds": self.model_.best_iteration_, "n_fit": len(fit_df),
+            "fit_seconds": round(self.model_.fit_seconds_, 1)}
+
+
 def train_and_predict(build_dir: Path, seed: int, cli_params: str | None = None, *,
-                      num_threads: int = DEFAULT_THREADS, correct: bool = True,
-                      log: Callable[[str], None] = print) -> dict[str, Any]:
-    """The whole stage: fit, validate, refit, predict, write. Returns the run's config/summary."""
-    from models.common import full_frame, load_feature_tables, training_frames, write_outputs
+                      num_threads: int = DEFAULT_THREADS, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The whole stage: the recipe on every pseudo-test window, then on the competition; writes
+    predictions, submission, model, importance plot and config. Returns the recorded summary."""
+    from models.common import run_stage
 
     t0 = time.perf_counter()
-    train_df, test_df, meta = load_feature_tables(build_dir)
-    fit_df, valid_df = training_frames(train_df, meta)
-    cats, conts = feature_columns(fit_df)
     params, loop, source = resolve_params(build_dir, cli_params, log)
-    log(f"lgbm: {len(fit_df):,} training rows, {len(valid_df):,} validation rows "
-        f"({meta.get('valid_start')}..{meta.get('valid_end')}), {len(cats)} categorical + "
-        f"{len(conts)} continuous features, {num_threads} threads")
-
-    # 1. Fit on the training part, early-stop on validation.
-    pre = make_preprocessor(cats, conts, fit_df)
-    X_valid = lgb_frame(pre, valid_df, cats)
-    model = LGBMSalesRegressor(params, seed=seed, num_threads=num_threads, **loop)
-    model.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"], eval_set=(X_valid, valid_df["Sales"]))
-    raw_pred = model.predict(X_valid)
-    raw_score = rmspe(valid_df["Sales"].to_numpy(), raw_pred)
-    scale = rmspe_scale(valid_df["Sales"], raw_pred) if correct else 1.0
-    valid_pred = raw_pred * scale
-    log(f"lgbm: validation RMSPE {raw_score:.5f} at iteration {model.best_iteration_} "
-        f"({model.fit_seconds_:.0f}s); x{scale:.4f} RMSPE correction -> "
-        f"{rmspe(valid_df['Sales'].to_numpy(), valid_pred):.5f}")
-    if model.best_iteration_ >= loop["num_boost_round"]:
-        log(f"lgbm: warning: early stopping never triggered within {loop['num_boost_round']} "
-            "rounds; raise num_boost_round or the learning rate")
+    rounds = loop["num_boost_round"]
+    log(f"lgbm: {rounds} rounds at learning rate {params.get('learning_rate')}, {num_threads} threads")
+    recipe = LGBMRecipe(params, seed=seed, num_boost_round=rounds, num_threads=num_threads)
+    summary = run_stage(build_dir, NAME, recipe, {"params_source": source, "num_boost_round": rounds}, log)
     out_dir = build_dir / "models" / NAME
-    save_importance_plot(model, out_dir / "importance.png")
-    model.save(out_dir / "model_valid.txt")
-
-    # 2. Refit on train + validation with the best iteration scaled to the larger data.
-    all_df = full_frame(train_df, meta)
-    rounds = scaled_rounds(model.best_iteration_, len(fit_df), len(all_df))
-    log(f"lgbm: refit on {len(all_df):,} rows for {rounds} rounds "
-        f"({model.best_iteration_} x {len(all_df):,} / {len(fit_df):,})")
-    pre_all = make_preprocessor(cats, conts, all_df)
-    final = LGBMSalesRegressor(params, seed=seed, num_threads=num_threads, num_boost_round=rounds,
-                               early_stopping_rounds=0, log_period=0)
-    final.fit(lgb_frame(pre_all, all_df, cats), all_df["Sales"])
-    test_pred = final.predict(lgb_frame(pre_all, test_df, cats)) * scale
-    final.save(out_dir / "model.txt")
-
-    seconds = time.perf_counter() - t0
-    extra = {"best_iteration": model.best_iteration_, "refit_rounds": rounds,
-             "params_source": source, "rmspe_uncorrected": raw_score, "correction": scale,
-             "seconds": round(seconds, 1)}
-    # write_outputs sets closed test days to 0, writes both parquets and the submission, and
-    # records the validation RMSPE in reports/validation.json.
-    score = write_outputs(build_dir, NAME, valid_df, valid_pred, test_df, test_pred, extra)
-    config = {
-        "params": model.params_, "params_source": source, "seed": seed,
-        "num_boost_round": loop["num_boost_round"],
-        "early_stopping_rounds": loop["early_stopping_rounds"],
-        "best_iteration": model.best_iteration_, "refit_rounds": rounds,
-        "n_fit": len(fit_df), "n_valid": len(valid_df), "n_refit": len(all_df),
-        "categorical": cats, "continuous": conts,
-        "valid_rmspe": score, "valid_rmspe_uncorrected": raw_score, "correction": scale,
-        "seconds": round(seconds, 1),
-    }
+    save_importance_plot(recipe.model_, out_dir / "importance.png")
+    recipe.model_.save(out_dir / "model.txt")
+    cats, conts = recipe.columns_
+    config = {"params": recipe.model_.params_, "params_source": source, "seed": seed, "num_boost_round": rounds,
+              "categorical": cats, "continuous": conts, "pseudo_test_rmspe": summary["rmspe"],
+              "pseudo_test_rmspe_sd": summary["rmspe_sd"], "seconds": round(time.perf_counter() - t0, 1)}
     write_text_atomic(out_dir / "config.json", json.dumps(config, indent=2, default=str) + "\n")
-    log(f"lgbm: validation RMSPE {score:.5f}; wrote {build_dir / 'submissions' / (NAME + '.csv')} "
-        f"({seconds:.0f}s total)")
-    return config
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -370,14 +339,11 @@ def main(argv: list[str] | None = None) -> int:
                              "early_stopping_rounds)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="LightGBM threads; results are reproducible for a fixed value")
-    parser.add_argument("--no-correction", action="store_true",
-                        help="skip the RMSPE scale factor fitted on validation (see rmspe_scale)")
     args = parser.parse_args(argv)
     from competition.seed import seed_everything
 
     seed_everything(args.seed)
-    train_and_predict(args.build_dir, args.seed, args.params, num_threads=args.threads,
-                      correct=not args.no_correction)
+    train_and_predict(args.build_dir, args.seed, args.params, num_threads=args.threads)
     return 0
 
 

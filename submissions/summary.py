@@ -1,4 +1,4 @@
-"""Print what `make submit` produced: each model's validation RMSPE and the final file."""
+"""Print what `make submit` produced: each model's pseudo-test RMSPE and the final file."""
 from __future__ import annotations
 
 import argparse
@@ -13,15 +13,19 @@ from submissions.report import read_validation, validation_path
 def summary(build_dir: Path, data_dir: Path) -> str:
     doc = read_validation(build_dir)
     lines = []
-    window = doc.get("validation") or {}
-    if window:
-        lines.append(f"validation window {window.get('valid_start')}..{window.get('valid_end')} "
-                     f"({window.get('n_days')} days)")
+    windows = (doc.get("validation") or {}).get("windows", [])
+    if windows:
+        lines.append(f"{len(windows)} pseudo-test windows, each shaped like the test: "
+                     + ", ".join(f"{w['start']}..{w['end']}" for w in windows))
+        lines.append("RMSPE = mean over the windows, out-of-window (models trained before each window's gap; "
+                     "the ensemble's blend fitted on the other windows):")
     models = doc.get("models", {})
     if not models:
         lines.append(f"no model has been scored yet ({validation_path(build_dir)} is empty)")
     for name, entry in sorted(models.items(), key=lambda kv: kv[1]["rmspe"]):
-        lines.append(f"  {name:<10} validation RMSPE {entry['rmspe']:.4f}")
+        spread = f" +/- {entry['rmspe_sd']:.4f}" if "rmspe_sd" in entry else ""
+        last = f"   last 7 days {entry['rmspe_last7']:.4f}" if "rmspe_last7" in entry else ""
+        lines.append(f"  {name:<10} pseudo-test RMSPE {entry['rmspe']:.4f}{spread}{last}")
     final = build_dir / "submissions" / "submission.csv"
     if final.exists():
         n = sum(1 for _ in final.open()) - 1

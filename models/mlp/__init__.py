@@ -12,24 +12,17 @@ under bfloat16 autocast (about 2x the fp32 matmul rate on this AVX-512 BF16 CPU)
 layer and the loss stay in fp32 (see `network.py`). The embeddings live in one flat parameter
 and dropout touches only the dropped positions (see `network.py` for both, and why).
 
-Final fit for the test set (`python -m models.mlp`):
-1. The validation fit trains on the training part (`models.common.training_frames`) with the
-   full schedule of `MLPConfig` (epochs, peak LR, batch size), reporting validation RMSPE after
-   every epoch. The schedule is chosen on this split: by the defaults measured here, by
-   `B/tuning/mlp.json` from the Optuna study, or by `--params/--epochs`. A one-cycle schedule has
-   no useful early-stopping point (the LR is only small at its end), so "chosen on validation"
-   means choosing the number of epochs and peak LR, never stopping mid-cycle.
-2. The refit (`MLPConfig.refit`). By default ("continue") the validated network, preprocessor
+The recipe (`models.mlp.cli.MLPRecipe`), the same on every pseudo-test window and for the test
+(`python -m models.mlp`, through `models.common.run_stage`):
+1. The first fit trains on a table's train part up to its last test-length stretch
+   (`models.common.training_frames`) with the full schedule of `MLPConfig` (epochs, peak LR,
+   batch size), printing that stretch's RMSPE after every epoch. Nothing is chosen on it: a
+   one-cycle schedule has no useful early-stopping point (the LR is only small at its end), and
+   the schedule comes from the defaults, `B/tuning/mlp.json` or `--params/--epochs`.
+2. The refit (`MLPConfig.refit`). By default ("continue") the same network, preprocessor
    included, trains `refit_epochs` (1) more one-cycle epoch with the same peak LR, batch and
-   seed on the training + validation rows of the test stores; "scratch" trains a fresh network
-   and preprocessor with the full schedule instead. On a pseudo split of build-real (fit before
-   2015-03-16, refit through 2015-05-02, scored on 2015-05-03..06-19) no refit scored 0.1194,
-   "scratch" 0.1089 and "continue" 0.1081, for half the refit's time. Its test predictions are
-   the submission.
-Measured on build-real (2 cores, under /tmp/heavy.lock): 15-19 s per epoch over 760,983 rows
-at batch 1024, depending on the machine's load; 2 epochs -> validation RMSPE 0.1089.
-Validation predictions (`predictions/mlp.valid.parquet`) come from step 1, test predictions
-(`predictions/mlp.test.parquet`, `submissions/mlp.csv`) from step 2.
+   seed on all the train rows of the test stores; "scratch" trains a fresh network and
+   preprocessor with the full schedule instead. Its predictions are the window's (or the test's).
 """
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
-"""Train the entity-embedding MLP: validation fit, refit on train + validation, predictions.
+"""Train the entity-embedding MLP on every pseudo-test window, then on the competition.
 
-`python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--params JSON]`: validation fit on the training part, then a refit on train + validation
-(`MLPConfig.refit`; see the package docstring); writes `B/models/mlp/`, `B/predictions/mlp.*.parquet`,
-`B/submissions/mlp.csv` and the validation RMSPE in `B/reports/validation.json`.
+`python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--params JSON]`: the recipe
+(`MLPRecipe`) runs on each window (`models.common.run_stage`) and on all of train for the test;
+writes `B/models/mlp/` (the final network), `B/predictions/mlp.{oof,test}.parquet`,
+`B/submissions/mlp.csv` and the mean pseudo-test RMSPE in `B/reports/validation.json`.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import resource
 import sys
@@ -67,14 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr-find", action="store_true",
                         help="run the LR range test, save models/mlp/lr_find.png, and stop")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
-    parser.add_argument("--valid-only", action="store_true",
-                        help="only the validation fit: print its RMSPE, write nothing (for experiments)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
 
-    from competition.errors import DataError
     from competition.seed import seed_everything
-    from models.common import full_frame, load_feature_tables, training_frames, write_outputs
+    from models.common import load_feature_tables, run_stage, training_frames
     from models.mlp.plots import plot_loss_curves, plot_lr_find
     from models.mlp.regressor import MLPRegressor
 
@@ -87,75 +84,84 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = build_dir / "models" / NAME
     seed_everything(args.seed)
     config, source = build_config(build_dir, args)
-    train_df, test_df, meta = load_feature_tables(build_dir)
-    fit_df, valid_df = training_frames(train_df, meta)
-    log(f"mlp: {len(fit_df):,} training rows, {len(valid_df):,} validation rows "
-        f"({valid_df['Date'].min():%Y-%m-%d}..{valid_df['Date'].max():%Y-%m-%d}); config "
-        f"{json.dumps({k: v for k, v in config.to_dict().items() if k not in ('cat_cols', 'cont_cols')})}")
+    log(f"mlp: config {json.dumps({k: v for k, v in config.to_dict().items() if k not in ('cat_cols', 'cont_cols')})}")
 
     if args.lr_find:
         from models.mlp.lr_find import lr_find
 
+        train_df, _, meta = load_feature_tables(build_dir)
+        fit_df, _ = training_frames(train_df, meta)
         result = lr_find(MLPRegressor(config), fit_df)
         png = plot_lr_find(result.lrs, result.losses, result.suggestion, out_dir / "lr_find.png")
         log(f"mlp: {result}; plot in {png}")
         return 0
 
-    # 1. Validation fit: the training part only, scored on the validation window every epoch.
-    reg = MLPRegressor(config).fit(fit_df, valid_df)
-    valid_pred = reg.predict(valid_df)
-    from competition.metric import rmspe
-
-    valid_rmspe = rmspe(valid_df["Sales"].to_numpy(), valid_pred)
-    epoch_s = [e["seconds"] for e in reg.history_]
-    log(f"mlp: validation RMSPE {valid_rmspe:.4f} after {config.epochs} epochs; fit {reg.fit_seconds_:.1f} s "
-        f"({sum(epoch_s) / len(epoch_s):.1f} s/epoch, {len(fit_df) / (sum(epoch_s) / len(epoch_s)):,.0f} rows/s); "
-        f"peak RSS {peak_rss_mb():.0f} MB")
-    if args.valid_only:
-        return 0
-    reg.save(out_dir / "validation")
-
-    # 2. Refit on train + validation (MLPConfig.refit: continue the validated network, or a fresh one).
-    all_df = full_frame(train_df, meta)
-    if config.refit_test_stores_only:
-        n_all = len(all_df)
-        in_test = all_df["Store"].isin(test_df["Store"].unique())
-        if not in_test.any():
-            raise DataError("no test store has a training row", file=build_dir / "features" / "test.parquet",
-                            column="Store", fix="rebuild the features from a train.csv and a test.csv "
-                            "of the same competition")
-        all_df = all_df[in_test].reset_index(drop=True)
-        log(f"mlp: refit on the {test_df['Store'].nunique():,} test stores: {len(all_df):,} of "
-            f"{n_all:,} train + validation rows (MLPConfig.refit_test_stores_only)")
-    if config.refit == "continue":
-        log(f"mlp: refit: the validated network continues {config.refit_epochs} epoch(s) on train + validation")
-        final = copy.deepcopy(reg).fit_more(all_df, config.refit_epochs)
-    else:
-        log(f"mlp: refit: a fresh network, {config.epochs} epochs on train + validation")
-        final = MLPRegressor(config).fit(all_df)
-    test_pred = final.predict(test_df)
-    final.save(out_dir)
-    plot_loss_curves({f"validation fit ({len(fit_df):,} rows)": {
-                          "step_loss": reg.step_loss_, "step_lr": reg.step_lr_, "epochs": reg.history_},
-                      f"refit on train + validation ({len(all_df):,} rows)": {
-                          "step_loss": final.step_loss_, "step_lr": final.step_lr_, "epochs": final.history_}},
-                     out_dir / "loss_curves.png")
-    train_total = reg.fit_seconds_ + final.fit_seconds_
+    recipe = MLPRecipe(config)
     extra = {"params_source": source, "epochs": config.epochs, "batch_size": config.batch_size,
              "lr": config.lr, "weight_decay": config.weight_decay, "bf16": config.use_bf16,
-             "valid_fit_seconds": round(reg.fit_seconds_, 2), "refit_seconds": round(final.fit_seconds_, 2),
-             "train_seconds_total": round(train_total, 2),
-             "seconds_per_epoch": round(sum(epoch_s) / len(epoch_s), 2),
-             "valid_epochs": reg.history_, "peak_rss_mb": round(peak_rss_mb()),
              "refit": config.refit, "refit_epochs": config.refit_epochs if config.refit == "continue" else config.epochs,
-             "refit_rows": len(all_df), "refit_test_stores_only": config.refit_test_stores_only,
-             "seed": config.seed}
-    score = write_outputs(build_dir, NAME, valid_df, valid_pred, test_df, test_pred, extra)
-    log(f"mlp: validation RMSPE {score:.4f}; training {train_total:.1f} s (validation fit "
-        f"{reg.fit_seconds_:.1f} s + refit {final.fit_seconds_:.1f} s); total {time.perf_counter() - t_start:.1f} s; "
-        f"peak RSS {peak_rss_mb():.0f} MB; wrote {build_dir / 'submissions' / (NAME + '.csv')}, "
-        f"{build_dir / 'predictions'}/{NAME}.{{valid,test}}.parquet and {out_dir}")
+             "refit_test_stores_only": config.refit_test_stores_only, "seed": config.seed}
+    summary = run_stage(build_dir, NAME, recipe, extra, log)
+    recipe.final_.save(out_dir)
+    plot_loss_curves(recipe.curves_, out_dir / "loss_curves.png")
+    update_peak = {"peak_rss_mb": round(peak_rss_mb()), "seconds": round(time.perf_counter() - t_start, 1)}
+    from submissions.report import record_model
+
+    record_model(build_dir, NAME, summary["rmspe"], {k: v for k, v in summary.items() if k != "rmspe"} | update_peak)
+    log(f"mlp: total {update_peak['seconds']:.1f} s; peak RSS {update_peak['peak_rss_mb']} MB; wrote {out_dir}")
     return 0
+
+
+class MLPRecipe:
+    """The MLP's recipe for ``models.common.run_stage`` (see the package docstring).
+
+    1. ``config.epochs`` one-cycle epochs on the table's train part up to its last test-length
+       stretch, whose RMSPE is logged after each epoch (monitoring only: nothing is chosen on it);
+    2. the refit: the same network continues ``refit_epochs`` epochs on all of the train part
+       (the test stores' rows with ``refit_test_stores_only``), or a fresh network trains on it
+       (``refit="scratch"``).
+    The last fit stays in ``final_`` and its loss curves in ``curves_``.
+    """
+
+    def __init__(self, config: MLPConfig) -> None:
+        self.config = config
+
+    def __call__(self, train_df: Any, test_df: Any, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        from competition.errors import DataError
+        from competition.metric import rmspe
+        from models.common import fit_frame, training_frames
+        from models.mlp.regressor import MLPRegressor
+
+        config = self.config
+        fit_df, inner_df = training_frames(train_df, meta)
+        reg = MLPRegressor(config).fit(fit_df, inner_df)
+        inner = rmspe(inner_df["Sales"].to_numpy(), reg.predict(inner_df))
+        curves = {f"first fit ({len(fit_df):,} rows)": {
+            "step_loss": reg.step_loss_, "step_lr": reg.step_lr_, "epochs": reg.history_}}
+        first_seconds = reg.fit_seconds_
+        all_df = fit_frame(train_df)
+        if config.refit_test_stores_only:
+            in_test = all_df["Store"].isin(test_df["Store"].unique())
+            if not in_test.any():
+                raise DataError("no test store has a training row", column="Store",
+                                fix="rebuild the features from a train.csv and a test.csv of the same competition")
+            all_df = all_df[in_test].reset_index(drop=True)
+        if config.refit == "continue":
+            final = reg.fit_more(all_df, config.refit_epochs)
+        else:
+            final = MLPRegressor(config).fit(all_df)
+        curves[f"refit ({len(all_df):,} rows)"] = {
+            "step_loss": final.step_loss_, "step_lr": final.step_lr_, "epochs": final.history_}
+        self.final_, self.curves_ = final, curves
+        how = (f"the network continues {config.refit_epochs} epoch(s)" if config.refit == "continue"
+               else f"a fresh network, {config.epochs} epochs")
+        stores = f"the {all_df['Store'].nunique():,} test stores' " if config.refit_test_stores_only else ""
+        log(f"mlp: first fit {first_seconds:.1f} s (RMSPE on its last stretch from {meta.get('valid_start')}, "
+            f"monitoring only: {inner:.4f}); refit: {how} on {stores}{len(all_df):,} rows, "
+            f"{final.fit_seconds_:.1f} s")
+        return final.predict(test_df), {"first_fit_seconds": round(first_seconds, 1),
+                                        "refit_seconds": round(final.fit_seconds_, 1),
+                                        "monitor_rmspe": inner, "refit_rows": len(all_df)}
 
 
 def run(argv: list[str] | None = None) -> None:

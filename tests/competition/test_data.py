@@ -147,3 +147,64 @@ def test_real_data_loads(shared_rossmann: Path) -> None:
     assert data.train["Date"].max() == pd.Timestamp("2015-06-19")
     assert data.source == "kaggle" and data.external is not None
     assert set(data.train["StateHoliday"].unique()) == {"0", "a", "b", "c"}
+
+
+# --- the test period's contract ---------------------------------------------------------------
+def test_empty_test_csv(csv_dir: Path) -> None:
+    for name in ("test.csv", "sample_submission.csv"):
+        path = csv_dir / name
+        path.write_text(path.read_text().splitlines()[0] + "\n")
+    assert_user_error(run_fetch(csv_dir), "test.csv", "no rows")
+
+
+def test_duplicated_test_id(csv_dir: Path) -> None:
+    set_field(csv_dir / "test.csv", 3, 0, "1")
+    assert_user_error(run_fetch(csv_dir), "test.csv", "Id 1 appears twice", "line 3", "'Id'")
+
+
+def test_test_period_overlapping_train(csv_dir: Path) -> None:
+    train_end = pd.read_csv(csv_dir / "train.csv", usecols=["Date"])["Date"].max()
+    set_field(csv_dir / "test.csv", 4, 3, train_end)
+    assert_user_error(run_fetch(csv_dir), "test.csv", "'Date'", "line 4", f"last train date {train_end}",
+                      "must start after the train period")
+
+
+@pytest.mark.parametrize(("column", "old", "new"), [
+    ("StoreType", '"a"', '"e"'), ("Assortment", '"c"', '"x"'), ("PromoInterval", '"Jan,Apr,Jul,Oct"', '"Jan,Apr,July,Oct"')])
+def test_store_code_outside_kaggles_set(csv_dir: Path, column: str, old: str, new: str) -> None:
+    path = csv_dir / "store.csv"
+    lines = path.read_text().splitlines()
+    col = lines[0].replace('"', "").split(",").index(column)
+    line_no = next(i for i, line in enumerate(lines[1:], start=2)
+                   if old in line and (column == "PromoInterval" or line.split(",")[col] == old))
+    edit_line(path, line_no, old, new)
+    assert_user_error(run_fetch(csv_dir), "store.csv", f"'{column}'", f"line {line_no}", new.strip('"'), "must be one of")
+
+
+def test_more_windows_than_the_train_holds_exits_2(csv_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "features", "--data-dir", str(csv_dir), "--build-dir",
+                             str(tmp_path / "b"), "--folds", "60"], capture_output=True, text=True, env=env,
+                            cwd=REPO, timeout=120)
+    assert_user_error(result, "test.csv", "'Date'", "pseudo-test window", "FOLDS=")
+
+
+def test_test_store_without_train_rows_warns_and_gets_predictions(csv_dir: Path) -> None:
+    from features.pipeline import build_features
+    from models.baseline import fit_predict as baseline
+    from models.lgbm import LGBMRecipe
+
+    store = int(pd.read_csv(csv_dir / "test.csv")["Store"].iloc[0])
+    train = pd.read_csv(csv_dir / "train.csv", dtype=str, keep_default_na=False)
+    train[train["Store"] != str(store)].to_csv(csv_dir / "train.csv", index=False)
+    with pytest.warns(UserWarning, match=rf"store\(s\) \[{store}\] have no train rows"):
+        data = load_competition(csv_dir)
+    tr, te = build_features(data, data.train["Date"].max() - pd.Timedelta(days=47))
+    new = (te["Store"] == store).to_numpy() & (te["Open"] == 1).to_numpy()
+    for recipe in (baseline, LGBMRecipe({"learning_rate": 0.2, "num_leaves": 15, "verbosity": -1},
+                                        seed=0, num_boost_round=30)):
+        pred, _ = recipe(tr, te, {})
+        assert np.isfinite(pred).all()
+        # Rough but sane: within a factor of three of what the other stores sell.
+        typical = float(np.median(pred[~new & (te["Open"] == 1).to_numpy()]))
+        assert (pred[new] > typical / 3).all() and (pred[new] < typical * 3).all()

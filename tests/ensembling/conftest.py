@@ -17,7 +17,8 @@ import pytest
 N_STORES = 30
 TRAIN_START = "2015-01-01"
 TRAIN_END = "2015-06-19"
-N_VALID = 42
+N_VALID = 42  # three pseudo-test windows of 14 days at the end of train
+N_WINDOWS = 3
 TEST_DAYS = 42
 
 
@@ -82,7 +83,8 @@ def make_competition(data_dir: Path, seed: int = 0, n_stores: int = N_STORES) ->
 
 def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str, Callable], seed: int = 1,
                n_valid: int = N_VALID) -> None:
-    """Feature tables, meta.json and prediction files for ``models``.
+    """Feature tables, meta.json and prediction files for ``models``: out-of-window predictions on
+    the last ``n_valid`` train dates (N_WINDOWS windows) and test predictions.
 
     Each model is ``f(actual_or_truth, frame, rng) -> prediction``; for test rows the "truth" is
     a fresh draw from the same process, which is all a blend needs.
@@ -103,13 +105,16 @@ def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str,
         "valid_start": str(valid_start.date()), "test_start": str(test["Date"].min().date()),
         "rows": {"train": len(train), "test": len(test)}, "source": "synthetic"}))
     valid = train[train["Date"] >= valid_start].reset_index(drop=True)
+    # Window 1 is the last stretch of train, as competition.pseudo_test numbers them.
+    day = (valid["Date"] - valid_start).dt.days.to_numpy()
+    valid.insert(0, "Window", N_WINDOWS - day // (n_valid // N_WINDOWS))
     level = train[train["Date"] < valid_start].groupby("Store")["Sales"].mean()
     truth_test = level.reindex(test["Store"]).to_numpy() * 1.15 * (1 + 0.25 * test["Promo"].to_numpy())
     for name, f in models.items():
         pv = np.where(valid["Open"] == 1, f(valid["Sales"].to_numpy(float), valid, rng), 0.0)
         pt = np.where(test["Open"] == 1, f(truth_test, test, rng), 0.0)
-        valid[["Store", "Date", "Sales"]].assign(prediction=pv).to_parquet(
-            build_dir / "predictions" / f"{name}.valid.parquet", index=False)
+        valid[["Window", "Store", "Date", "Sales"]].assign(prediction=pv).to_parquet(
+            build_dir / "predictions" / f"{name}.oof.parquet", index=False)
         test[["Id", "Store", "Date"]].assign(prediction=pt).to_parquet(
             build_dir / "predictions" / f"{name}.test.parquet", index=False)
 

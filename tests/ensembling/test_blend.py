@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from competition.metric import rmspe
@@ -10,10 +9,11 @@ from ensembling import blend
 
 
 def _truth(n: int = 4000, seed: int = 0) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """Targets and the pseudo-test window of each row (4 windows)."""
     rng = np.random.default_rng(seed)
     y = rng.uniform(2000, 12000, n)
-    dates = np.repeat(pd.date_range("2015-05-01", periods=40).to_numpy(), n // 40)
-    return rng, y, dates
+    windows = np.repeat(np.arange(1, 5), n // 4)
+    return rng, y, windows
 
 
 @pytest.mark.parametrize("fit", [blend.fit_linear, blend.fit_geometric])
@@ -62,7 +62,7 @@ def test_optimal_factor_is_the_minimum():
 
 
 def test_ensemble_beats_each_input_on_constructed_data():
-    rng, y, dates = _truth()
+    rng, y, windows = _truth()
     a = y * rng.lognormal(0.03, 0.10, len(y))
     b = y * rng.lognormal(-0.02, 0.12, len(y))
     c = y * rng.lognormal(0.00, 0.20, len(y))
@@ -71,48 +71,57 @@ def test_ensemble_beats_each_input_on_constructed_data():
     singles = [rmspe(y, P[:, j]) for j in range(3)]
     assert best.rmspe < min(singles) - 0.01
     assert best.rmspe == min(f.rmspe for f in fits.values())
-    honest, details = blend.cross_fit(P, y, dates, None, 20.0)
+    honest, details = blend.cross_fit(P, y, windows, None, 20.0)
     assert rmspe(y, honest) < min(singles) - 0.01
-    assert len(details) == 2
+    assert [d["held_out_window"] for d in details] == [1, 2, 3, 4]
+    assert blend.mean_window_rmspe(y, honest, windows) < min(singles) - 0.01
 
 
-def test_half_masks_split_by_date():
-    dates = np.repeat(pd.date_range("2015-01-01", periods=6).to_numpy(), 3)
-    first, second = blend.half_masks(dates)
-    assert first.sum() == 9 and second.sum() == 9
-    assert dates[first].max() < dates[second].min()
+def test_cross_fit_never_scores_a_window_it_was_fitted_on():
+    # Window 2 alone is biased: a fit that saw it would pull its factor towards it.
+    rng, y, windows = _truth()
+    P = (y * rng.lognormal(0, 0.05, len(y)))[:, None] * np.where(windows == 2, 1.3, 1.0)[:, None]
+    _, details = blend.cross_fit(P, y, windows, None, 20.0, "single+factor")
+    by_window = {d["held_out_window"]: d["factor"] for d in details}
+    assert by_window[2] == pytest.approx(blend.optimal_factor(P[windows != 2, 0], y[windows != 2]))
+    assert by_window[2] > max(by_window[w] for w in (1, 3, 4))
+
+
+def test_window_folds_need_two_windows():
+    with pytest.raises(ValueError, match="at least two"):
+        blend.window_folds(np.ones(10))
 
 
 def test_segment_factors_rejected_on_noise():
-    rng, y, dates = _truth(n=6000)
+    rng, y, windows = _truth(n=6000)
     P = np.column_stack([y * rng.lognormal(0, 0.1, len(y)), y * rng.lognormal(0, 0.15, len(y))])
     segs = {"Store": rng.integers(1, 300, len(y)).astype(str),
             "StoreType": rng.choice(list("abcd"), len(y)),
             "Promo": rng.integers(0, 2, len(y)).astype(str)}
-    checks = blend.check_segments(P, y, dates, segs, strength=20.0, min_gain=0.0005)
+    checks = blend.check_segments(P, y, windows, segs, strength=20.0, min_gain=0.0005)
     assert [c.column for c in checks] == ["Store", "StoreType", "Promo"]
     assert not any(c.accepted for c in checks), [c.to_dict() for c in checks]
 
 
 def test_segment_factors_accepted_when_one_segment_is_biased():
-    rng, y, dates = _truth(n=6000)
+    rng, y, windows = _truth(n=6000)
     stype = rng.choice(list("abcd"), len(y))
     bias = np.where(stype == "b", 1.25, 1.0)  # every model over-predicts store type b
     P = np.column_stack([y * bias * rng.lognormal(0, 0.08, len(y)), y * bias * rng.lognormal(0, 0.1, len(y))])
-    checks = {c.column: c for c in blend.check_segments(P, y, dates, {"StoreType": stype}, 20.0, 0.0005)}
+    checks = {c.column: c for c in blend.check_segments(P, y, windows, {"StoreType": stype}, 20.0, 0.0005)}
     assert checks["StoreType"].accepted
     factors = blend.fit_segment_factors(P[:, 0], y, stype, 1.0, 20.0)
     assert factors["b"] < factors["a"] - 0.15
 
 
 def test_procedure_choice_prefers_a_blend_only_when_it_carries_over():
-    rng, y, dates = _truth()
+    rng, y, windows = _truth()
     a = y * rng.lognormal(0, 0.10, len(y))
     b = y * rng.lognormal(0, 0.10, len(y))
-    chosen, scores = blend.choose_procedure(np.column_stack([a, b]), y, dates, 0.0005, 20.0)
+    chosen, scores = blend.choose_procedure(np.column_stack([a, b]), y, windows, 0.0005, 20.0)
     assert chosen.startswith("blend") and set(scores) == set(blend.PROCEDURES)
     # A second model that only repeats the first one's errors adds nothing: keep the simple one.
-    chosen, _ = blend.choose_procedure(np.column_stack([a, a * 1.001]), y, dates, 0.0005, 20.0)
+    chosen, _ = blend.choose_procedure(np.column_stack([a, a * 1.001]), y, windows, 0.0005, 20.0)
     assert chosen.startswith("single")
 
 

@@ -37,9 +37,13 @@ def test_run_writes_submission_and_report_entry(build_factory, data_dir, synth):
     assert sum(entry["weights"].values()) == pytest.approx(1.0)
     assert min(entry["weights"].values()) >= 0
     assert entry["factor"] < 1.0
+    # The reported score is leave-one-window-out, and still beats every model here.
     assert entry["rmspe"] < min(entry["models_rmspe"].values())
-    assert entry["rmspe_honest"] < min(entry["models_rmspe"].values())
-    assert set(entry["halves"]) == {"first", "second"}
+    assert entry["rmspe_in_sample"] <= entry["rmspe"] + 1e-9 or entry["rmspe_in_sample"] < min(entry["models_rmspe"].values())
+    assert [w["window"] for w in entry["windows"]] == [1, 2, 3]
+    assert [f["held_out_window"] for f in entry["held_out_fits"]] == [1, 2, 3]
+    per_window = [w["models"]["ensemble"]["rmspe"] for w in entry["windows"]]
+    assert entry["rmspe"] == pytest.approx(sum(per_window) / 3)
     assert decision["rmspe"] == entry["rmspe"]
 
 
@@ -65,9 +69,18 @@ def test_merges_into_existing_validation_json(build_factory, data_dir, synth):
 
 def test_models_covering_different_rows_is_a_data_error(build_factory, data_dir, synth):
     build = build_factory(_models(synth))
-    path = build / "predictions" / "mlp.valid.parquet"
+    path = build / "predictions" / "mlp.oof.parquet"
     pd.read_parquet(path).iloc[5:].to_parquet(path, index=False)
     with pytest.raises(DataError, match="covers different rows"):
+        run_ensemble(build, data_dir)
+
+
+def test_one_window_is_a_data_error(build_factory, data_dir, synth):
+    build = build_factory(_models(synth))
+    for path in (build / "predictions").glob("*.oof.parquet"):
+        df = pd.read_parquet(path)
+        df[df["Window"] == 1].to_parquet(path, index=False)
+    with pytest.raises(DataError, match="at least 2"):
         run_ensemble(build, data_dir)
 
 

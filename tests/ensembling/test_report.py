@@ -22,7 +22,7 @@ def test_report_after_ensemble(build_factory, data_dir, synth):
     for section in ("## RMSPE per model", "## Where the models fail", "### StoreType", "### Assortment",
                     "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "## Worst stores", "## Data sheet"):
         assert section in md, section
-    assert "ensemble (honest)" in md and "source: **synthetic**" in md
+    assert "out-of-window" in md and "source: **synthetic**" in md
     for png in PNGS:
         data = (build / "reports" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, png

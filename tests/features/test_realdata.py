@@ -58,8 +58,9 @@ def test_hand_computed_store_1(real_build):
     assert (r.Promo2SinceYear, r.Promo2Days, r.Promo2Weeks) == (1900, 0, 0)
     # Corpus Christi (Thu 2015-06-04) was the last state holiday in Hessen.
     assert (r.AfterStateHoliday, r.BeforeStateHoliday) == (15, 0)
-    # Next school-holiday row is the first test day 2015-08-01 (the 6 held-back weeks are absent).
-    assert r.BeforeSchoolHoliday == -43
+    # The last train day ends its test-length block: like the test's last day it knows no later
+    # school holiday (uncensored, it saw the test's first day, 2015-08-01: -43).
+    assert r.BeforeSchoolHoliday == 0
     # Promo ran Mon 15th .. Fri 19th: 5 of the 7 rows up to today; Before/After are 0 today.
     assert (r.Promo_bw, r.AfterPromo, r.BeforePromo) == (5, 0, 0)
     assert r.trend == 69 and r.trend_DE == 71 and r.Max_TemperatureC == 15
@@ -78,8 +79,9 @@ def test_hand_computed_store_with_missing_half_year(real_build):
     assert r.Promo_bw == 1
     assert r.StateHoliday and r.AfterStateHoliday == 0 and r.BeforeStateHoliday == 0
     r = row(tr, 13, "2014-06-30")
-    # 7 rows from 2014-06-30: 06-30 and 2015-01-01..01-06; Promo on 06-30, 01-05, 01-06.
-    assert r.Promo_fw == 3
+    # Its block (2014-06-01..07-18) sees no later row of store 13, so the 7 rows from 06-30 are
+    # 06-30 alone (uncensored: 06-30 and 2015-01-01..01-06, Promo on 06-30, 01-05, 01-06 -> 3).
+    assert r.Promo_fw == 1
     assert (r.State, r.PromoInterval, r.Promo2SinceYear, r.Promo2SinceWeek) == ("BY", "Feb,May,Aug,Nov", 2009, 45)
     # Promo2 since Monday of ISO week 45 of 2009 = 2009-11-02.
     assert r.Promo2Since == pd.Timestamp("2009-11-02")
@@ -104,9 +106,15 @@ def test_hand_computed_trend_week_mapping(real_build, shared_rossmann):
 
 
 def test_matches_fastai_reference(real_data, real_build):
-    """Every fast.ai column equals a straight port of the notebook for a few stores."""
+    """Every fast.ai column equals a straight port of the notebook for a few stores, when the
+    sequence families see the whole table as fast.ai's do (``censor=False``)."""
     ref = reference(real_data, REF_STORES)
-    ours = pd.concat([real_build.train, real_build.test], ignore_index=True)
+    small = replace(real_data, train=real_data.train[real_data.train["Store"].isin(REF_STORES)],
+                    test=real_data.test[real_data.test["Store"].isin(REF_STORES)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr, te = build_features(small, real_build.meta["valid_start"], censor=False)
+    ours = pd.concat([tr, te], ignore_index=True)
     ours = ours[ours["Store"].isin(REF_STORES)]
     m = ref.merge(ours, on=["Store", "Date"], suffixes=("_ref", ""), validate="1:1")
     assert len(m) == len(ref) == len(ours)

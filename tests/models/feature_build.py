@@ -8,11 +8,26 @@ import numpy as np
 import pandas as pd
 
 N_VALID_DAYS = 42
+N_WINDOWS = 2
+
+
+def _write_tables(fdir: Path, train: pd.DataFrame, test: pd.DataFrame, extra: dict) -> None:
+    """One train/test pair, as features.cli.write_tables lays it out."""
+    fdir.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(fdir / "train.parquet", index=False)
+    test.to_parquet(fdir / "test.parquet", index=False)
+    dates = np.sort(train["Date"].unique())
+    meta = {"valid_start": pd.Timestamp(dates[-N_VALID_DAYS]).date().isoformat(),
+            "valid_end": pd.Timestamp(dates[-1]).date().isoformat(),
+            "test_start": test["Date"].min().date().isoformat(), "n_train": len(train), "n_test": len(test), **extra}
+    (fdir / "meta.json").write_text(json.dumps(meta))
 
 
 def write_feature_build(build_dir: Path, seed: int = 0, n_stores: int = 25, n_days: int = 300,
                         test_days: int = 14) -> Path:
-    """Feature files (``B/features/{train,test}.parquet``, ``meta.json``) with a known signal.
+    """Feature files (``B/features/{train,test}.parquet``, ``meta.json``) with a known signal, and
+    N_WINDOWS pseudo-test windows of ``test_days`` at the end of train (``B/features/windows/w<k>/``
+    with ``labels.parquet``; no gap, as on Kaggle's full data).
 
     Sales = store level x day-of-week x promo x month x day-of-month x noise, closed on Sundays, so a good model
     must learn per-store levels and interactions that a per-store median only partly captures.
@@ -52,13 +67,19 @@ def write_feature_build(build_dir: Path, seed: int = 0, n_stores: int = 25, n_da
     train = df[df["Date"] < cut].reset_index(drop=True)
     test = df[df["Date"] >= cut].drop(columns=["Sales", "Customers"]).reset_index(drop=True)
     test.insert(0, "Id", np.arange(1, len(test) + 1, dtype="int32"))
-    valid_start = dates[n_days - N_VALID_DAYS]
     fdir = build_dir / "features"
-    fdir.mkdir(parents=True, exist_ok=True)
-    train.to_parquet(fdir / "train.parquet", index=False)
-    test.to_parquet(fdir / "test.parquet", index=False)
-    meta = {"valid_start": valid_start.date().isoformat(),
-            "valid_end": dates[n_days - 1].date().isoformat(),
-            "test_start": cut.date().isoformat(), "n_train": len(train), "n_test": len(test)}
-    (fdir / "meta.json").write_text(json.dumps(meta))
+    windows = []
+    for k in range(1, N_WINDOWS + 1):
+        end = dates[n_days - 1 - (k - 1) * test_days]
+        start = end - pd.Timedelta(days=test_days - 1)
+        w = {"index": k, "train_end": str((start - pd.Timedelta(days=1)).date()), "start": str(start.date()),
+             "end": str(end.date()), "n_days": test_days}
+        rows = train[(train["Date"] >= start) & (train["Date"] <= end)].reset_index(drop=True)
+        rows.insert(0, "Id", np.arange(1, len(rows) + 1, dtype="int32"))
+        wdir = fdir / "windows" / f"w{k}"
+        _write_tables(wdir, train[train["Date"] < start].reset_index(drop=True),
+                      rows.drop(columns=["Sales", "Customers"]), {"window": w})
+        rows[["Id", "Store", "Date", "Open", "Sales", "Customers"]].to_parquet(wdir / "labels.parquet", index=False)
+        windows.append(w)
+    _write_tables(fdir, train, test, {"windows": windows})
     return build_dir

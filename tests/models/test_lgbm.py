@@ -96,27 +96,6 @@ def test_reproducibility_params_are_forced(frames: dict) -> None:
     assert "force_col_wise" not in p
 
 
-def test_refit_rounds_scale_with_rows() -> None:
-    from models.lgbm import scaled_rounds
-
-    assert scaled_rounds(1000, 800_000, 844_000) == 1055
-    assert scaled_rounds(1, 10, 10) == 1
-
-
-def test_rmspe_scale_is_the_optimal_factor() -> None:
-    from models.lgbm import rmspe_scale
-
-    rng = np.random.default_rng(0)
-    y = rng.uniform(1000, 9000, 5000)
-    pred = y * rng.lognormal(0.02, 0.1, len(y))  # biased high, as log-L2 fits tend to be for RMSPE
-    c = rmspe_scale(y, pred)
-    assert c < 1
-    best = rmspe(y, c * pred)
-    assert best < rmspe(y, pred)
-    assert best <= min(rmspe(y, (c + d) * pred) for d in (-1e-3, 1e-3))
-    assert rmspe_scale(y, pred * 5) == 0.9  # clipped: a factor far from 1 signals a bug
-
-
 def test_non_positive_sales_is_a_user_error(frames: dict) -> None:
     from models.lgbm import LGBMSalesRegressor
 
@@ -137,7 +116,7 @@ def test_cli_writes_every_output_and_uses_tuned_params(build_dir: Path, capsys: 
     out = capsys.readouterr().out
     assert "using tuned parameters" in out
 
-    for rel in ("submissions/lgbm.csv", "predictions/lgbm.valid.parquet", "predictions/lgbm.test.parquet",
+    for rel in ("submissions/lgbm.csv", "predictions/lgbm.oof.parquet", "predictions/lgbm.test.parquet",
                 "models/lgbm/importance.png", "models/lgbm/model.txt", "models/lgbm/config.json",
                 "reports/validation.json"):
         assert (build_dir / rel).stat().st_size > 0, rel
@@ -145,20 +124,39 @@ def test_cli_writes_every_output_and_uses_tuned_params(build_dir: Path, capsys: 
     assert config["params_source"] == "tuned+cli"
     assert config["params"]["num_leaves"] == 15 and config["params"]["learning_rate"] == 0.2
     assert config["num_boost_round"] == 300
-    assert config["refit_rounds"] >= config["best_iteration"]
-    assert 0.9 <= config["correction"] <= 1.1
-    assert config["valid_rmspe"] <= config["valid_rmspe_uncorrected"] + 1e-12
-    report = json.loads((build_dir / "reports/validation.json").read_text())
-    assert report["models"]["lgbm"]["rmspe"] == pytest.approx(config["valid_rmspe"])
-    assert config["valid_rmspe"] < 0.07
+    entry = json.loads((build_dir / "reports/validation.json").read_text())["models"]["lgbm"]
+    assert entry["rmspe"] == pytest.approx(config["pseudo_test_rmspe"])
+    assert [w["index"] for w in entry["windows"]] == [1, 2]
+    assert all(w["rounds"] == 300 for w in entry["windows"]) and entry["final"]["rounds"] == 300
+    assert entry["rmspe"] < 0.07
 
-    valid = pd.read_parquet(build_dir / "predictions/lgbm.valid.parquet")
+    oof = pd.read_parquet(build_dir / "predictions/lgbm.oof.parquet")
     test = pd.read_parquet(build_dir / "predictions/lgbm.test.parquet")
-    assert {"Store", "Date", "Sales", "prediction"} <= set(valid.columns)
+    assert {"Window", "Store", "Date", "Sales", "prediction"} <= set(oof.columns)
     assert {"Id", "Store", "Date", "prediction"} <= set(test.columns)
     assert (test.loc[test["Open"] == 0, "prediction"] == 0).all()
     assert (test.loc[test["Open"] == 1, "prediction"] > 0).all()
-    assert rmspe(valid["Sales"], valid["prediction"]) == pytest.approx(config["valid_rmspe"])
+    # The recorded score is the mean of the windows' scores, each from its own out-of-window rows.
+    per_window = [rmspe(g["Sales"], g["prediction"]) for _, g in oof.groupby("Window")]
+    assert entry["rmspe"] == pytest.approx(np.mean(per_window))
+    assert [w["rmspe"] for w in entry["windows"]] == pytest.approx(per_window)
+
+
+def test_window_predictions_never_see_their_window(build_dir: Path) -> None:
+    """A window's fit ends before the window: its rows are not in the data it trains on."""
+    from models.common import run_windows
+
+    seen = []
+
+    def recipe(train, test, meta):
+        seen.append((train["Date"].max(), test["Date"].min(), "Sales" in test.columns))
+        return np.full(len(test), 5000.0), {}
+
+    oof, records = run_windows(build_dir, "probe", recipe, log=lambda _: None)
+    assert [r["index"] for r in records] == [1, 2] and len(seen) == 2
+    for train_end, test_start, has_sales in seen:
+        assert train_end < test_start and not has_sales
+    assert oof["Window"].nunique() == 2
 
 
 def test_cli_without_tuning_says_defaults(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -166,7 +164,7 @@ def test_cli_without_tuning_says_defaults(build_dir: Path, capsys: pytest.Captur
 
     params, loop, source = resolve_params(build_dir, None)
     assert source == "defaults" and "no tuned parameters" in capsys.readouterr().out
-    assert loop == {"num_boost_round": 3000, "early_stopping_rounds": 100}
+    assert loop == {"num_boost_round": 600, "early_stopping_rounds": 100}
     assert params["objective"] == "regression"
 
 

@@ -28,10 +28,10 @@ def run(build_dir: Path, *args: str) -> int:
 def test_cli_writes_predictions_submission_model_and_score(build_dir: Path, capsys) -> None:
     assert run(build_dir, *FAST) == 0
     out = capsys.readouterr().out
-    assert "using the default parameters" in out and "validation RMSPE" in out
-    valid = pd.read_parquet(build_dir / "predictions" / "mlp.valid.parquet")
+    assert "using the default parameters" in out and "pseudo-test RMSPE" in out
+    valid = pd.read_parquet(build_dir / "predictions" / "mlp.oof.parquet")
     test = pd.read_parquet(build_dir / "predictions" / "mlp.test.parquet")
-    assert {"Store", "Date", "Sales", "prediction"} <= set(valid.columns)
+    assert {"Window", "Store", "Date", "Sales", "prediction"} <= set(valid.columns)
     assert {"Id", "Store", "Date", "prediction"} <= set(test.columns)
     assert np.isfinite(valid["prediction"]).all() and (test["prediction"] >= 0).all()
     sub = pd.read_csv(build_dir / "submissions" / "mlp.csv")
@@ -39,11 +39,11 @@ def test_cli_writes_predictions_submission_model_and_score(build_dir: Path, caps
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
     from competition.metric import rmspe
 
-    assert record["rmspe"] == pytest.approx(rmspe(valid["Sales"], valid["prediction"]))
+    per_window = [rmspe(g["Sales"], g["prediction"]) for _, g in valid.groupby("Window")]
+    assert record["rmspe"] == pytest.approx(np.mean(per_window))
     assert record["rmspe"] < 0.2  # a constant per store scores ~0.25 on this data
     mdir = build_dir / "models" / "mlp"
-    for name in ("config.json", "weights.pt", "preprocessor.json", "loss_curves.png",
-                 "validation/weights.pt"):
+    for name in ("config.json", "weights.pt", "preprocessor.json", "loss_curves.png"):
         assert (mdir / name).exists(), name
     # The saved model is the refit, and it reproduces the test predictions.
     from models.mlp import load
@@ -56,10 +56,11 @@ def test_cli_writes_predictions_submission_model_and_score(build_dir: Path, caps
 def test_cli_uses_tuned_params_and_says_so(build_dir: Path, capsys) -> None:
     (build_dir / "tuning").mkdir()
     (build_dir / "tuning" / "mlp.json").write_text(json.dumps({"params": {"emb_drop": 0.1, "ps_1": 0.05}}))
-    assert run(build_dir, *FAST, "--valid-only") == 0
+    assert run(build_dir, *FAST) == 0
     out = capsys.readouterr().out
     assert "using tuned parameters from" in out and "mlp.json" in out
-    assert not (build_dir / "predictions").exists()  # --valid-only writes nothing
+    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    assert "tuning/mlp.json" in record["params_source"]
 
 
 def test_cli_lr_find_saves_plot(build_dir: Path, capsys) -> None:
@@ -73,16 +74,16 @@ def test_refit_trains_on_the_test_stores_only(build_dir: Path, capsys) -> None:
     test = pd.read_parquet(test_path)
     test[test["Store"] > 3].to_parquet(test_path, index=False)  # stores 1-3 have no test rows
     assert run(build_dir, *FAST) == 0
-    from models.common import full_frame, load_feature_tables
+    from models.common import fit_frame, load_feature_tables
 
     train_df, _, meta = load_feature_tables(build_dir)
-    full = full_frame(train_df, meta)
+    full = fit_frame(train_df)
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
     assert record["refit_test_stores_only"] is True
-    assert record["refit_rows"] == int((full["Store"] > 3).sum()) < len(full)
-    assert "refit on the 9 test stores" in capsys.readouterr().out
-    # Stores 1-3 still get validation predictions: the validation fit saw every store.
-    valid = pd.read_parquet(build_dir / "predictions" / "mlp.valid.parquet")
+    assert record["final"]["refit_rows"] == int((full["Store"] > 3).sum()) < len(full)
+    assert "on the 9 test stores'" in capsys.readouterr().out
+    # The windows' tests hold stores 1-3 too (this fixture's windows cover every store).
+    valid = pd.read_parquet(build_dir / "predictions" / "mlp.oof.parquet")
     assert set(valid["Store"]) >= {1, 2, 3}
 
 

@@ -1,0 +1,138 @@
+"""Pseudo-test windows: train/test/labels triples cut from the train data, shaped like the real task.
+
+A validation score is only worth what its rows resemble the test. The real test is N consecutive
+dates (48 on Kaggle) for a subset of stores, it starts ``gap`` days after the last train date (0 on
+Kaggle's full data, 42 on a train that ends six weeks early), its ``Open``/``Promo``/holiday columns
+are known but nothing after its last date is, and there are no Sales or Customers. A pseudo-test
+window rebuilds exactly that from the train data:
+
+- the window is N consecutive train dates; its rows are the real test's stores on those dates,
+  with ``test.csv``'s columns and fresh Ids (the labels are kept apart, in ``labels``);
+- the window's train part ends ``gap`` days before the window starts;
+- nothing dated after the window's end exists in any table (weather and Google trend included).
+
+The triple is a :class:`~competition.data.CompetitionData`, so ``features.build_features`` runs on
+it unchanged and a window's features are computed exactly as the test's are. Window 1 ends on the
+last train date; window k+1 ends the day before window k starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from competition.errors import DataError
+
+TEST_COLUMNS = ["Id", "Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
+LABEL_COLUMNS = ["Id", "Store", "Date", "Open", "Sales", "Customers"]
+
+
+@dataclass(frozen=True)
+class PeriodShape:
+    """What a pseudo-test window must copy from the real test: its length and its gap after train."""
+
+    n_days: int  # distinct test dates
+    gap: int  # calendar days between the last train date and the first test date, exclusive
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One pseudo-test window: train on dates <= ``train_end``, predict ``start``..``end``."""
+
+    index: int  # 1 = the window that ends on the last train date
+    train_end: pd.Timestamp
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def n_days(self) -> int:
+        return int((self.end - self.start).days) + 1
+
+    @property
+    def name(self) -> str:
+        return f"w{self.index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "train_end": str(self.train_end.date()), "start": str(self.start.date()),
+                "end": str(self.end.date()), "n_days": self.n_days}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Window":
+        return cls(int(d["index"]), pd.Timestamp(d["train_end"]), pd.Timestamp(d["start"]), pd.Timestamp(d["end"]))
+
+
+@dataclass
+class PseudoTest:
+    """A window's ``data`` (a CompetitionData with train, test, store, ...) and its ``labels``
+    (``Id``, ``Store``, ``Date``, ``Open``, ``Sales``, ``Customers``, in the test's Id order)."""
+
+    window: Window
+    data: Any
+    labels: pd.DataFrame
+
+
+def period_shape(train_dates: pd.Series, test_dates: pd.Series) -> PeriodShape:
+    """The real test's number of distinct dates and its gap after the train period."""
+    train_end = pd.Timestamp(pd.Series(train_dates).max())
+    test_start = pd.Timestamp(pd.Series(test_dates).min())
+    return PeriodShape(n_days=int(pd.Series(test_dates).nunique()), gap=int((test_start - train_end).days) - 1)
+
+
+def windows(train_dates: pd.Series, shape: PeriodShape, folds: int, *, min_train_days: int | None = None,
+            where: str = "train.csv") -> list[Window]:
+    """``folds`` consecutive windows of ``shape.n_days`` dates, the first ending on the last train date.
+
+    Each window's train part must keep at least ``min_train_days`` calendar days (default: one
+    window's length), or the window could not be learned from; asking for more windows than the
+    train can give raises a DataError that says how many fit.
+    """
+    if folds < 1:
+        raise DataError(f"need at least one pseudo-test window, got FOLDS={folds}", column="FOLDS",
+                        fix="set FOLDS to 1 or more (make submit FOLDS=3)")
+    dates = pd.Series(train_dates)
+    first, last = pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
+    n, gap = shape.n_days, shape.gap
+    need = n if min_train_days is None else min_train_days
+    out = []
+    for k in range(1, folds + 1):
+        end = last - pd.Timedelta(days=(k - 1) * n)
+        start = end - pd.Timedelta(days=n - 1)
+        train_end = start - pd.Timedelta(days=gap + 1)
+        if (train_end - first).days + 1 < need:
+            raise DataError(
+                f"the train period {first.date()}..{last.date()} holds {len(out)} pseudo-test window(s) of "
+                f"{n} days with a {gap}-day gap and >= {need} training days each; {folds} were asked for",
+                file=where, column="Date",
+                fix=f"use FOLDS={len(out)} or fewer" if out else
+                "a test period this long needs a longer train period (or a shorter test.csv)")
+        out.append(Window(k, train_end, start, end))
+    return out
+
+
+def pseudo_test(data: Any, window: Window) -> PseudoTest:
+    """Cut ``window`` out of ``data`` (a CompetitionData): see the module docstring."""
+    train = data.train
+    dates = train["Date"]
+    test_stores = np.unique(data.test["Store"].to_numpy())
+    in_window = ((dates >= window.start) & (dates <= window.end)).to_numpy()
+    rows = train[in_window & train["Store"].isin(test_stores).to_numpy()]
+    rows = rows.sort_values(["Date", "Store"], kind="stable").reset_index(drop=True)
+    ids = np.arange(1, len(rows) + 1, dtype=np.int32)
+    test = rows.assign(Id=ids)[TEST_COLUMNS].reset_index(drop=True)
+    labels = rows.assign(Id=ids)[LABEL_COLUMNS].reset_index(drop=True)
+    ext = data.external
+    if ext is not None:
+        week_start = pd.to_datetime(ext.googletrend["week"].astype("str").str.split(" - ", n=1).str[0])
+        ext = dataclasses.replace(ext, weather=ext.weather[ext.weather["Date"] <= window.end].reset_index(drop=True),
+                                  googletrend=ext.googletrend[(week_start <= window.end).to_numpy()]
+                                  .reset_index(drop=True))
+    cut = dataclasses.replace(
+        data, train=train[(dates <= window.train_end).to_numpy()].reset_index(drop=True), test=test,
+        sample_submission=pd.DataFrame({"Id": ids, "Sales": np.zeros(len(ids))}), external=ext)
+    return PseudoTest(window, cut, labels)

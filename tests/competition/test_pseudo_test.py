@@ -1,0 +1,132 @@
+"""Pseudo-test windows: shaped like the test, nothing from after them, features computed the same way."""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition.data import load_competition
+from competition.errors import DataError
+from competition.pseudo_test import TEST_COLUMNS, PeriodShape, pseudo_test, period_shape, windows
+from competition.synthetic import SyntheticConfig, write_dataset
+from features.pipeline import build_features
+
+# The sequence families: what censoring is about.
+SEQUENCE_PREFIXES = ("After", "Before", "DaysSince", "DaysUntil")
+SEQUENCE_SUFFIXES = ("_fw", "_bw")
+GAP = 42  # train ending six weeks before the test, as ../shared's
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory):
+    """Small synthetic competition data whose train ends GAP days before the test, as ../shared's."""
+    d = tmp_path_factory.mktemp("synthetic")
+    write_dataset(d, SyntheticConfig(n_stores=10, seed=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = load_competition(d)
+    cut = full.train["Date"].max() - pd.Timedelta(days=GAP)
+    return dataclasses.replace(full, train=full.train[full.train["Date"] <= cut].reset_index(drop=True))
+
+
+def _sequence_cols(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith(SEQUENCE_PREFIXES) or c.endswith(SEQUENCE_SUFFIXES)]
+
+
+def test_shape_and_windows_copy_the_test(data):
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    assert shape == PeriodShape(n_days=48, gap=GAP)
+    ws = windows(data.train["Date"], shape, 3)
+    last = data.train["Date"].max()
+    assert ws[0].end == last and [w.index for w in ws] == [1, 2, 3]
+    for w, nxt in zip(ws, ws[1:]):
+        assert nxt.end == w.start - pd.Timedelta(days=1)
+    for w in ws:
+        assert w.n_days == 48
+        assert (w.start - w.train_end).days - 1 == GAP
+
+
+def test_pseudo_test_is_shaped_like_the_test_and_knows_nothing_later(data):
+    w = windows(data.train["Date"], period_shape(data.train["Date"], data.test["Date"]), 2)[1]
+    pt = pseudo_test(data, w)
+    test, labels = pt.data.test, pt.labels
+    assert list(test.columns) == TEST_COLUMNS  # no Sales, no Customers
+    assert set(test["Store"]) == set(data.test["Store"])
+    assert test["Date"].min() == w.start and test["Date"].max() == w.end and test["Date"].nunique() == 48
+    assert test["Id"].is_unique and (labels["Id"].to_numpy() == test["Id"].to_numpy()).all()
+    assert pt.data.train["Date"].max() == w.train_end
+    assert pt.data.external.weather["Date"].max() == w.end
+    assert (pt.data.sample_submission["Id"] == test["Id"]).all()
+    # Labels are the train rows of those store-days.
+    merged = labels.merge(data.train, on=["Store", "Date"], suffixes=("", "_train"))
+    assert len(merged) == len(labels) and (merged["Sales"] == merged["Sales_train"]).all()
+
+
+def test_window_features_equal_the_features_of_the_data_truncated_at_the_window_end(data):
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    w = windows(data.train["Date"], shape, 2)[1]
+    pt = pseudo_test(data, w)
+    _, feats = build_features(pt.data, w.start)
+    ext = data.external
+    truncated = dataclasses.replace(
+        data, train=data.train[data.train["Date"] <= w.end],
+        external=dataclasses.replace(ext, weather=ext.weather[ext.weather["Date"] <= w.end]))
+    _, feats_trunc = build_features(pseudo_test(truncated, w).data, w.start)
+    pd.testing.assert_frame_equal(feats, feats_trunc)
+
+
+def test_train_rows_see_as_much_future_as_test_rows(data):
+    """Censoring matches the test's: a train row of the last test-length block gets exactly the
+    sequence features it gets as a row of the pseudo-test window over those dates."""
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    w = windows(data.train["Date"], shape, 1)[0]
+    train_feats, _ = build_features(data, w.start)
+    _, window_feats = build_features(pseudo_test(data, w).data, w.start)
+    cols = _sequence_cols(window_feats)
+    assert {"BeforePromo", "Promo_fw", "DaysUntilClosed", "AfterStateHoliday"} <= set(cols)
+    block = train_feats[train_feats["Date"] >= w.start]
+    got = window_feats[["Store", "Date"] + cols].merge(block[["Store", "Date"] + cols], on=["Store", "Date"],
+                                                       suffixes=("", "_train"))
+    assert len(got) == len(window_feats)
+    for c in cols:
+        np.testing.assert_array_equal(got[c].to_numpy(), got[c + "_train"].to_numpy(), err_msg=c)
+    # And it is not the uncensored value: the old features saw the days after the block.
+    old, _ = build_features(data, w.start, censor=False)
+    earlier = (train_feats["Date"] < w.start - pd.Timedelta(days=60)).to_numpy()
+    assert (train_feats.loc[earlier, "DaysUntilRefurb"].isna().mean()
+            > old.loc[earlier, "DaysUntilRefurb"].isna().mean())
+
+
+def test_more_windows_than_the_train_holds_is_a_data_error(data):
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    with pytest.raises(DataError, match=r"FOLDS=\d+ or fewer"):
+        windows(data.train["Date"], shape, 40)
+    with pytest.raises(DataError, match="FOLDS"):
+        windows(data.train["Date"], shape, 0)
+    short = pd.Series(pd.date_range("2015-01-01", periods=100))
+    with pytest.raises(DataError, match="longer train period"):
+        windows(short, PeriodShape(n_days=48, gap=42), 1)
+
+
+def test_features_cli_builds_windows(tmp_path: Path) -> None:
+    from features.cli import build, window_dir
+
+    data_dir = tmp_path / "data"
+    write_dataset(data_dir, SyntheticConfig(n_stores=6, seed=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meta = build(data_dir, tmp_path / "b", folds=2)
+    assert [w["index"] for w in meta["windows"]] == [1, 2]
+    assert meta["period_shape"] == {"n_days": 48, "gap": 0}
+    for w in meta["windows"]:
+        d = window_dir(tmp_path / "b", f"w{w['index']}")
+        test = pd.read_parquet(d / "test.parquet")
+        labels = pd.read_parquet(d / "labels.parquet")
+        train = pd.read_parquet(d / "train.parquet")
+        assert (test["Id"].to_numpy() == labels["Id"].to_numpy()).all()
+        assert str(test["Date"].min().date()) == w["start"] and str(train["Date"].max().date()) == w["train_end"]
+        assert "Sales" not in test.columns
