@@ -175,11 +175,18 @@ def plot_scaling(result: dict[str, Any], path: Path) -> None:
     save_png(fig, path)
 
 
-def fit_seconds(fit: dict[str, Any]) -> float:
-    """Training seconds of one recipe run, as its model recorded them."""
+def fit_seconds(fit: dict[str, Any]) -> float | None:
+    """Training seconds of one recipe run, as its model recorded them (None: not recorded)."""
     if "fit_seconds" in fit:
         return float(fit["fit_seconds"])
-    return float(fit.get("first_fit_seconds", 0.0)) + float(fit.get("refit_seconds", 0.0))
+    if "first_fit_seconds" in fit:
+        return float(fit["first_fit_seconds"]) + float(fit.get("refit_seconds", 0.0))
+    return None
+
+
+def _seconds(fit: dict[str, Any]) -> str:
+    s = fit_seconds(fit)
+    return "" if s is None else f"{s:.1f}"
 
 
 def window_table(results: dict[str, Any]) -> str:
@@ -194,7 +201,7 @@ def window_table(results: dict[str, Any]) -> str:
     lines = ["Per pseudo-test window (each window's fit is the same recipe as the final one):", "",
              "| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, d in trained.items():
-        cells = [f"{fit_seconds(w):.1f}" for w in d["windows"]] + [f"{fit_seconds(d.get('final', {})):.1f}"]
+        cells = [_seconds(w) for w in d["windows"]] + [_seconds(d.get("final", {}))]
         cells += [f"{w['rmspe']:.4f}" for w in d["windows"]] + [f"{d['rmspe']:.4f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -230,7 +237,7 @@ def markdown(results: dict[str, Any]) -> str:
     mlp = results["stages"].get("train mlp", {}).get("details", {})
     if "final" in mlp:
         fin = mlp["final"]
-        out.append(f"MLP final fit: {fit_seconds(fin):.1f} s = first fit {fin['first_fit_seconds']:.1f} s "
+        out.append(f"MLP final fit: {_seconds(fin)} s = first fit {fin['first_fit_seconds']:.1f} s "
                    f"+ refit {fin['refit_seconds']:.1f} s ({mlp.get('refit', 'scratch')}, {fin.get('refit_rows', 0):,} "
                    "rows); fast.ai's lesson model took 203 s for one fit here.")
     if "scaling" in results:
