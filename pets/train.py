@@ -18,9 +18,9 @@ from torch import nn
 
 from competition.errors import DataError
 from pets.augment import AugmentParams, Augmenter, norm_stats
-from pets.config import PetsConfig
+from pets.config import DEFAULT_CPU_PRESET, PRESETS, PetsConfig, preset_values
 from pets.data import PetPhotos, to_uint8_tensor
-from pets.models import PetsNet
+from pets.models import BACKBONES, PetsNet
 
 ImageLike = Image.Image | torch.Tensor
 
@@ -322,17 +322,16 @@ def _scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------- command line
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-
-    from pets.config import PRESETS
-
     p = argparse.ArgumentParser(prog="python -m pets.train",
                                 description="Train the pets classifier; writes BUILD_DIR/pets/.")
     p.add_argument("--pets-dir", required=True, help="photos: torchvision layout or <Breed>_<n>.jpg")
     p.add_argument("--build-dir", default="build")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="epoch/size schedule (default: gpu when CUDA is available, else cpu)")
-    p.add_argument("--backbone", default=None, help="efficientnet_lite0 (default) or resnet34")
+                   help=f"schedule, sized for the backbone (default: gpu when CUDA is available, "
+                        f"else {DEFAULT_CPU_PRESET})")
+    p.add_argument("--backbone", default=None, choices=BACKBONES,
+                   help=f"default {PetsConfig.backbone}; resnet34 needs torchvision's weights")
     p.add_argument("--weights", default=None, help="imagenet (default), none, or a state-dict path")
     p.add_argument("--sizes", type=int, nargs="+", default=None)
     p.add_argument("--frozen-epochs", type=int, nargs="+", default=None)
@@ -359,7 +358,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from competition.io import write_text_atomic
     from competition.seed import seed_everything
-    from pets.config import PRESETS
     from pets.data import download_oxford_pets, load_pets, split_indices
     from pets.plots import most_confused, plot_most_confused, plot_top_losses
     from pets.probe import linear_probe
@@ -370,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = default_device()
-    preset = args.preset or ("gpu" if device.type == "cuda" else "cpu")
-    values: dict[str, Any] = dict(PRESETS[preset])
+    preset = args.preset or ("gpu" if device.type == "cuda" else DEFAULT_CPU_PRESET)
+    values = preset_values(preset, args.backbone or PetsConfig.backbone)
     overrides = {"backbone": args.backbone, "weights": args.weights, "sizes": args.sizes,
                  "frozen_epochs": args.frozen_epochs, "unfrozen_epochs": args.unfrozen_epochs,
                  "batch_size": args.batch_size, "lr_frozen": args.lr_frozen,
