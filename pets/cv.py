@@ -126,7 +126,9 @@ def run_cv(photos: PetPhotos, *, backbone: str, mode: str, n_folds: int, repeats
         values = preset_values(mode, backbone)
         values.pop("refit_all", None)
         config = PetsConfig(backbone=backbone, seed=seed, **values)
-        result = {**setup, "config": config.to_dict(), "command": command, "folds": []}
+        # Through JSON, so that it compares equal to the saved one (tuples come back as lists).
+        result = {**setup, "config": json.loads(json.dumps(config.to_dict())), "command": command,
+                  "folds": []}
         if path.is_file():
             old = json.loads(path.read_text())
             if all(old.get(k) == v for k, v in setup.items()) and old.get("config") == result["config"]:
