@@ -36,6 +36,7 @@ import torch
 
 from competition.errors import DataError
 from competition.io import write_json_atomic, write_text_atomic
+from competition.seed import seed_everything
 from pets.config import PetsConfig, preset_values
 from pets.data import PetPhotos, load_pets
 from pets.models import BACKBONES, PetsNet
@@ -92,6 +93,9 @@ def train_fold(photos: PetPhotos, train_idx: np.ndarray, valid_idx: np.ndarray, 
                *, progress: bool = False) -> dict[str, Any]:
     """Train the real classifier on one fold; accuracy on the held-out part with and without TTA."""
     start = time.time()
+    # The head's dropout draws from the global generator: seeding per fold makes a fold's result
+    # independent of the folds run before it (and so of resuming).
+    seed_everything(config.seed)
     train, valid = photos.subset(train_idx), photos.subset(valid_idx)
     clf = PetsClassifier(PetsConfig.from_dict(config.to_dict()), device=default_device(),
                          progress=progress).fit(train, valid)
@@ -188,8 +192,6 @@ def table(out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from competition.seed import seed_everything
-
     p = argparse.ArgumentParser(prog="python -m pets.cv", description=__doc__.splitlines()[0])
     p.add_argument("--pets-dir", help="photos: torchvision layout or <Breed>_<n>.jpg")
     p.add_argument("--backbone", nargs="+", default=["efficientnet_lite0"], choices=BACKBONES)
