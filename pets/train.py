@@ -219,14 +219,19 @@ class PetsClassifier:
             batches = _batches(len(train_x), c.batch_size, gen)
             desc = f"size {aug.size} {phase} epoch {epoch + 1}/{epochs}"
             for idx in tqdm(batches, desc=desc, disable=not self.progress, leave=False):
-                xb = aug([train_x[i] for i in idx], train=True).to(self.device)
-                yb = y_all[idx].to(self.device)
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=c.label_smoothing)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                batch_loss = 0.0
+                # Gradient accumulation over micro-batches: the same step as one pass over the
+                # batch (the body's BN statistics are frozen), with a fraction of the activations.
+                for part in np.array_split(idx, math.ceil(len(idx) / max(1, c.micro_batch or len(idx)))):
+                    xb = aug([train_x[i] for i in part], train=True).to(self.device)
+                    yb = y_all[part].to(self.device)
+                    loss = F.cross_entropy(model(xb), yb, label_smoothing=c.label_smoothing)
+                    (loss * (len(part) / len(idx))).backward()
+                    batch_loss += loss.item() * len(part) / len(idx)
                 opt.step()
                 sched.step()
-                losses.append(loss.item())
+                losses.append(batch_loss)
             row: dict[str, Any] = {"stage": stage, "size": aug.size, "phase": phase, "epoch": epoch + 1,
                                    "train_loss": float(np.mean(losses))}
             if valid_x is not None:

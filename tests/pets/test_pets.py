@@ -246,7 +246,7 @@ def test_load_skips_unreadable_and_splits_reproducibly(tmp_path, capsys):
 
 
 def _tiny_config(**kw) -> PetsConfig:
-    base = dict(weights="none", sizes=(32,), frozen_epochs=(1,), unfrozen_epochs=(1,), batch_size=4,
+    base = dict(backbone="efficientnet_lite0", weights="none", sizes=(32,), frozen_epochs=(1,), unfrozen_epochs=(1,), batch_size=4,
                 tta=False)
     base.update(kw)
     return PetsConfig(**base)
