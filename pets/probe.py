@@ -12,7 +12,7 @@ from pets.augment import Augmenter, norm_stats
 from pets.config import NATIVE_SIZE, AugmentParams
 from pets.data import PetPhotos
 from pets.models import PetsNet
-from pets.train import _as_tensors, _batches, default_device
+from pets.train import INFER_BATCH, _as_tensors, _batches, default_device
 
 
 @torch.no_grad()
@@ -32,7 +32,7 @@ def extract_views(net: PetsNet, photos: PetPhotos, size: int, *, backbone: str, 
     mean, std = norm_stats(backbone)
     aug = Augmenter(size, AugmentParams(), seed=seed, mean=mean, std=std)
     views: list[list[torch.Tensor]] = [[] for _ in range(2 + n_aug)]
-    for idx in tqdm(_batches(len(tensors), 32, None), desc=f"{backbone} features at {size} px",
+    for idx in tqdm(_batches(len(tensors), INFER_BATCH, None), desc=f"{backbone} features at {size} px",
                     disable=not progress, leave=False):
         chunk = [tensors[i] for i in idx]
         centre = aug(chunk, train=False).to(device)

@@ -23,6 +23,10 @@ from pets.data import PetPhotos, to_uint8_tensor
 from pets.models import BACKBONES, PetsNet
 
 ImageLike = Image.Image | torch.Tensor
+# Photos per forward pass when only predicting or caching features. Small batches keep the
+# activations in cache: Lite2 at 260 px on one CPU core took 59 ms a photo in batches of 8 and
+# 130 ms in batches of 64 (pets/RESULTS.md).
+INFER_BATCH = 8
 
 
 def default_device() -> torch.device:
@@ -125,7 +129,7 @@ class PetsClassifier:
         model = self.model.eval()
         pool = model.head[0]
         return torch.cat([pool(model.body(aug([photos[i] for i in idx], train=train).to(self.device)))
-                          for idx in _batches(len(photos), 64, None)])
+                          for idx in _batches(len(photos), INFER_BATCH, None)])
 
     def _warmup_head(self, train_x: list[torch.Tensor], train_y: np.ndarray,
                      valid_x: list[torch.Tensor] | None, valid_y: np.ndarray | None, *,
@@ -256,7 +260,7 @@ class PetsClassifier:
             return model(batch.to(self.device)).softmax(dim=1).cpu()
 
         out = []
-        for idx in _batches(len(photos), 64, None):
+        for idx in _batches(len(photos), INFER_BATCH, None):
             chunk = [photos[i] for i in idx]
             centre = plain(chunk, train=False)
             p = run(centre)
