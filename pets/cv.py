@@ -144,15 +144,20 @@ def run_cv(photos: PetPhotos, *, backbone: str, mode: str, n_folds: int, repeats
             row = {"fold": k, **train_fold(photos, *folds[k], config, progress=False)}
             result["folds"].append(row)
             result["folds"].sort(key=lambda r: r["fold"])
-            write_json_atomic(path, result)
+            write_json_atomic(path, _with_summary(result))
             if progress:
                 tqdm.write(f"fold {k}: {row}")
+    write_json_atomic(path, _with_summary(result))
+    return result
+
+
+def _with_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """Add mean ± sd of every accuracy over the folds done so far, and the mean fold time."""
+    folds = result["folds"]
     keys = [k for k in ("accuracy", "accuracy_views", "accuracy_tta", "warmup_accuracy")
-            if result["folds"] and k in result["folds"][0]]
-    result["summary"] = {k: summarize([r[k] for r in result["folds"]]) for k in keys}
-    result["seconds_per_fold"] = (float(np.mean([r["seconds"] for r in result["folds"]]))
-                                  if result["folds"] else 0.0)
-    write_json_atomic(path, result)
+            if folds and k in folds[0]]
+    result["summary"] = {k: summarize([r[k] for r in folds]) for k in keys}
+    result["seconds_per_fold"] = float(np.mean([r["seconds"] for r in folds])) if folds else 0.0
     return result
 
 
@@ -172,8 +177,8 @@ def table(out: Path) -> str:
     """Markdown table of every result file in ``out``: one row per backbone x model."""
     rows = []
     for path in sorted(out.glob("*.json")):
-        res = json.loads(path.read_text())
-        if "summary" not in res:
+        res = _with_summary(json.loads(path.read_text()))
+        if not res["folds"]:
             continue
         if res["mode"] == "probe":
             wall = f"{res['extract_seconds']:.0f} s features + {res['seconds_per_fold']:.1f} s/fold"
