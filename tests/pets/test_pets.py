@@ -281,6 +281,21 @@ def test_predict_writes_one_row_per_image(tmp_path):
     assert {r["label"] for r in rows} <= {"a_cat", "b_dog"}
 
 
+@pytest.mark.parametrize("backbone", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_load_and_predict_rebuild_the_trained_backbone(tmp_path, backbone):
+    from pets.predict import predict_folder
+
+    clf = PetsClassifier(_tiny_config(backbone=backbone), device="cpu", progress=False).build(["a_cat", "b_dog"])
+    clf.save(tmp_path / "model.pt")
+    again = PetsClassifier.load(tmp_path / "model.pt", device="cpu", progress=False)
+    assert again.config.backbone == backbone  # load_state_dict is strict: a wrong backbone raises
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(again.model.eval()(x), clf.model.eval()(x))
+    _write_photos(tmp_path / "new", ["p1.jpg", "p2.jpg"])
+    out = predict_folder(tmp_path / "model.pt", tmp_path / "new", tmp_path / "pred.csv", progress=False)
+    assert len(list(csv.DictReader(out.open()))) == 2
+
+
 def test_predict_with_missing_model_is_a_user_error(tmp_path):
     from pets.predict import predict_folder
 
