@@ -17,12 +17,12 @@ from pets.train import INFER_BATCH, _as_tensors, _batches, default_device
 
 @torch.no_grad()
 def extract_views(net: PetsNet, photos: PetPhotos, size: int, *, backbone: str, n_aug: int = 0,
-                  seed: int = 0, device: torch.device | None = None, progress: bool = False
-                  ) -> np.ndarray:
-    """Average-pooled last-block features, body in eval mode: (2 + n_aug, n, n_features).
+                  mirror: bool = True, seed: int = 0, device: torch.device | None = None,
+                  progress: bool = False) -> np.ndarray:
+    """Average-pooled last-block features, body in eval mode: (1 + mirror + n_aug, n, n_features).
 
-    View 0 is the centre crop, view 1 its mirror image, views 2.. are training augmentations
-    (the lesson's, seeded).
+    View 0 is the centre crop, then (with ``mirror``) its mirror image, then ``n_aug`` training
+    augmentations (the lesson's, seeded).
     """
     from tqdm import tqdm
 
@@ -31,15 +31,17 @@ def extract_views(net: PetsNet, photos: PetPhotos, size: int, *, backbone: str, 
     tensors = _as_tensors(photos.images, size)
     mean, std = norm_stats(backbone)
     aug = Augmenter(size, AugmentParams(), seed=seed, mean=mean, std=std)
-    views: list[list[torch.Tensor]] = [[] for _ in range(2 + n_aug)]
+    first_aug = 1 + int(mirror)
+    views: list[list[torch.Tensor]] = [[] for _ in range(first_aug + n_aug)]
     for idx in tqdm(_batches(len(tensors), INFER_BATCH, None), desc=f"{backbone} features at {size} px",
                     disable=not progress, leave=False):
         chunk = [tensors[i] for i in idx]
         centre = aug(chunk, train=False).to(device)
         views[0].append(net.body(centre).mean(dim=(2, 3)).cpu())
-        views[1].append(net.body(centre.flip(-1)).mean(dim=(2, 3)).cpu())
+        if mirror:
+            views[1].append(net.body(centre.flip(-1)).mean(dim=(2, 3)).cpu())
         for v in range(n_aug):
-            views[2 + v].append(net.body(aug(chunk, train=True).to(device)).mean(dim=(2, 3)).cpu())
+            views[first_aug + v].append(net.body(aug(chunk, train=True).to(device)).mean(dim=(2, 3)).cpu())
     return torch.stack([torch.cat(v) for v in views]).numpy()
 
 
@@ -47,7 +49,7 @@ def extract_features(net: PetsNet, photos: PetPhotos, size: int = 224,
                      device: torch.device | None = None, backbone: str = "efficientnet_lite0"
                      ) -> np.ndarray:
     """Average-pooled last-block features of centre crops, body in eval mode: (n, n_features)."""
-    return extract_views(net, photos, size, backbone=backbone, device=device)[0]
+    return extract_views(net, photos, size, backbone=backbone, mirror=False, device=device)[0]
 
 
 class LinearProbe:
