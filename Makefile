@@ -135,4 +135,4 @@ clean: ## delete BUILD_DIR (never DATA_DIR: raw data is immutable)
 	rm -rf $(BUILD_DIR)
 
 -include pets/pets.mk
-pets pets-preview pets-heatmap: $(SETUP)
+pets pets-cv pets-preview pets-heatmap: $(SETUP)

@@ -39,12 +39,17 @@ class PetsConfig:
     ``lr_unfrozen / lr_div ... lr_unfrozen`` spread over the layer groups.
     """
 
-    backbone: str = "efficientnet_lite0"
+    backbone: str = "efficientnet_lite2"
     weights: str = "imagenet"          # "imagenet", "none" or a path to a state-dict file
     sizes: tuple[int, ...] = (224, 352)
     frozen_epochs: tuple[int, ...] = (4, 2)
     unfrozen_epochs: tuple[int, ...] = (2, 2)
     batch_size: int = 32
+    # Images per forward/backward pass; a batch's gradients are accumulated over its micro-batches
+    # (0: the whole batch at once). Bounds memory: one backward pass through Lite2 at 260 px holds
+    # 5.7 GB of activations for 32 photos, 2.1 GB for 8. The head's BatchNorm then normalises
+    # over the micro-batch.
+    micro_batch: int = 8
     lr_frozen: float = 3e-3
     lr_unfrozen: float = 1e-3
     lr_div: float = 100.0
@@ -112,17 +117,47 @@ class PetsConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-# CPU preset for `make pets` on a 2-core CPU (15-minute budget). Measured on the 296 shared photos
-# (236 train / 60 held out, seed 42): whole command 824 s on a heavily shared CPU (load ~4; the
-# 80% fit 350 s, the refit on all photos 424 s); training alone took 153 s on a quiet CPU. The
-# head warm-up alone reaches 87% (linear probe 82%); the frozen/unfrozen stages at these low
-# rates end at 87% with the held-out loss down from 0.87 to 0.79; higher rates with fast.ai's
-# train-mode BN fell to 68-78%. The saved model is then refit on every photo (refit_all).
-CPU_PRESET: dict[str, Any] = dict(sizes=(160, 224), frozen_epochs=(1, 2), unfrozen_epochs=(1, 3),
-                                  warmup_epochs=40, warmup_views=6, lr_frozen=5e-4, lr_unfrozen=2e-4,
-                                  label_smoothing=0.1, refit_all=True)
-# The lesson's 224 -> 352 schedule, for a GPU (same rates; not measured here: no GPU).
-GPU_PRESET: dict[str, Any] = dict(sizes=(224, 352), frozen_epochs=(4, 2), unfrozen_epochs=(2, 2),
-                                  warmup_epochs=40, warmup_views=8, lr_frozen=5e-4, lr_unfrozen=2e-4,
-                                  label_smoothing=0.1, refit_all=True)
-PRESETS: dict[str, dict[str, Any]] = {"cpu": CPU_PRESET, "gpu": GPU_PRESET}
+# The resolution each backbone's ImageNet weights were trained and evaluated at (timm's
+# efficientnet_lite* configs: the larger Lite models scale resolution and width, not the stem or
+# the head). Here, without torch, so that presets can be sized per backbone.
+NATIVE_SIZE: dict[str, int] = {"efficientnet_lite0": 224, "efficientnet_lite1": 240,
+                               "efficientnet_lite2": 260, "resnet34": 224}
+
+# Presets give progressive resizing as scales of the backbone's native size (rounded to a multiple
+# of 16 below it, the native size itself at 1.0), so one schedule fits every backbone.
+# "finetune": the lesson's recipe on a CPU: head warm-up, then per size a frozen and an unfrozen
+# one-cycle (discriminative rates), e.g. 160 -> 224 px for Lite0. Low rates: higher ones with
+# fast.ai's train-mode BN lost accuracy on these ~6 photos a breed.
+# "head": the fast.ai head alone, fitted on cached frozen features of augmented views at the
+# native size (the warm-up, without the fine-tuning stages).
+# "gpu": the lesson's 224 -> 352 px schedule scaled to the backbone (not measured here: no GPU).
+# Which preset `make pets` uses on a CPU is DEFAULT_CPU_PRESET, chosen by cross-validation
+# (pets/RESULTS.md).
+PRESETS: dict[str, dict[str, Any]] = {
+    "finetune": dict(size_scales=(0.72, 1.0), frozen_epochs=(1, 2), unfrozen_epochs=(1, 3),
+                     warmup_epochs=40, warmup_views=6, lr_frozen=5e-4, lr_unfrozen=2e-4,
+                     label_smoothing=0.1, refit_all=True),
+    "head": dict(size_scales=(1.0,), frozen_epochs=(0,), unfrozen_epochs=(0,),
+                 warmup_epochs=40, warmup_views=6, label_smoothing=0.1, refit_all=True),
+    "gpu": dict(size_scales=(1.0, 1.57), frozen_epochs=(4, 2), unfrozen_epochs=(2, 2),
+                warmup_epochs=40, warmup_views=8, lr_frozen=5e-4, lr_unfrozen=2e-4,
+                label_smoothing=0.1, refit_all=True),
+}
+DEFAULT_CPU_PRESET = "finetune"
+
+
+def scaled_sizes(backbone: str, scales: tuple[float, ...]) -> tuple[int, ...]:
+    """Image sizes for a backbone: ``scale * native``, a multiple of 16 unless the scale is 1."""
+    if backbone not in NATIVE_SIZE:
+        raise DataError(f"unknown backbone {backbone!r}", fix=f"choose one of {', '.join(NATIVE_SIZE)}")
+    native = NATIVE_SIZE[backbone]
+    return tuple(native if s == 1.0 else 16 * max(1, round(s * native / 16)) for s in scales)
+
+
+def preset_values(name: str, backbone: str) -> dict[str, Any]:
+    """A preset's PetsConfig values (plus ``refit_all``) with its sizes for ``backbone``."""
+    if name not in PRESETS:
+        raise DataError(f"unknown preset {name!r}", fix=f"choose one of {', '.join(sorted(PRESETS))}")
+    values = dict(PRESETS[name])
+    values["sizes"] = scaled_sizes(backbone, values.pop("size_scales"))
+    return values

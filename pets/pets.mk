@@ -13,11 +13,18 @@ PETS_ENV ?= OMP_WAIT_POLICY=PASSIVE
 # Extra flags for pets.train, e.g. PETS_ARGS=--no-refit-all (halves the time: the saved model is
 # then the scored 80% one) or PETS_ARGS="--preset gpu".
 PETS_ARGS ?=
+# Cross-validation (pets/RESULTS.md): backbones x modes (probe, head, finetune), stratified folds.
+PETS_CV_BACKBONES ?= efficientnet_lite0 efficientnet_lite1 efficientnet_lite2
+PETS_CV_MODES ?= probe
+PETS_CV_FOLDS ?= 5
 
-.PHONY: pets pets-preview pets-heatmap
+.PHONY: pets pets-cv pets-preview pets-heatmap
 
-pets: ## Train the pet-breed CNN on PETS_DIR: $(BUILD_DIR)/pets/model.pt, metrics.json, heatmaps/ (7-14 min on a 2-core CPU)
+pets: ## Train the pet-breed CNN on PETS_DIR: $(BUILD_DIR)/pets/model.pt, metrics.json, heatmaps/ (16 min on one CPU core)
 	$(PETS_ENV) $(PY) -m pets.train --pets-dir "$(PETS_DIR)" --build-dir "$(BUILD_DIR)" --seed $(SEED) $(PETS_ARGS)
+
+pets-cv: ## Cross-validated accuracy of PETS_CV_BACKBONES x PETS_CV_MODES ($(PETS_CV_FOLDS) folds): $(BUILD_DIR)/pets/cv/table.md
+	$(PETS_ENV) $(PY) -m pets.cv --pets-dir "$(PETS_DIR)" --backbone $(PETS_CV_BACKBONES) --mode $(PETS_CV_MODES) --folds $(PETS_CV_FOLDS) --seed $(SEED) --out "$(PETS_OUT)/cv"
 
 pets-preview: ## Save the 3x3 augmentation grids (zero vs reflection padding) and the hand-made convolution
 	$(PETS_ENV) $(PY) -m pets.preview --pets-dir "$(PETS_DIR)" --out "$(PETS_OUT)/preview" --seed $(SEED)

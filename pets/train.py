@@ -18,11 +18,15 @@ from torch import nn
 
 from competition.errors import DataError
 from pets.augment import AugmentParams, Augmenter, norm_stats
-from pets.config import PetsConfig
+from pets.config import DEFAULT_CPU_PRESET, PRESETS, PetsConfig, preset_values
 from pets.data import PetPhotos, to_uint8_tensor
-from pets.models import PetsNet
+from pets.models import BACKBONES, PetsNet
 
 ImageLike = Image.Image | torch.Tensor
+# Photos per forward pass when only predicting or caching features. Small batches keep the
+# activations in cache: Lite2 at 260 px on one CPU core took 59 ms a photo in batches of 8 and
+# 130 ms in batches of 64 (pets/RESULTS.md).
+INFER_BATCH = 8
 
 
 def default_device() -> torch.device:
@@ -125,7 +129,7 @@ class PetsClassifier:
         model = self.model.eval()
         pool = model.head[0]
         return torch.cat([pool(model.body(aug([photos[i] for i in idx], train=train).to(self.device)))
-                          for idx in _batches(len(photos), 64, None)])
+                          for idx in _batches(len(photos), INFER_BATCH, None)])
 
     def _warmup_head(self, train_x: list[torch.Tensor], train_y: np.ndarray,
                      valid_x: list[torch.Tensor] | None, valid_y: np.ndarray | None, *,
@@ -219,14 +223,19 @@ class PetsClassifier:
             batches = _batches(len(train_x), c.batch_size, gen)
             desc = f"size {aug.size} {phase} epoch {epoch + 1}/{epochs}"
             for idx in tqdm(batches, desc=desc, disable=not self.progress, leave=False):
-                xb = aug([train_x[i] for i in idx], train=True).to(self.device)
-                yb = y_all[idx].to(self.device)
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=c.label_smoothing)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                batch_loss = 0.0
+                # Gradient accumulation over micro-batches: the same step as one pass over the
+                # batch (the body's BN statistics are frozen), with a fraction of the activations.
+                for part in np.array_split(idx, math.ceil(len(idx) / max(1, c.micro_batch or len(idx)))):
+                    xb = aug([train_x[i] for i in part], train=True).to(self.device)
+                    yb = y_all[part].to(self.device)
+                    loss = F.cross_entropy(model(xb), yb, label_smoothing=c.label_smoothing)
+                    (loss * (len(part) / len(idx))).backward()
+                    batch_loss += loss.item() * len(part) / len(idx)
                 opt.step()
                 sched.step()
-                losses.append(loss.item())
+                losses.append(batch_loss)
             row: dict[str, Any] = {"stage": stage, "size": aug.size, "phase": phase, "epoch": epoch + 1,
                                    "train_loss": float(np.mean(losses))}
             if valid_x is not None:
@@ -251,7 +260,7 @@ class PetsClassifier:
             return model(batch.to(self.device)).softmax(dim=1).cpu()
 
         out = []
-        for idx in _batches(len(photos), 64, None):
+        for idx in _batches(len(photos), INFER_BATCH, None):
             chunk = [photos[i] for i in idx]
             centre = plain(chunk, train=False)
             p = run(centre)
@@ -322,17 +331,16 @@ def _scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------- command line
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-
-    from pets.config import PRESETS
-
     p = argparse.ArgumentParser(prog="python -m pets.train",
                                 description="Train the pets classifier; writes BUILD_DIR/pets/.")
     p.add_argument("--pets-dir", required=True, help="photos: torchvision layout or <Breed>_<n>.jpg")
     p.add_argument("--build-dir", default="build")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="epoch/size schedule (default: gpu when CUDA is available, else cpu)")
-    p.add_argument("--backbone", default=None, help="efficientnet_lite0 (default) or resnet34")
+                   help=f"schedule, sized for the backbone (default: gpu when CUDA is available, "
+                        f"else {DEFAULT_CPU_PRESET})")
+    p.add_argument("--backbone", default=None, choices=BACKBONES,
+                   help=f"default {PetsConfig.backbone}; resnet34 needs torchvision's weights")
     p.add_argument("--weights", default=None, help="imagenet (default), none, or a state-dict path")
     p.add_argument("--sizes", type=int, nargs="+", default=None)
     p.add_argument("--frozen-epochs", type=int, nargs="+", default=None)
@@ -359,7 +367,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from competition.io import write_text_atomic
     from competition.seed import seed_everything
-    from pets.config import PRESETS
     from pets.data import download_oxford_pets, load_pets, split_indices
     from pets.plots import most_confused, plot_most_confused, plot_top_losses
     from pets.probe import linear_probe
@@ -370,8 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = default_device()
-    preset = args.preset or ("gpu" if device.type == "cuda" else "cpu")
-    values: dict[str, Any] = dict(PRESETS[preset])
+    preset = args.preset or ("gpu" if device.type == "cuda" else DEFAULT_CPU_PRESET)
+    values = preset_values(preset, args.backbone or PetsConfig.backbone)
     overrides = {"backbone": args.backbone, "weights": args.weights, "sizes": args.sizes,
                  "frozen_epochs": args.frozen_epochs, "unfrozen_epochs": args.unfrozen_epochs,
                  "batch_size": args.batch_size, "lr_frozen": args.lr_frozen,

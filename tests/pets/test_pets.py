@@ -11,7 +11,7 @@ from PIL import Image
 
 from competition.errors import DataError
 from pets.augment import AugmentParams, Augmenter, perspective_coeffs
-from pets.config import PetsConfig
+from pets.config import NATIVE_SIZE, PetsConfig, preset_values
 from pets.data import breed_from_name, load_pets, split_indices
 from pets.heatmap import activation_map, edge_kernel, grad_cam, hand_convolution, hook_output
 from pets.models import PetsNet
@@ -114,15 +114,46 @@ def test_head_is_the_fastai_head():
     assert head[2].p == 0.25 and head[6].p == 0.5
 
 
-def test_shipped_lite0_weights_map_onto_timm():
-    # Every tensor of the package's checkpoint lands on timm's model (a wrong mapping raises or
-    # leaves the stem at its random init).
-    net = PetsNet("efficientnet_lite0", 3, weights="imagenet")
-    from pets.models import efficientnet_lite0_weights_path
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_shipped_lite_weights_map_onto_timm(backbone):
+    # Every tensor of the package's checkpoint but the ImageNet classifier lands, unchanged and
+    # in network order, on timm's model: a wrong mapping raises or leaves tensors at random init.
+    from pets.models import lite_weights_path
 
-    src = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
-    assert torch.equal(net.body.model.conv_stem.weight, src["_conv_stem.weight"])
-    assert torch.equal(net.body.model.conv_head.weight, src["_conv_head.weight"])
+    net = PetsNet(backbone, 3, weights="imagenet")
+    src = torch.load(lite_weights_path(backbone), map_location="cpu", weights_only=True)
+    src = [(k, v) for k, v in src.items() if not k.startswith("_fc.")]
+    ours = list(net.body.model.state_dict().items())
+    assert len(ours) == len(src) > 290
+    for (sk, sv), (tk, tv) in zip(src, ours):
+        assert sv.shape == tv.shape and torch.equal(sv, tv), (sk, tk)
+    assert net.n_features == 1280
+    size = NATIVE_SIZE[backbone]
+    assert net.body(torch.zeros(1, 3, size, size)).shape[1] == 1280
+
+
+def test_lite_mapping_rejects_a_wrong_shape_or_kind():
+    from pets.models import map_lite_state_dict
+
+    target = {"conv.weight": torch.zeros(4, 3), "bn.running_mean": torch.zeros(4)}
+    with pytest.raises(DataError, match="does not match"):
+        map_lite_state_dict({"_conv.weight": torch.zeros(3, 4), "_bn.running_mean": torch.zeros(4)}, target)
+    with pytest.raises(DataError, match="does not match"):
+        map_lite_state_dict({"_bn.running_var": torch.zeros(4, 3), "_conv.weight": torch.zeros(4)}, target)
+    with pytest.raises(DataError, match="tensors"):
+        map_lite_state_dict({"_conv.weight": torch.zeros(4, 3)}, target)
+    mapped = map_lite_state_dict({"_conv.weight": torch.ones(4, 3), "_bn.running_mean": torch.ones(4)},
+                                 target)
+    assert list(mapped) == list(target) and torch.equal(mapped["conv.weight"], torch.ones(4, 3))
+
+
+def test_presets_scale_sizes_to_the_backbone():
+    assert preset_values("finetune", "efficientnet_lite0")["sizes"] == (160, 224)
+    assert preset_values("finetune", "efficientnet_lite2")["sizes"] == (192, 260)
+    assert preset_values("head", "efficientnet_lite1")["sizes"] == (240,)
+    assert preset_values("gpu", "efficientnet_lite0")["sizes"] == (224, 352)
+    with pytest.raises(DataError, match="unknown preset"):
+        preset_values("fast", "efficientnet_lite0")
 
 
 def test_resnet34_without_network_or_file_gives_a_clear_error(tmp_path):
@@ -215,7 +246,7 @@ def test_load_skips_unreadable_and_splits_reproducibly(tmp_path, capsys):
 
 
 def _tiny_config(**kw) -> PetsConfig:
-    base = dict(weights="none", sizes=(32,), frozen_epochs=(1,), unfrozen_epochs=(1,), batch_size=4,
+    base = dict(backbone="efficientnet_lite0", weights="none", sizes=(32,), frozen_epochs=(1,), unfrozen_epochs=(1,), batch_size=4,
                 tta=False)
     base.update(kw)
     return PetsConfig(**base)
@@ -248,6 +279,21 @@ def test_predict_writes_one_row_per_image(tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert [r["image"] for r in rows] == ["b_dog_9.jpg", "p1.jpg", "p2.png"]
     assert {r["label"] for r in rows} <= {"a_cat", "b_dog"}
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_load_and_predict_rebuild_the_trained_backbone(tmp_path, backbone):
+    from pets.predict import predict_folder
+
+    clf = PetsClassifier(_tiny_config(backbone=backbone), device="cpu", progress=False).build(["a_cat", "b_dog"])
+    clf.save(tmp_path / "model.pt")
+    again = PetsClassifier.load(tmp_path / "model.pt", device="cpu", progress=False)
+    assert again.config.backbone == backbone  # load_state_dict is strict: a wrong backbone raises
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(again.model.eval()(x), clf.model.eval()(x))
+    _write_photos(tmp_path / "new", ["p1.jpg", "p2.jpg"])
+    out = predict_folder(tmp_path / "model.pt", tmp_path / "new", tmp_path / "pred.csv", progress=False)
+    assert len(list(csv.DictReader(out.open()))) == 2
 
 
 def test_predict_with_missing_model_is_a_user_error(tmp_path):
@@ -289,3 +335,108 @@ def test_body_batchnorm_statistics_follow_the_config(tmp_path, freeze_stats):
     clf.fit(photos)
     assert torch.equal(bn.running_mean, before) == freeze_stats
     assert bn.weight.requires_grad  # trainable either way (fast.ai's train_bn)
+
+
+# ---------------------------------------------------------------- training learns; cross-validation
+def _signal_photos(n_per_class: int, seed: int, n_classes: int = 4):
+    """Noisy 32-px photos whose class is their tint (red, green, blue or dark): a signal a
+    random-init network can learn, under per-pixel noise that no two photos share."""
+    from pets.data import PetPhotos
+
+    g = torch.Generator().manual_seed(seed)
+    tints = torch.tensor([[0.25, 0, 0], [0, 0.25, 0], [0, 0, 0.25], [-0.2, -0.2, -0.2]])
+    images, labels = [], []
+    for c in range(n_classes):
+        for _ in range(n_per_class):
+            img = 0.4 + 0.15 * torch.rand(3, 32, 32, generator=g) + tints[c].view(3, 1, 1)
+            arr = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            images.append(Image.fromarray(arr))
+            labels.append(c)
+    classes = [f"c{c}" for c in range(n_classes)]
+    return PetPhotos([f"c{c}_{i}.png" for i, c in enumerate(labels)], np.array(labels), classes, images)
+
+
+@pytest.mark.parametrize("schedule", [
+    # the head preset's fit: the fast.ai head on cached features of augmented views
+    dict(frozen_epochs=(0,), unfrozen_epochs=(0,), warmup_epochs=30, warmup_views=2, lr_warmup=1e-2),
+    # frozen then unfrozen one-cycles, through the whole network
+    dict(frozen_epochs=(3,), unfrozen_epochs=(4,), lr_frozen=1e-2, lr_unfrozen=3e-3),
+])
+def test_a_short_fit_learns_far_beyond_chance(schedule):
+    # Random-init body (no weights needed): every bit of skill comes from this fit. The lighting
+    # augmentation would change the tint that is the signal, so it is off with the geometric ones.
+    train, valid = _signal_photos(10, seed=0), _signal_photos(6, seed=1)
+    config = _tiny_config(batch_size=8, max_rotate=0.0, max_zoom=1.0, max_warp=0.0, p_affine=0.0,
+                          max_lighting=0.0, seed=3, **schedule)
+    torch.manual_seed(0)
+    clf = PetsClassifier(config, device="cpu", progress=False).build(train.classes)
+    stem = clf.model.body.model.conv_stem.weight.detach().clone()
+    before = clf.score(valid)
+    clf.fit(train)
+    after = clf.score(valid)
+    assert after >= 0.9, (before, after, clf.history_)  # chance: 0.25
+    assert after >= before + 0.4, (before, after)
+    # Only the unfrozen stage may move the body's convolutions.
+    assert torch.equal(clf.model.body.model.conv_stem.weight, stem) == (schedule["unfrozen_epochs"] == (0,))
+
+
+def test_cv_folds_are_stratified_disjoint_and_reproducible():
+    from pets.cv import cv_folds
+
+    labels = np.repeat(np.arange(6), 8)
+    folds = cv_folds(labels, n_folds=4, repeats=2, seed=0)
+    assert len(folds) == 8
+    for r in range(2):
+        valid = np.concatenate([va for _, va in folds[4 * r:4 * r + 4]])
+        assert sorted(valid) == list(range(48))  # every photo held out exactly once per repeat
+    for tr, va in folds:
+        assert not set(tr) & set(va) and len(tr) + len(va) == 48
+        assert (np.bincount(labels[va], minlength=6) == 2).all()
+    again = cv_folds(labels, n_folds=4, repeats=2, seed=0)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+    assert not np.array_equal(folds[0][1], folds[4][1])
+    with pytest.raises(DataError, match="fewer --folds"):
+        cv_folds(labels, n_folds=9)
+
+
+def test_linear_probe_fits_views_and_averages_predictions():
+    from pets.probe import LinearProbe
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    centres = rng.normal(size=(3, 8)) * 3
+    views = np.stack([centres[y] + rng.normal(size=(60, 8)) for _ in range(3)])
+    probe = LinearProbe(train_views=3, test_views=2).fit(views[:, ::2], y[::2])
+    proba = probe.predict_proba(views[:, 1::2])
+    assert proba.shape == (30, 3) and np.allclose(proba.sum(1), 1)
+    np.testing.assert_allclose(proba, (probe.pipeline_.predict_proba(views[0, 1::2])
+                                       + probe.pipeline_.predict_proba(views[1, 1::2])) / 2)
+    assert probe.score(views[:, 1::2], y[1::2]) > 0.9
+
+
+def test_cv_head_mode_writes_results_and_table(tmp_path, monkeypatch):
+    import pets.config as pets_config
+    from pets import cv
+
+    photos = _signal_photos(5, seed=0, n_classes=2)
+    tiny = dict(size_scales=(1.0,), frozen_epochs=(0,), unfrozen_epochs=(1,), warmup_epochs=2,
+                warmup_views=1, batch_size=4, refit_all=False)
+    monkeypatch.setitem(pets_config.PRESETS, "head", tiny)
+    monkeypatch.setitem(pets_config.NATIVE_SIZE, "efficientnet_lite0", 32)
+    monkeypatch.setattr(cv, "PetsClassifier", _NoWeightsClassifier)
+    res = cv.run_cv(photos, backbone="efficientnet_lite0", mode="head", n_folds=5, repeats=1, seed=0,
+                    out=tmp_path, max_folds=2, progress=False)
+    assert [r["fold"] for r in res["folds"]] == [0, 1] and res["summary"]["accuracy"]["n"] == 2
+    again = cv.run_cv(photos, backbone="efficientnet_lite0", mode="head", n_folds=5, repeats=1, seed=0,
+                      out=tmp_path, max_folds=3, progress=False)  # resumes: one more fold
+    assert [r["fold"] for r in again["folds"]] == [0, 1, 2]
+    assert again["folds"][:2] == res["folds"]
+    text = cv.table(tmp_path)
+    assert "| efficientnet_lite0 | fast.ai head on frozen features |" in text and "| 3 of 5 |" in text
+
+
+class _NoWeightsClassifier(PetsClassifier):
+    """PetsClassifier with a random-init backbone: the CV bookkeeping, without the download."""
+
+    def build(self, classes, *, weights=None):
+        return super().build(classes, weights="none")
