@@ -27,6 +27,9 @@ import pandas as pd
 from competition.errors import DataError
 
 TEST_COLUMNS = ["Id", "Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
+# The end of a window is where the test is hardest (forward-looking inputs run out), so every
+# window's last LAST_DAYS dates are also scored on their own.
+LAST_DAYS = 7
 LABEL_COLUMNS = ["Id", "Store", "Date", "Open", "Sales", "Customers"]
 
 
@@ -75,6 +78,12 @@ class PseudoTest:
     window: Window
     data: Any
     labels: pd.DataFrame
+
+
+def last_days(dates: Any) -> np.ndarray:
+    """True for the rows among the last LAST_DAYS dates of ``dates`` (one window's dates)."""
+    d = np.asarray(dates).astype("datetime64[D]")
+    return d > d.max() - np.timedelta64(LAST_DAYS, "D")
 
 
 def period_shape(train_dates: pd.Series, test_dates: pd.Series) -> PeriodShape:

@@ -30,6 +30,7 @@ import pandas as pd
 from competition.errors import DataError
 from competition.io import atomic_path, write_json_atomic, write_with
 from competition.metric import rmspe
+from competition.pseudo_test import LAST_DAYS, last_days
 from ensembling import blend
 from ensembling.inputs import load_predictions, load_segments, model_names
 from ensembling.sinks import record_ensemble, write_submission_file
@@ -41,8 +42,6 @@ DEFAULT_MIN_GAIN = 0.0005
 # Shrinkage of segment factors towards the global one, in pseudo-rows: a store with ~20 open
 # days moves only about half-way to its own raw factor.
 DEFAULT_STRENGTH = 20.0
-# Where the test is hardest: the last days of each window, scored on their own too.
-LAST_DAYS = 7
 
 
 @dataclass
@@ -74,7 +73,7 @@ def _window_table(y: np.ndarray, P: np.ndarray, names: list[str], groups: np.nda
     for w in np.unique(groups):
         m = groups == w
         d = dates[m]
-        last = d > d.max() - np.timedelta64(LAST_DAYS, "D")
+        last = last_days(d)
         row: dict[str, Any] = {"window": int(w), "start": str(pd.Timestamp(d.min()).date()),
                                "end": str(pd.Timestamp(d.max()).date()), "rows": int(m.sum()), "models": {}}
         for j, n in enumerate(names + ["ensemble"]):

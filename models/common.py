@@ -22,16 +22,13 @@ from tqdm import tqdm
 from competition.errors import DataError
 from competition.io import write_with
 from competition.metric import rmspe
-from competition.pseudo_test import Window
+from competition.pseudo_test import LAST_DAYS, Window, last_days
 from submissions.report import record_model, update_validation
 from submissions.writer import to_submission, write_submission
 
 
 # A recipe: (train table, test table, meta) -> (test prediction, what to record about the fit).
 FitPredict = Callable[[pd.DataFrame, pd.DataFrame, dict[str, Any]], tuple[np.ndarray, dict[str, Any]]]
-# The end of a window is where the test is hardest (forward-looking inputs run out): each window
-# also reports its last days on their own.
-LAST_DAYS = 7
 
 
 def load_feature_tables(build_dir: str | Path, window: str | None = None
@@ -101,8 +98,7 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
 def window_score(labels: pd.DataFrame, pred: np.ndarray) -> dict[str, Any]:
     """RMSPE of one window, overall and on its last LAST_DAYS dates."""
     y = labels["Sales"].to_numpy(np.float64)
-    dates = labels["Date"].to_numpy()
-    last = dates > (dates.max() - np.timedelta64(LAST_DAYS, "D"))
+    last = last_days(labels["Date"])
     return {"rmspe": rmspe(y, pred), f"rmspe_last{LAST_DAYS}": rmspe(y[last], pred[last])}
 
 
