@@ -11,6 +11,8 @@ so the ensembler and the report can treat every model the same way.
 from __future__ import annotations
 
 import json
+import resource
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -160,16 +162,21 @@ def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: 
     """The whole stage of one model: every window, then the competition's test; writes everything.
 
     Returns the summary recorded in ``reports/validation.json`` (``rmspe`` is the mean of the
-    window scores).
+    window scores; ``seconds`` and ``peak_rss_mb`` cover every fit of the stage).
     """
+    t0 = time.perf_counter()
     build_dir = Path(build_dir)
     oof, records = run_windows(build_dir, name, fit_predict, log)
     train, test, meta = load_feature_tables(build_dir)
     test_pred, info = fit_predict(train, test, meta)
-    summary = {**summarize_windows(records), "windows": records, "final": info, **(extra or {})}
+    # Linux reports ru_maxrss in KiB.
+    cost = {"seconds": round(time.perf_counter() - t0, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    summary = {**summarize_windows(records), "windows": records, "final": info, **cost, **(extra or {})}
     write_outputs(build_dir, name, oof, test, test_pred, summary)
     log(f"{name}: pseudo-test RMSPE {summary['rmspe']:.4f} +/- {summary['rmspe_sd']:.4f} over "
-        f"{len(records)} windows (last {LAST_DAYS} days {summary[f'rmspe_last{LAST_DAYS}']:.4f}); wrote "
+        f"{len(records)} windows (last {LAST_DAYS} days {summary[f'rmspe_last{LAST_DAYS}']:.4f}); "
+        f"{cost['seconds']:.1f} s, peak RSS {cost['peak_rss_mb']} MB; wrote "
         f"{build_dir / 'submissions' / (name + '.csv')}")
     return summary
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -18,11 +17,6 @@ from typing import Any
 from models.mlp.config import MLPConfig
 
 NAME = "mlp"
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def log(msg: str) -> None:
@@ -101,14 +95,10 @@ def main(argv: list[str] | None = None) -> int:
              "lr": config.lr, "weight_decay": config.weight_decay, "bf16": config.use_bf16,
              "refit": config.refit, "refit_epochs": config.refit_epochs if config.refit == "continue" else config.epochs,
              "refit_test_stores_only": config.refit_test_stores_only, "seed": config.seed}
-    summary = run_stage(build_dir, NAME, recipe, extra, log)
+    run_stage(build_dir, NAME, recipe, extra, log)
     recipe.final_.save(out_dir)
     plot_loss_curves(recipe.curves_, out_dir / "loss_curves.png")
-    update_peak = {"peak_rss_mb": round(peak_rss_mb()), "seconds": round(time.perf_counter() - t_start, 1)}
-    from submissions.report import record_model
-
-    record_model(build_dir, NAME, summary["rmspe"], {k: v for k, v in summary.items() if k != "rmspe"} | update_peak)
-    log(f"mlp: total {update_peak['seconds']:.1f} s; peak RSS {update_peak['peak_rss_mb']} MB; wrote {out_dir}")
+    log(f"mlp: total {time.perf_counter() - t_start:.1f} s; wrote {out_dir}")
     return 0
 
 
