@@ -70,7 +70,7 @@ data: $(SETUP) ## make sure DATA_DIR has data: Kaggle download with credentials,
 $(FOLDS_STAMP): FORCE
 	@mkdir -p $(dir $@); echo "$(FOLDS)" | cmp -s - $@ || echo "$(FOLDS)" > $@
 
-$(FEATURES): $(SETUP) $(DATA_INPUTS) $(wildcard competition/*.py features/*.py) $(FOLDS_STAMP) | data
+$(FEATURES): $(SETUP) $(DATA_INPUTS) $(wildcard core/*.py competition/*.py features/*.py) $(FOLDS_STAMP) | data
 	$(PY) -m features --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --folds $(FOLDS)
 
 features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: BUILD_DIR/features/ (cached)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from competition.errors import DataError
+from core.errors import DataError
 
 ZIP_NAME = "rossmann-store-sales.zip"
 COMPETITION_FILES = ("train.csv", "test.csv", "store.csv", "sample_submission.csv")

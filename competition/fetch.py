@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from competition.data import COMPETITION_FILES, ZIP_NAME, CompetitionData, has_competition_data, is_synthetic, load_competition
-from competition.errors import DataError
-from competition.kaggle_cli import COMPETITION, credentials_configured, explain_failure, run_kaggle
+from core.errors import DataError
+from core.kaggle_cli import COMPETITION, credentials_configured, explain_failure, run_kaggle
 from competition.synthetic import SyntheticConfig, write_dataset
 
 BANNER = "#" * 78
@@ -77,6 +77,6 @@ def describe(data: CompetitionData) -> str:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

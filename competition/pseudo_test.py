@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from competition.errors import DataError
+from core.errors import DataError
 
 TEST_COLUMNS = ["Id", "Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
 # The end of a window is where the test is hardest (forward-looking inputs run out), so every

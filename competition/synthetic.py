@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from competition.io import write_text_atomic, write_with
+from core.io import write_text_atomic, write_with
 
 SOLUTION_NAME = "solution.csv"
 TRAIN_START = pd.Timestamp("2013-01-01")
@@ -384,6 +384,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -1,5 +1,5 @@
 """``python -m ensembling --build-dir B --data-dir D``: blend predictions into submission.csv."""
-from competition.cli import run_cli
+from core.cli import run_cli
 from ensembling.ensemble import main
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from competition.errors import DataError
-from competition.io import write_json_atomic, write_text_atomic
+from core.errors import DataError
+from core.io import write_json_atomic, write_text_atomic
 from ensembling.ensemble import LAST_DAYS
 from ensembling.sinks import read_validation
 
@@ -68,6 +68,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from competition.errors import DataError
-from competition.io import atomic_path, write_json_atomic, write_with
+from core.errors import DataError
+from core.io import atomic_path, write_json_atomic, write_with
 from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, last_days
 from ensembling import blend

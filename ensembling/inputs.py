@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from competition.errors import DataError
+from core.errors import DataError
 
 OOF_COLUMNS = ("Window", "Store", "Date", "Sales", "prediction")
 TEST_COLUMNS = ("Id", "Store", "Date", "prediction")

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from competition.errors import DataError
-from competition.io import pyplot, save_png, write_text_atomic
+from core.errors import DataError
+from core.io import pyplot, save_png, write_text_atomic
 from competition.metric import rmspe
 from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
 from ensembling.sinks import model_scores, read_validation
@@ -274,6 +274,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

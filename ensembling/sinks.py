@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from competition.data import load_competition
-from competition.errors import DataError
+from core.errors import DataError
 
 
 def write_submission_file(pred: pd.DataFrame, data_dir: Path, path: Path) -> None:

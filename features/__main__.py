@@ -1,5 +1,5 @@
 """``python -m features --data-dir D --build-dir B [--valid-start YYYY-MM-DD]``."""
-from competition.cli import run_cli
+from core.cli import run_cli
 from features.cli import main
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from competition.measure import run_measured
+from core.measure import run_measured
 
 WALL_BUDGET_S = 10.0
 RSS_BUDGET_MB = 3072.0

@@ -28,7 +28,7 @@ DEFAULT_FOLDS = 2
 # ablation, preprocess) are left out so that editing them does not invalidate the cache.
 CODE_FILES = ("features/__init__.py", "features/families.py", "features/pipeline.py",
               "features/columns.py", "features/cli.py", "competition/data.py",
-              "competition/split.py", "competition/errors.py", "competition/io.py",
+              "competition/split.py", "core/errors.py", "core/io.py",
               "competition/pseudo_test.py")
 
 
@@ -73,7 +73,7 @@ def write_tables(data: Any, out_dir: Path, valid_start: str | None, extra: dict[
     """Features of one train/test pair (the competition's, or a window's) into ``out_dir``."""
     import pandas as pd
 
-    from competition.io import write_json_atomic, write_with
+    from core.io import write_json_atomic, write_with
     from competition.split import validation_split
     from features.columns import CAT_COLS, CONT_COLS
     from features.pipeline import build_features
@@ -128,7 +128,7 @@ def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force
     from tqdm import tqdm
 
     from competition.data import load_competition
-    from competition.io import write_json_atomic, write_with
+    from core.io import write_json_atomic, write_with
     from competition.pseudo_test import pseudo_test, period_shape, windows
 
     t0 = time.perf_counter()
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
             args.valid_start = pd.Timestamp(args.valid_start).date().isoformat()
         except ValueError:
-            from competition.errors import DataError
+            from core.errors import DataError
 
             raise DataError(f"--valid-start {args.valid_start!r} is not a date",
                             fix="give it as YYYY-MM-DD") from None

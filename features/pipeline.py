@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from competition.errors import DataError
+from core.errors import DataError
 from competition.pseudo_test import PeriodShape, period_shape
 from features import families as fam
 

@@ -54,6 +54,6 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, meta: dict[str, Any]) -
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from competition.errors import DataError
-from competition.io import write_with
+from core.errors import DataError
+from core.io import write_with
 from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, Window, last_days
 from submissions.report import record_model, update_validation

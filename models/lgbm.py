@@ -21,8 +21,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from competition.errors import DataError
-from competition.io import pyplot, save_png, write_text_atomic
+from core.errors import DataError
+from core.io import pyplot, save_png, write_text_atomic
 from competition.metric import lgb_rmspe
 
 NAME = "lgbm"
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="LightGBM threads; results are reproducible for a fixed value")
     args = parser.parse_args(argv)
-    from competition.seed import seed_everything
+    from core.seed import seed_everything
 
     seed_everything(args.seed)
     train_and_predict(args.build_dir, args.seed, args.params, num_threads=args.threads)
@@ -348,6 +348,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from competition.errors import DataError
-from competition.io import pyplot, save_png, write_text_atomic
+from core.errors import DataError
+from core.io import pyplot, save_png, write_text_atomic
 
 MODELS = ("mlp", "lgbm", "quadratic")
 # Heartbeat: a running trial stamps the storage every HEARTBEAT seconds; one whose stamp is older
@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     optuna.logging.set_verbosity(optuna.logging.INFO)
-    from competition.seed import seed_everything
+    from core.seed import seed_everything
 
     seed_everything(args.seed)
     run(args)
@@ -536,6 +536,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

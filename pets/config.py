@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from competition.errors import DataError
-from competition.io import write_text_atomic
+from core.errors import DataError
+from core.io import write_text_atomic
 
 
 @dataclass

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from competition.errors import DataError
-from competition.io import write_json_atomic, write_text_atomic
-from competition.seed import seed_everything
+from core.errors import DataError
+from core.io import write_json_atomic, write_text_atomic
+from core.seed import seed_everything
 from pets.config import PetsConfig, preset_values
 from pets.data import PetPhotos, load_pets
 from pets.models import BACKBONES, PetsNet
@@ -243,6 +243,6 @@ def _write_table(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

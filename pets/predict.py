@@ -9,7 +9,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from competition.errors import DataError
+from core.errors import DataError
 from pets.data import decode_photos, list_images
 
 
@@ -54,6 +54,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from pets.augment import AugmentParams, Augmenter
-from competition.io import pyplot
+from core.io import pyplot
 from pets.heatmap import save_figure
 
 
@@ -32,7 +32,7 @@ def save_augment_grid(photo: torch.Tensor, path: str | Path, *, padding_mode: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    from competition.errors import DataError
+    from core.errors import DataError
     from pets.data import find_image_dir, list_images, load_rgb, to_uint8_tensor
     from pets.heatmap import save_hand_convolution
 
@@ -61,6 +61,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

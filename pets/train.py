@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from competition.errors import DataError
+from core.errors import DataError
 from pets.augment import AugmentParams, Augmenter, norm_stats
 from pets.config import DEFAULT_CPU_PRESET, PRESETS, PetsConfig, preset_values
 from pets.data import PetPhotos, to_uint8_tensor
@@ -365,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
-    from competition.io import write_text_atomic
-    from competition.seed import seed_everything
+    from core.io import write_text_atomic
+    from core.seed import seed_everything
     from pets.data import download_oxford_pets, load_pets, split_indices
     from pets.plots import most_confused, plot_most_confused, plot_top_losses
     from pets.probe import linear_probe
@@ -448,6 +448,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from competition.errors import DataError
-from competition.kaggle_cli import COMPETITION, explain_failure, run_kaggle
+from core.errors import DataError
+from core.kaggle_cli import COMPETITION, explain_failure, run_kaggle
 from submissions.upload import check_executable, require_credentials
 
 
@@ -27,6 +27,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from competition.io import write_json_atomic
+from core.io import write_json_atomic
 
 try:  # POSIX: models trained in parallel processes must not lose each other's entries.
     import fcntl

@@ -20,9 +20,9 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from competition.errors import DataError
-from competition.io import write_text_atomic
-from competition.kaggle_cli import (COMPETITION, CREDENTIALS_HELP, credentials_configured, explain_failure,
+from core.errors import DataError
+from core.io import write_text_atomic
+from core.kaggle_cli import (COMPETITION, CREDENTIALS_HELP, credentials_configured, explain_failure,
                                     kaggle_executable, run_kaggle)
 from submissions.report import read_validation, scores, validation_path
 
@@ -128,6 +128,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from competition.io import write_text_atomic
+from core.io import write_text_atomic
 
 
 class SubmissionError(ValueError):

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
 
-    from competition.seed import seed_everything
+    from core.seed import seed_everything
     from models.common import load_feature_tables, run_stage, training_frames
     from models.mlp.plots import plot_loss_curves, plot_lr_find
     from models.mlp.regressor import MLPRegressor
@@ -117,7 +117,7 @@ class MLPRecipe:
         self.config = config
 
     def __call__(self, train_df: Any, test_df: Any, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        from competition.errors import DataError
+        from core.errors import DataError
         from competition.metric import rmspe
         from models.common import fit_frame, training_frames
         from models.mlp.regressor import MLPRegressor
@@ -155,6 +155,6 @@ class MLPRecipe:
 
 
 def run(argv: list[str] | None = None) -> None:
-    from competition.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main, argv if argv is not None else sys.argv[1:])

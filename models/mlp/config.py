@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from competition.io import write_text_atomic
+from core.io import write_text_atomic
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from competition.io import pyplot, save_png
+from core.io import pyplot, save_png
 
 
 def smooth(values: Sequence[float], beta: float = 0.98) -> np.ndarray:

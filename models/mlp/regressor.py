@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from competition.io import write_text_atomic, write_with
+from core.io import write_text_atomic, write_with
 from features.families import HISTORY_COLS
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
@@ -54,7 +54,7 @@ def _preprocessor_from_dict(d: dict[str, Any]) -> Any:
 
 
 def _seed_everything(seed: int) -> None:
-    from competition.seed import seed_everything
+    from core.seed import seed_everything
 
     seed_everything(seed)
 

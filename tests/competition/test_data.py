@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from competition.data import load_competition
-from competition.errors import DataError
+from core.errors import DataError
 from competition.synthetic import SyntheticConfig, write_dataset
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from competition.data import load_competition
-from competition.errors import DataError
+from core.errors import DataError
 from competition.pseudo_test import TEST_COLUMNS, PeriodShape, pseudo_test, period_shape, windows
 from competition.synthetic import SyntheticConfig, write_dataset
 from features.pipeline import build_features

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from competition.errors import DataError
+from core.errors import DataError
 from ensembling.ensemble import run_ensemble
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from competition.errors import DataError
+from core.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_KAGGLE = REPO / ".venv" / "bin" / "kaggle"

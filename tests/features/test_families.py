@@ -202,7 +202,7 @@ def test_history_respects_cutoffs():
 
 
 def test_combine_rejects_overlapping_train_and_test():
-    from competition.errors import DataError
+    from core.errors import DataError
     from features.pipeline import combine
 
     tr = frame([1, 1], ["2015-01-01", "2015-01-02"], DayOfWeek=np.int8(4), Sales=[1, 2], Customers=[1, 1],

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competition.errors import DataError
+from core.errors import DataError
 from competition.metric import lgb_rmspe, rmspe
 
 
@@ -169,7 +169,7 @@ def test_cli_without_tuning_says_defaults(build_dir: Path, capsys: pytest.Captur
 
 
 def test_bad_params_json_exits_2(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from competition.cli import run_cli
+    from core.cli import run_cli
     from models.lgbm import main
 
     with pytest.raises(SystemExit) as exc:
@@ -180,7 +180,7 @@ def test_bad_params_json_exits_2(build_dir: Path, capsys: pytest.CaptureFixture[
 
 
 def test_missing_features_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from competition.cli import run_cli
+    from core.cli import run_cli
     from models.lgbm import main
 
     with pytest.raises(SystemExit) as exc:

@@ -200,7 +200,7 @@ def test_sigterm_fails_the_running_trial_at_once(tmp_path: Path) -> None:
 ])
 def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                             message: str) -> None:
-    from competition.cli import run_cli
+    from core.cli import run_cli
     from models.tune import main
 
     base = ["--model", "quadratic", "--build-dir", str(tmp_path)]
@@ -214,7 +214,7 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
 
 
 def test_a_study_keeps_its_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from competition.cli import run_cli
+    from core.cli import run_cli
     from models.tune import main
 
     tune(tmp_path, "--model", "quadratic", "--trials", "1", "--no-plots", "--study", "s")

@@ -76,7 +76,7 @@ def test_two_workers_share_one_study(postgres: PostgresServer, tmp_path: Path) -
 
 def test_worker_cannot_join_a_missing_study(postgres: PostgresServer, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from competition.cli import run_cli
+    from core.cli import run_cli
     from models.tune import main
 
     with pytest.raises(SystemExit) as exc:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from competition.errors import DataError
+from core.errors import DataError
 from pets.augment import AugmentParams, Augmenter, perspective_coeffs
 from pets.config import NATIVE_SIZE, PetsConfig, preset_values
 from pets.data import breed_from_name, load_pets, split_indices

@@ -5,7 +5,7 @@ import sys
 import warnings
 from collections.abc import Callable
 
-from competition.errors import DataError
+from core.errors import DataError
 
 USER_ERROR_EXIT = 2
 
