@@ -44,7 +44,7 @@ SUBMISSION  := $(BUILD_DIR)/submissions/submission.csv
 DATA_INPUTS := $(wildcard $(DATA_DIR)/*.zip $(DATA_DIR)/*.csv $(DATA_DIR)/external/*.csv)
 
 .PHONY: FORCE help setup data features train $(addprefix train-,$(MODELS)) lr-find tune tune-worker ensemble \
-        submit report upload leaderboard backtest bench bench-readme test clean
+        submit report upload leaderboard backtest bench bench-readme test lint clean
 
 help: ## list the targets and variables
 	@echo "Targets:"
@@ -103,7 +103,9 @@ submit: $(SUBMISSION) ## data -> features -> train -> ensemble -> BUILD_DIR/subm
 report: $(SUBMISSION) ## pseudo-test report: BUILD_DIR/reports/report.md with plots
 	$(PY) -m ensembling.report --build-dir $(BUILD_DIR)
 
-upload: $(SUBMISSION) ## upload submission.csv with the kaggle CLI (MSG="..."), logged in submissions/log.csv
+# Uploading never builds or trains: without BUILD_DIR/submissions/submission.csv it says how to make
+# one and exits 2 (an old DATA_DIR or a changed file must not retrain every model on the way).
+upload: $(SETUP) ## upload BUILD_DIR's existing submission.csv with the kaggle CLI (MSG="..."); never builds
 	$(PY) -m submissions.upload --build-dir $(BUILD_DIR) --message "$(MSG)"
 
 leaderboard: $(SETUP) ## show this account's Kaggle scores for the competition
@@ -130,6 +132,9 @@ bench-readme: ## regenerate README.md's performance section from the last `make 
 # --- checks -------------------------------------------------------------------------------------
 test: $(SETUP) ## run the test suite (real-data tests run where ../shared exists)
 	$(PY) -m pytest -q
+
+lint: $(SETUP) ## ruff (pinned in requirements.txt, configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 clean: ## delete BUILD_DIR (never DATA_DIR: raw data is immutable)
 	rm -rf $(BUILD_DIR)

@@ -155,7 +155,8 @@ def _read_csv(data: bytes, name: str, where: str) -> pd.DataFrame:
     try:
         header = pd.read_csv(io.BytesIO(data), nrows=0).columns.tolist()
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot parse the CSV ({err})", file=where, fix="restore the original file from Kaggle") from None
+        raise DataError(f"cannot parse the CSV ({err})", file=where,
+                        fix="restore the original file from Kaggle") from None
     missing = [c for c in expected if c not in header]
     if missing:
         raise DataError(f"missing column(s) {missing}; the header is {header}", file=where, column=missing[0],
@@ -175,7 +176,8 @@ def _read_csv(data: bytes, name: str, where: str) -> pd.DataFrame:
                 row, value = _first_bad_row(df[col], ~bad)
                 raise DataError(f"{value!r} is not a number", file=where, column=col, row=row,
                                 fix="fix or delete that line; the column holds numbers only") from None
-        raise DataError(f"cannot parse the CSV ({err})", file=where, fix="restore the original file from Kaggle") from None
+        raise DataError(f"cannot parse the CSV ({err})", file=where,
+                        fix="restore the original file from Kaggle") from None
     df = df[[c for c in header if c in expected]]  # keep Kaggle's column order
     for col, dtype in INT_COLUMNS[name].items():
         values = df[col].to_numpy()
@@ -235,7 +237,8 @@ def _load_train(data_dir: Path) -> tuple[pd.DataFrame, str]:
     df = _read_csv(data, "train.csv", where)
     _check_state_holiday(df, where)
     _check_range(df, "Sales", 0, np.inf, where, "Sales cannot be negative; correct the value or delete the line")
-    _check_range(df, "Customers", 0, np.inf, where, "Customers cannot be negative; correct the value or delete the line")
+    _check_range(df, "Customers", 0, np.inf, where,
+                 "Customers cannot be negative; correct the value or delete the line")
     _check_range(df, "Open", 0, 1, where, "Open is 0 (closed) or 1 (open)")
     _check_range(df, "DayOfWeek", 1, 7, where, "DayOfWeek runs from 1 (Monday) to 7 (Sunday)")
     _check_unique(df, where)

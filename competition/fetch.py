@@ -10,10 +10,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from competition.data import COMPETITION_FILES, ZIP_NAME, CompetitionData, has_competition_data, is_synthetic, load_competition
+from competition.data import (
+    COMPETITION_FILES,
+    ZIP_NAME,
+    CompetitionData,
+    has_competition_data,
+    is_synthetic,
+    load_competition,
+)
+from competition.synthetic import SyntheticConfig, write_dataset
 from core.errors import DataError
 from core.kaggle_cli import COMPETITION, credentials_configured, explain_failure, run_kaggle
-from competition.synthetic import SyntheticConfig, write_dataset
 
 BANNER = "#" * 78
 

@@ -66,7 +66,7 @@ class Window:
                 "end": str(self.end.date()), "n_days": self.n_days}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Window":
+    def from_dict(cls, d: dict[str, Any]) -> Window:
         return cls(int(d["index"]), pd.Timestamp(d["train_end"]), pd.Timestamp(d["start"]), pd.Timestamp(d["end"]))
 
 

@@ -55,10 +55,12 @@ def pyplot() -> Any:
     Selected here, at the first plot, rather than at import (importing a module changes no
     global state).
     """
-    import matplotlib
+    # matplotlib is imported at the first plot, after the backend is chosen; stages that plot
+    # nothing do not pay its import.
+    import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415
 
     return plt
 

@@ -64,5 +64,6 @@ def explain_failure(result: subprocess.CompletedProcess[str]) -> str:
                 f"https://www.kaggle.com/competitions/{COMPETITION}/rules with the account whose "
                 f"credentials are configured, then run the command again.\n{out.strip()}")
     if "401" in out or "Unauthorized" in out:
-        return f"Kaggle answered 401 Unauthorized: the credentials are wrong or expired.\n{CREDENTIALS_HELP}\n{out.strip()}"
+        return (f"Kaggle answered 401 Unauthorized: the credentials are wrong or expired.\n"
+                f"{CREDENTIALS_HELP}\n{out.strip()}")
     return f"the kaggle CLI failed with exit code {result.returncode}:\n{out.strip()}"

@@ -16,7 +16,7 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
-        import torch
+        import torch  # noqa: PLC0415  (lazy: see the docstring)
     except ImportError:  # pragma: no cover - torch is a pinned dependency
         return
     torch.manual_seed(seed)

@@ -17,7 +17,7 @@ import numpy as np
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
 from ensembling.ensemble import LAST_DAYS
-from ensembling.sinks import read_validation
+from ensembling.outputs import read_validation
 
 
 def window_scores(doc: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +50,8 @@ def results_markdown(result: dict[str, Any]) -> str:
              "| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, s in result["summary"].items():
         cells = [f"{v:.4f}" for v in s["per_window"]]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['mean']:.4f} ± {s['sd']:.4f} | {s['last_mean']:.4f} |")
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {s['mean']:.4f} ± {s['sd']:.4f} | {s['last_mean']:.4f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
-from core.io import atomic_path, write_json_atomic, write_with
 from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, last_days
+from core.errors import DataError
+from core.io import atomic_path, write_json_atomic, write_with
 from ensembling import blend
 from ensembling.inputs import load_predictions, load_segments, model_names
-from ensembling.sinks import record_ensemble, write_submission_file
+from ensembling.outputs import record_ensemble, write_submission_file
 
 DEFAULT_SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "Store")
 # A segment factor must lower RMSPE on every held-out window by this much.
@@ -221,7 +221,7 @@ def format_summary(decision: dict[str, Any]) -> str:
     names = decision["models"] + ["ensemble"]
     head = f"{'model':<12}" + "".join(f"{'w' + str(w['window']):>9}" for w in windows) \
         + f"{'mean':>9}{'last ' + str(LAST_DAYS) + 'd':>9}"
-    lines = [f"pseudo-test windows: " + ", ".join(f"w{w['window']} {w['start']}..{w['end']}" for w in windows),
+    lines = ["pseudo-test windows: " + ", ".join(f"w{w['window']} {w['start']}..{w['end']}" for w in windows),
              f"{decision['n_rows_scored']} rows with Sales > 0; every score is out-of-window "
              "(the ensemble's: fitted on the other windows)", "", head]
     for n in sorted(names, key=lambda n: np.mean([w["models"][n]["rmspe"] for w in windows])):

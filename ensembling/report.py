@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from competition.metric import rmspe
 from core.errors import DataError
 from core.io import pyplot, save_png, write_text_atomic
-from competition.metric import rmspe
 from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
-from ensembling.sinks import model_scores, read_validation
+from ensembling.outputs import model_scores, read_validation
 
 SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday")
 N_WORST = 6
@@ -159,7 +159,8 @@ def data_sheet(build_dir: Path, meta: dict[str, Any]) -> list[str]:
     lines = []
     feats = build_dir / "features"
     src = meta.get("source", "unknown")
-    lines.append(f"- source: **{src}**" + (" (generated; numbers say nothing about Kaggle)" if src == "synthetic" else ""))
+    lines.append(f"- source: **{src}**"
+                 + (" (generated; numbers say nothing about Kaggle)" if src == "synthetic" else ""))
     ends: dict[str, pd.Timestamp] = {}
     for part in ("train", "test"):
         p = feats / f"{part}.parquet"

@@ -15,14 +15,19 @@ import json
 import time
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from competition.data import load_competition
+from competition.metric import rmspe
 from features.columns import FASTAI_CAT_COLS, FASTAI_CONT_COLS
+from features.pipeline import EXTRA_FAMILIES, build_features
+from features.preprocess import TabularPreprocessor
 
 VALID_START = "2015-05-09"
 FAMILIES: dict[str, tuple[list[str], list[str]]] = {
-    "history": ([], ["HistSalesMean", "HistSalesMedian", "HistCustMean", "HistCustMedian",
+    "store_history": ([], ["HistSalesMean", "HistSalesMedian", "HistCustMean", "HistCustMedian",
                      "HistSalesDowMean", "HistSalesDowMedian", "HistCustDowMean", "HistCustDowMedian",
                      "HistSalesPromoMean", "HistSalesPromoMedian", "HistCustPromoMean",
                      "HistCustPromoMedian", "HistSalesPerCust"]),
@@ -37,16 +42,8 @@ FAMILIES: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def rmspe(y: np.ndarray, yhat: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(((y - yhat) / y) ** 2)))
-
-
 def fit_score(tr: pd.DataFrame, va: pd.DataFrame, cats: list[str], conts: list[str],
               rounds: int, seed: int) -> float:
-    import lightgbm as lgb
-
-    from features.preprocess import TabularPreprocessor
-
     cats = [c for c in cats if c in tr.columns]
     conts = [c for c in conts if c in tr.columns]
     pp = TabularPreprocessor(cats, conts).fit(tr)
@@ -82,14 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--base", nargs="+", default=["history", "closures"],
+    parser.add_argument("--base", nargs="+", default=["store_history", "closures"],
                         help="families of the base set (default: the kept ones)")
     parser.add_argument("--only", nargs="*", default=None, help="run only these variant names")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
-
-    from competition.data import load_competition
-    from features.pipeline import EXTRA_FAMILIES, build_features
 
     # Every candidate family, the rejected ones included, built in memory (not the CLI's cache).
     vs = pd.Timestamp(VALID_START)

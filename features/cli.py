@@ -18,11 +18,24 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+from tqdm import tqdm
+
+from competition.data import fingerprint, has_competition_data, load_competition
+from competition.pseudo_test import period_shape, pseudo_test, windows
+from competition.split import validation_split
+from core.errors import DataError
+from core.io import write_json_atomic, write_with
+from features.columns import CAT_COLS, CONT_COLS
+from features.pipeline import build_features
+
 FEATURES_SUBDIR = "features"
 WINDOWS_SUBDIR = "windows"
 META_VERSION = 2
 # Pseudo-test windows built next to the test's features (make submit FOLDS=...).
 DEFAULT_FOLDS = 2
+# The competition's tables; sample_submission.parquet keeps Kaggle's Id order for every model's csv.
+TABLES = ("train.parquet", "test.parquet", "sample_submission.parquet")
 # The modules whose source shapes the feature tables (the loader decides what the frames hold,
 # the split decides the default validation start). Tools that only read the tables (bench,
 # ablation, preprocess) are left out so that editing them does not invalidate the cache.
@@ -44,8 +57,6 @@ def code_hash() -> str:
 
 
 def cache_key(data_dir: Path, valid_start: str | None, folds: int) -> dict[str, str]:
-    from competition.data import fingerprint, has_competition_data, load_competition
-
     if not has_competition_data(data_dir):
         load_competition(data_dir)  # raises the loader's DataError, which says what to do
     parts = {"data": fingerprint(data_dir), "code": code_hash(), "valid_start": valid_start or "auto",
@@ -61,7 +72,7 @@ def window_dir(build_dir: Path, name: str) -> Path:
 
 def is_current(out_dir: Path, key: str) -> bool:
     meta = out_dir / "meta.json"
-    if not (meta.exists() and (out_dir / "train.parquet").exists() and (out_dir / "test.parquet").exists()):
+    if not (meta.exists() and all((out_dir / name).exists() for name in TABLES)):
         return False
     try:
         return json.loads(meta.read_text()).get("input_hash") == key
@@ -71,13 +82,6 @@ def is_current(out_dir: Path, key: str) -> bool:
 
 def write_tables(data: Any, out_dir: Path, valid_start: str | None, extra: dict[str, Any]) -> dict[str, Any]:
     """Features of one train/test pair (the competition's, or a window's) into ``out_dir``."""
-    import pandas as pd
-
-    from core.io import write_json_atomic, write_with
-    from competition.split import validation_split
-    from features.columns import CAT_COLS, CONT_COLS
-    from features.pipeline import build_features
-
     t0 = time.perf_counter()
     # The per-store history of train rows stops where the last test-length stretch of train
     # starts (models that want an inner validation split use it); test rows use all of train.
@@ -121,15 +125,10 @@ def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force
     parts = cache_key(data_dir, valid_start, folds)
     if not force and is_current(out_dir, parts["key"]):
         # Touch the outputs so make's timestamp check is satisfied after e.g. a no-op code touch.
-        for name in ("train.parquet", "test.parquet", "meta.json"):
+        for name in (*TABLES, "meta.json"):
             os.utime(out_dir / name)
         return json.loads((out_dir / "meta.json").read_text()) | {"cached": True}
 
-    from tqdm import tqdm
-
-    from competition.data import load_competition
-    from core.io import write_json_atomic, write_with
-    from competition.pseudo_test import pseudo_test, period_shape, windows
 
     t0 = time.perf_counter()
     data = load_competition(data_dir)
@@ -142,13 +141,14 @@ def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force
     meta = write_tables(data, out_dir, valid_start, {
         "data_fingerprint": parts["data"], "code_hash": parts["code"],
         "period_shape": shape.to_dict(), "windows": [w.to_dict() for w in wins]})
+    write_with(out_dir / "sample_submission.parquet", lambda p: data.sample_submission.to_parquet(p, index=False))
     with warnings.catch_warnings():
         # The competition's build above has said it once.
         warnings.filterwarnings("ignore", message="no external tables")
         for w in tqdm(wins, desc="features: pseudo-test windows", unit="window", leave=False):
             pt = pseudo_test(data, w)
             wdir = window_dir(build_dir, w.name)
-            write_with(wdir / "labels.parquet", lambda p: pt.labels.to_parquet(p, index=False))
+            write_with(wdir / "labels.parquet", lambda p, labels=pt.labels: labels.to_parquet(p, index=False))
             write_tables(pt.data, wdir, None, {"window": w.to_dict(), "period_shape": shape.to_dict()})
     meta = {"input_hash": parts["key"], **meta, "build_seconds": round(time.perf_counter() - t0, 2)}
     write_json_atomic(out_dir / "meta.json", meta)
@@ -167,12 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.valid_start is not None:
         try:
-            import pandas as pd
-
             args.valid_start = pd.Timestamp(args.valid_start).date().isoformat()
         except ValueError:
-            from core.errors import DataError
-
             raise DataError(f"--valid-start {args.valid_start!r} is not a date",
                             fix="give it as YYYY-MM-DD") from None
     t0 = time.perf_counter()

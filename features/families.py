@@ -25,7 +25,7 @@ _DAY_S = np.int64(86_400)  # seconds per day (Elapsed)
 REFURB_MIN_RUN = 3
 # Horizon (days) of the since/until-closure features: beyond it the exact distance carries no signal.
 CLOSURE_HORIZON = 60
-_MONTH_ABBR = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6, "Jul": 7, "Aug": 8,
+MONTH_ABBR = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6, "Jul": 7, "Aug": 8,
                "Sep": 9, "Sept": 9, "Oct": 10, "Nov": 11, "Dec": 12}
 
 
@@ -45,26 +45,32 @@ def _sort_order(store: np.ndarray, day: np.ndarray) -> np.ndarray | None:
     return np.argsort(key, kind="stable")
 
 
-class _Grid:
-    """Dense store x calendar-day grid for per-store sequence features over calendar days."""
+class StoreDayGrid:
+    """Dense store x calendar-day grid for per-store sequence features over calendar days.
+
+    Row ``i`` of the frame sits in cell ``(store_row[i], day_col[i])``; ``observed`` marks the
+    cells that have a row (the rest are data gaps).
+    """
 
     def __init__(self, df: pd.DataFrame) -> None:
         store = df["Store"].to_numpy().astype(np.int64)
         day = day_number(df["Date"])
-        self.s0, self.d0 = int(store.min()), int(day.min())
-        self.n_store = int(store.max()) - self.s0 + 1
-        self.n_day = int(day.max()) - self.d0 + 1
-        self.r = store - self.s0
-        self.c = day - self.d0
+        first_store, first_day = int(store.min()), int(day.min())
+        self.n_store = int(store.max()) - first_store + 1
+        self.n_day = int(day.max()) - first_day + 1
+        self.store_row = store - first_store
+        self.day_col = day - first_day
         self.observed = self.scatter(np.ones(len(df), dtype=bool), False)
 
     def scatter(self, values: np.ndarray, fill: object) -> np.ndarray:
+        """A grid holding each row's value in its cell and ``fill`` elsewhere."""
         g = np.full((self.n_store, self.n_day), fill, dtype=np.asarray(values).dtype)
-        g[self.r, self.c] = values
+        g[self.store_row, self.day_col] = values
         return g
 
     def gather(self, grid: np.ndarray) -> np.ndarray:
-        return grid[self.r, self.c]
+        """Each row's cell of ``grid``."""
+        return grid[self.store_row, self.day_col]
 
 
 def _dist_next(mask: np.ndarray) -> np.ndarray:
@@ -108,7 +114,7 @@ def _bounded_distance(event: np.ndarray, observed: np.ndarray, forward: bool, ho
     return out
 
 
-def _window_count(grid: np.ndarray, observed: np.ndarray, start: int, stop: int) -> np.ndarray:
+def window_count(grid: np.ndarray, observed: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Per cell, the sum of ``grid`` over days [d+start, d+stop) (NaN if any of them is unobserved)."""
     n = grid.shape[1]
     pad = max(abs(start), abs(stop)) + 1
@@ -283,7 +289,7 @@ def weather(df: pd.DataFrame, weather_table: pd.DataFrame, state_names: pd.DataF
     return df.assign(**new)
 
 
-def competition(df: pd.DataFrame) -> pd.DataFrame:
+def competition_open(df: pd.DataFrame) -> pd.DataFrame:
     """CompetitionOpenSince (15th of the month), CompetitionDaysOpen, CompetitionMonthsOpen.
 
     Missing year -> 1900 and month -> 1 (fast.ai); days are 0 when negative or the year < 1990;
@@ -324,7 +330,7 @@ def promo2(df: pd.DataFrame) -> pd.DataFrame:
 EVENT_COLS = ("SchoolHoliday", "StateHoliday", "Promo")
 
 
-def events(df: pd.DataFrame, cols: tuple[str, ...] = EVENT_COLS) -> pd.DataFrame:
+def event_durations(df: pd.DataFrame, cols: tuple[str, ...] = EVENT_COLS) -> pd.DataFrame:
     """fast.ai's durations and rolling counts, per store over train + test in date order.
 
     - ``After<X>``: days since the last row with X (0 on the day, 0 if none before).
@@ -381,24 +387,7 @@ def events(df: pd.DataFrame, cols: tuple[str, ...] = EVENT_COLS) -> pd.DataFrame
 # ----------------------------------------------------------------------------------------------
 # beyond fast.ai
 # ----------------------------------------------------------------------------------------------
-def promo2_month(df: pd.DataFrame) -> pd.DataFrame:
-    """``IsPromo2Month``: the store runs Promo2, it has started, and this month is in PromoInterval.
-
-    Needs promo2() (Promo2Since) and date_parts() (Month).
-    """
-    interval = df["PromoInterval"].fillna("").astype("str")
-    codes, uniq = pd.factorize(interval)
-    table = np.zeros((len(uniq), 13), dtype=bool)
-    for k, s in enumerate(uniq):
-        for m in str(s).split(","):
-            if m.strip() in _MONTH_ABBR:
-                table[k, _MONTH_ABBR[m.strip()]] = True
-    started = df["Date"].to_numpy() >= df["Promo2Since"].to_numpy()
-    active = (df["Promo2"].to_numpy() == 1) & started
-    return df.assign(IsPromo2Month=(active & table[codes, df["Month"].to_numpy()]).astype(np.int8))
-
-
-def _cutoff_parts(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp
+def cutoff_parts(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp
                   ) -> Iterator[tuple[np.ndarray, np.ndarray, np.datetime64]]:
     """Yield (usable-history mask, target-row mask) per cutoff: the validation start for every
     train row, the test start for test rows. Usable = open train days with Sales > 0 before it."""
@@ -417,7 +406,7 @@ HISTORY_COLS = tuple(
      for m in ("Mean", "Median")] + ["HistSalesPerCust"])
 
 
-def history(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp) -> pd.DataFrame:
+def store_history(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp) -> pd.DataFrame:
     """Per-store sales history (the winners' features), leak-free.
 
     Statistics come from open training days with Sales > 0 strictly before a cutoff: the
@@ -438,7 +427,7 @@ def history(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestam
     groupings = (("", r, n_store), ("Dow", r * 7 + dow, n_store * 7), ("Promo", r * 2 + promo, n_store * 2))
 
     out = {name: np.full(len(df), np.nan, dtype=np.float32) for name in HISTORY_COLS}
-    for m, rows, _ in _cutoff_parts(df, valid_start, test_start):
+    for m, rows, _ in cutoff_parts(df, valid_start, test_start):
         hs = pd.DataFrame({"Sales": sales[m], "Customers": cust[m]})
         for prefix, idx, size in groupings:
             g = hs.groupby(idx[m], sort=False)[["Sales", "Customers"]].agg(["mean", "median"])
@@ -454,27 +443,6 @@ def history(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestam
     return df.assign(**out)
 
 
-def recent_ratio(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp,
-                 recent_days: int = 91) -> pd.DataFrame:
-    """``HistSalesRecentRatio``: a store's mean sales over the last ``recent_days`` before the
-    cutoff over its mean before the cutoff (its trend, carried into the horizon). Same cutoffs
-    as history(). Rejected by the ablation (see ABLATION.md); kept for re-measuring."""
-    store = df["Store"].to_numpy().astype(np.int64)
-    r = store - int(store.min())
-    n_store = int(r.max()) + 1
-    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
-    dates = df["Date"].to_numpy()
-    out = np.full(len(df), np.nan, dtype=np.float32)
-    for m, rows, cut in _cutoff_parts(df, valid_start, test_start):
-        recent = m & (dates >= cut - np.timedelta64(recent_days, "D"))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            all_mean = np.bincount(r[m], weights=sales[m], minlength=n_store) / np.bincount(r[m], minlength=n_store)
-            rec_mean = (np.bincount(r[recent], weights=sales[recent], minlength=n_store)
-                        / np.bincount(r[recent], minlength=n_store))
-        out[rows] = (rec_mean / all_mean)[r[rows]]
-    return df.assign(HistSalesRecentRatio=out)
-
-
 def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
     """Days since / until closures, from ``Open`` (known in the test set too).
 
@@ -485,7 +453,7 @@ def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
       ``horizon``.
     NaN where a data gap comes first, since the answer is then unknown (see _bounded_distance).
     """
-    g = _Grid(df)
+    g = StoreDayGrid(df)
     closed = g.scatter((df["Open"].to_numpy() == 0), False)
     # Run lengths of consecutive closed days along each grid row.
     n = g.n_day
@@ -499,49 +467,6 @@ def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
         DaysSinceRefurb=g.gather(_bounded_distance(refurb, g.observed, False, horizon, True)),
         DaysUntilRefurb=g.gather(_bounded_distance(refurb, g.observed, True, horizon, True)),
     )
-
-
-def holiday_counts(df: pd.DataFrame) -> pd.DataFrame:
-    """Holiday days in the coming and the past calendar week (days d+1..d+7 and d-7..d-1).
-
-    Day-based companions of fast.ai's row-based ``_fw``/``_bw``; NaN when the week touches a
-    data gap. Needs StateHoliday as bool (state_holiday_bool).
-    """
-    g = _Grid(df)
-    new = {}
-    for col in ("StateHoliday", "SchoolHoliday"):
-        grid = g.scatter(df[col].to_numpy().astype(bool), False)
-        new[col + "NextWeek"] = g.gather(_window_count(grid, g.observed, 1, 8))
-        new[col + "LastWeek"] = g.gather(_window_count(grid, g.observed, -7, 0))
-    return df.assign(**new)
-
-
-def year_ago(df: pd.DataFrame, valid_start: pd.Timestamp) -> pd.DataFrame:
-    """``SalesYearAgoRatio``: the store's sales 364 days earlier (same weekday) over its mean.
-
-    Only values strictly before the validation start are used (364 > the 42-day horizon, so
-    every row of the validation and test period has its year-ago day in the past). NaN when
-    that day is missing, closed, or on/after the validation start for train rows. Rejected by
-    the ablation (see ABLATION.md); kept for re-measuring.
-    """
-    g = _Grid(df)
-    is_test = df["_test"].to_numpy()
-    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
-    ok = (~is_test) & (df["Open"].to_numpy() == 1) & (sales > 0)
-    cut = np.datetime64(pd.Timestamp(valid_start).to_datetime64())
-    ok_train = ok & (df["Date"].to_numpy() < cut)
-    grid_v = g.scatter(np.where(ok_train, sales, np.nan), np.nan)  # train/validation rows
-    grid_t = g.scatter(np.where(ok, sales, np.nan), np.nan)  # test rows: everything before test
-    lag = 364
-    r, c = g.r, g.c - lag
-    inside = c >= 0
-    cc = np.where(inside, c, 0)
-    val = np.where(inside, np.where(is_test, grid_t[r, cc], grid_v[r, cc]), np.nan)
-    # Normalise by the store's mean over the same usable days, so the value is scale-free.
-    mean_v = np.nanmean(np.where(np.isnan(grid_v).all(axis=1, keepdims=True), 1, grid_v), axis=1)
-    mean_t = np.nanmean(np.where(np.isnan(grid_t).all(axis=1, keepdims=True), 1, grid_t), axis=1)
-    denom = np.where(is_test, mean_t[r], mean_v[r])
-    return df.assign(SalesYearAgoRatio=(val / denom).astype(np.float32))
 
 
 def warn_no_external(data_dir: object) -> None:

@@ -24,7 +24,7 @@ class MedianBaseline:
     def __init__(self, levels: tuple[list[str], ...] = LEVELS) -> None:
         self.levels = levels
 
-    def fit(self, df: pd.DataFrame) -> "MedianBaseline":
+    def fit(self, df: pd.DataFrame) -> MedianBaseline:
         self.tables_ = [df.groupby(keys, observed=True)["Sales"].median().rename(f"m{i}")
                         for i, keys in enumerate(self.levels)]
         self.global_median_ = float(df["Sales"].median())

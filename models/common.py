@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from core.errors import DataError
-from core.io import write_with
 from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, Window, last_days
+from core.errors import DataError
+from core.io import write_with
 from submissions.report import record_model, update_validation
 from submissions.writer import to_submission, write_submission
-
 
 # A recipe: (train table, test table, meta) -> (test prediction, what to record about the fit).
 FitPredict = Callable[[pd.DataFrame, pd.DataFrame, dict[str, Any]], tuple[np.ndarray, dict[str, Any]]]
@@ -75,13 +74,13 @@ def fit_frame(train: pd.DataFrame) -> pd.DataFrame:
     return train[_scored(train)].reset_index(drop=True)
 
 
-def sample_submission(build_dir: str | Path, test: pd.DataFrame) -> pd.DataFrame:
-    """The competition's sample submission (the order Kaggle expects the ids in)."""
+def sample_submission(build_dir: str | Path) -> pd.DataFrame:
+    """The competition's sample submission (the Id order Kaggle expects), as the features stage saved it."""
     path = Path(build_dir) / "features" / "sample_submission.parquet"
-    if path.exists():
-        return pd.read_parquet(path)
-    # Kaggle's sample lists the test ids in ascending order.
-    return pd.DataFrame({"Id": np.sort(test["Id"].to_numpy()), "Sales": 0.0})
+    if not path.exists():
+        raise DataError("the sample submission of the feature build is missing", file=path,
+                        fix=f"rebuild the features: `make features BUILD_DIR={build_dir}`")
+    return pd.read_parquet(path)
 
 
 def tuned_params(build_dir: str | Path, name: str) -> dict[str, Any] | None:
@@ -198,7 +197,7 @@ def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.
     _write_parquet(pd.DataFrame({"Id": test["Id"].to_numpy(), "Store": test["Store"].to_numpy(),
                                  "Date": test["Date"].to_numpy(), "Open": test["Open"].to_numpy(),
                                  "prediction": test_pred}), pdir / f"{name}.test.parquet")
-    write_submission(to_submission(test, test_pred), sample_submission(build_dir, test),
+    write_submission(to_submission(test, test_pred), sample_submission(build_dir),
                      build_dir / "submissions" / f"{name}.csv")
     record_model(build_dir, name, summary["rmspe"], {k: v for k, v in summary.items() if k != "rmspe"})
     windows = [{k: r[k] for k in ("index", "start", "end", "train_end", "n_days")} for r in summary["windows"]]

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
 from competition.metric import rmspe
+from core.errors import DataError
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
@@ -23,7 +23,8 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"no {what} file", file=path, fix=f"pass the path of an existing {what} CSV") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot parse the CSV ({err})", file=path, fix=f"pass a {what} CSV with columns Id,Sales") from None
+        raise DataError(f"cannot parse the CSV ({err})", file=path,
+                        fix=f"pass a {what} CSV with columns Id,Sales") from None
     missing = [c for c in ("Id", "Sales") if c not in df.columns]
     if missing:
         raise DataError(f"missing column(s) {missing}; the header is {list(df.columns)}", file=path,

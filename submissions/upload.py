@@ -17,13 +17,19 @@ import hashlib
 import io
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import DataError
 from core.io import write_text_atomic
-from core.kaggle_cli import (COMPETITION, CREDENTIALS_HELP, credentials_configured, explain_failure,
-                                    kaggle_executable, run_kaggle)
+from core.kaggle_cli import (
+    COMPETITION,
+    CREDENTIALS_HELP,
+    credentials_configured,
+    explain_failure,
+    kaggle_executable,
+    run_kaggle,
+)
 from submissions.report import read_validation, scores, validation_path
 
 LOG_COLUMNS = ["time_utc", "file", "sha256", "message", "validation_rmspe"]
@@ -88,7 +94,8 @@ def upload(build_dir: Path, message: str, file: Path | None = None, check_creden
     path = file or build_dir / "submissions" / "submission.csv"
     if not path.exists():
         raise DataError("no submission file to upload", file=path,
-                        fix=f"build it first: `make submit BUILD_DIR={build_dir}`")
+                        fix=f"build it first with `make submit BUILD_DIR={build_dir} DATA_DIR=<your data>`; "
+                            "uploading never builds or trains")
     if not message.strip():
         raise DataError("the submission message is empty", fix='pass one: make upload MSG="what changed"')
     if check_credentials:
@@ -108,7 +115,7 @@ def upload(build_dir: Path, message: str, file: Path | None = None, check_creden
         raise DataError(explain_failure(result), file=path, fix="see the Kaggle message above; the file is unchanged")
     if output:
         print(output)
-    row = {"time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "file": str(path),
+    row = {"time_utc": datetime.now(UTC).isoformat(timespec="seconds"), "file": str(path),
            "sha256": digest, "message": message, "validation_rmspe": "" if rmspe is None else f"{rmspe:.6f}"}
     append_log(build_dir / "submissions" / "log.csv", row)
     return row

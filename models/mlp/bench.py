@@ -1,6 +1,7 @@
 """`bench_epoch`: time one training epoch (for `make bench`)."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -8,16 +9,19 @@ from pathlib import Path
 
 import torch
 
+from models.common import load_feature_tables, training_frames
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
+from models.mlp.regressor import MLPRegressor
 from models.mlp.training import TensorData, fit_network, torch_threads
 
 # Cardinalities (unknown included) and continuous width of the real feature set, so that the
 # synthetic benchmark has the real network's shape when no feature files are at hand.
-# (Read from build-real/models/mlp/weights.pt: 22 categorical columns, 33 continuous + 3 NaN flags.)
+# (22 categorical columns, 33 continuous + 3 NaN flags; docs/RESULTS.md says where they were read.)
 ROSSMANN_CARDINALITIES = [1116, 8, 4, 13, 32, 3, 26, 27, 5, 4, 5, 24, 9, 13, 53, 22, 7, 7, 4, 4, 9, 9]
 ROSSMANN_N_CONT = 36
-FP32_PEAK_GFLOPS = 210.0  # measured fp32 matmul peak of the 2-core reference machine
+# fp32 matmul peak of the 2-core reference machine, the unit of the benchmark's efficiency figure.
+FP32_PEAK_GFLOPS = 210.0
 
 
 @dataclass
@@ -66,9 +70,6 @@ def bench_epoch(build_dir: Path | None = None, config: MLPConfig | None = None,
     """
     config = dataclasses.replace(config or MLPConfig(), epochs=1, progress=False)
     if build_dir is not None and (Path(build_dir) / "features" / "meta.json").exists():
-        from models.common import load_feature_tables, training_frames
-        from models.mlp.regressor import MLPRegressor
-
         train_df, _, meta = load_feature_tables(Path(build_dir))
         fit_df, _ = training_frames(train_df, meta)
         if n_rows is not None:
@@ -93,8 +94,6 @@ def bench_epoch(build_dir: Path | None = None, config: MLPConfig | None = None,
 
 
 def main() -> None:
-    import argparse
-
     p = argparse.ArgumentParser(description="Time one MLP training epoch.")
     p.add_argument("--build-dir", type=Path, default=None)
     p.add_argument("--rows", type=int, default=None)

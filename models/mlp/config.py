@@ -4,9 +4,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from core.io import write_text_atomic
 
@@ -17,7 +18,7 @@ class MLPConfig:
 
     Architecture defaults are fast.ai's lesson model (`layers=[1000, 500]`, `ps=[0.001, 0.01]`,
     `emb_drop=0.04`). The schedule defaults (batch, LR, epochs, weight decay) were chosen on the
-    validation split of the real data for this 2-core CPU; see `models/mlp/__init__.py`.
+    validation split of the real data for this 2-core CPU; see docs/RESULTS.md.
     """
 
     # --- architecture ---
@@ -38,11 +39,8 @@ class MLPConfig:
     clip_inputs: bool = True        # continuous inputs clipped into the training range
 
     # --- optimisation (AdamW + OneCycleLR) ---
-    # Chosen on build-real's validation window (2 cores, seed 42; seed-to-seed spread ~0.003):
-    # batch 2048: 2 epochs 0.1201 (lr 1.2e-2), 3 epochs 0.1117; batch 1024 (lr 8.5e-3): 2 epochs
-    # 0.1089 (0.1128 with seed 1), 3 epochs 0.1047; batch 512 (lr 6e-3): 1 epoch 0.1181,
-    # 2 epochs 0.1070. More optimizer steps beat bigger batches here; 2 epochs at batch 1024 keep
-    # the validation fit plus the refit near a third of fast.ai's 203 s.
+    # More optimizer steps beat bigger batches on this data; 2 epochs at batch 1024 keep the
+    # first fit plus the refit near a third of fast.ai's time (measurements: docs/RESULTS.md).
     epochs: int = 2
     batch_size: int = 1024
     # Small datasets (the synthetic default, a subsample) get smaller batches so that the one-cycle
@@ -60,15 +58,13 @@ class MLPConfig:
     # --- final fit (train + validation, for the test predictions) ---
     # "continue": the validated network trains `refit_epochs` more one-cycle epochs on train +
     # validation rows, keeping its preprocessor. "scratch": a fresh network and preprocessor
-    # with the full schedule (`epochs`). Measured on a pseudo split of build-real (fit before
-    # 2015-03-16, refit through 05-02, scored on 05-03..06-19): no refit 0.1194, scratch 2 epochs
-    # 0.1089, continue 1 epoch 0.1081, so "continue" is as accurate at half the refit's time.
+    # with the full schedule (`epochs`). "continue" is as accurate at half the refit's time
+    # (docs/RESULTS.md).
     refit: str = "continue"
     refit_epochs: int = 1
     # The refit trains on the stores of the test set only: the other stores' rows cannot change a
-    # test prediction except through shared weights, and they are ~20% of the rows. Measured on
-    # the validation window (2 epochs, seed 42): trained on the 856 test stores 0.1120 RMSPE on
-    # those stores, trained on all 1,115 stores 0.1110, within the ~0.003 seed-to-seed spread.
+    # test prediction except through shared weights, they are ~20% of the rows, and dropping them
+    # cost nothing beyond the seed spread (docs/RESULTS.md).
     refit_test_stores_only: bool = True
 
     # --- runtime ---
@@ -102,10 +98,10 @@ class MLPConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "MLPConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> MLPConfig:
         return cls().with_params(d)
 
-    def with_params(self, params: Mapping[str, Any]) -> "MLPConfig":
+    def with_params(self, params: Mapping[str, Any]) -> MLPConfig:
         """A copy with `params` applied; unknown names raise (a typo must not pass silently).
 
         Besides field names, flat Optuna-style keys `ps_<i>` and `layers_<i>` set one list entry,
@@ -128,5 +124,5 @@ class MLPConfig:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> "MLPConfig":
+    def load(cls, path: Path) -> MLPConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,8 +1,8 @@
 """PNG plots: loss curves of the fits, and the LR finder's loss against LR."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -11,11 +11,13 @@ import pandas as pd
 import torch
 
 from core.io import write_text_atomic, write_with
+from core.seed import seed_everything
+from features.columns import CAT_COLS, CONT_COLS
 from features.families import HISTORY_COLS
+from features.preprocess import TabularPreprocessor
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
-from models.mlp.training import (EpochCallback, History, TensorData, fit_network, predict_log,
-                                 torch_threads)
+from models.mlp.training import EpochCallback, History, TensorData, fit_network, predict_log, torch_threads
 
 TARGET = "Sales"
 
@@ -33,29 +35,21 @@ MLP_LOG_COLS = [c for c in HISTORY_COLS if c != "HistSalesPerCust"] + ["Competit
 
 def _default_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     """features.columns' lists, filtered to what the frame has (external tables are optional)."""
-    from features.columns import CAT_COLS, CONT_COLS
-
     return ([c for c in CAT_COLS if c in df.columns],
             [c for c in CONT_COLS if c in df.columns])
 
 
 def _make_preprocessor(cat_cols: list[str], cont_cols: list[str], config: MLPConfig) -> Any:
-    from features.preprocess import TabularPreprocessor
-
     wanted = MLP_LOG_COLS if config.log_cols is None else config.log_cols
     return TabularPreprocessor(cat_cols, cont_cols, [c for c in wanted if c in cont_cols],
                                config.na_flag_min_rate, config.clip_inputs)
 
 
 def _preprocessor_from_dict(d: dict[str, Any]) -> Any:
-    from features.preprocess import TabularPreprocessor
-
     return TabularPreprocessor.from_dict(d)
 
 
 def _seed_everything(seed: int) -> None:
-    from core.seed import seed_everything
-
     seed_everything(seed)
 
 
@@ -124,7 +118,7 @@ class MLPRegressor:
         return data
 
     def fit(self, train_df: pd.DataFrame, valid_df: pd.DataFrame | None = None,
-            epoch_callback: EpochCallback | None = None) -> "MLPRegressor":
+            epoch_callback: EpochCallback | None = None) -> MLPRegressor:
         """Fit on `train_df` (rows with Sales > 0), reporting validation RMSPE per epoch.
 
         `epoch_callback(epoch, valid_rmspe)` runs after every epoch (epoch from 0; NaN RMSPE
@@ -147,7 +141,7 @@ class MLPRegressor:
         return self._record(history, t0)
 
     def fit_more(self, train_df: pd.DataFrame, epochs: int, valid_df: pd.DataFrame | None = None,
-                 epoch_callback: EpochCallback | None = None) -> "MLPRegressor":
+                 epoch_callback: EpochCallback | None = None) -> MLPRegressor:
         """Warm start: train the fitted network `epochs` more one-cycle epochs on `train_df`.
 
         The schedule is `config`'s (peak LR, batch, seed) over `epochs` epochs. The preprocessor
@@ -166,7 +160,7 @@ class MLPRegressor:
             history = fit_network(self.model_, train, cfg, valid, epoch_callback, desc="continue")
         return self._record(history, t0)
 
-    def _record(self, history: History, t0: float) -> "MLPRegressor":
+    def _record(self, history: History, t0: float) -> MLPRegressor:
         """Keep what a training call measured (`fit` and `fit_more` alike)."""
         self.history_ = history.epochs
         self.step_loss_ = history.step_loss
@@ -206,7 +200,7 @@ class MLPRegressor:
         return directory
 
     @classmethod
-    def load(cls, directory: Path) -> "MLPRegressor":
+    def load(cls, directory: Path) -> MLPRegressor:
         """Restore a regressor written by `save`: config, preprocessor, weights and history."""
         directory = Path(directory)
         self = cls(MLPConfig.load(directory / "config.json"))

@@ -5,9 +5,9 @@ import contextlib
 import math
 import os
 import time
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from competition.metric import rmspe
 from models.mlp.config import MLPConfig
 
 EpochCallback = Callable[[int, float], None]
@@ -139,8 +140,6 @@ def effective_batch_size(n_rows: int, config: MLPConfig) -> int:
 
 def rmspe_from_log(log_pred: torch.Tensor, y_log: torch.Tensor) -> float:
     """RMSPE of exp(log_pred) against exp(y_log), the competition metric (rows with Sales > 0)."""
-    from competition.metric import rmspe
-
     y = np.exp(y_log.double().numpy())
     return float(rmspe(y, np.exp(log_pred.double().numpy())))
 

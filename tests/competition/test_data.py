@@ -13,8 +13,11 @@ import pandas as pd
 import pytest
 
 from competition.data import load_competition
-from core.errors import DataError
 from competition.synthetic import SyntheticConfig, write_dataset
+from core.errors import DataError
+from features.pipeline import build_features
+from models.baseline import fit_predict as baseline
+from models.lgbm import LGBMRecipe
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -170,7 +173,8 @@ def test_test_period_overlapping_train(csv_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(("column", "old", "new"), [
-    ("StoreType", '"a"', '"e"'), ("Assortment", '"c"', '"x"'), ("PromoInterval", '"Jan,Apr,Jul,Oct"', '"Jan,Apr,July,Oct"')])
+    ("StoreType", '"a"', '"e"'), ("Assortment", '"c"', '"x"'), ("PromoInterval", '"Jan,Apr,Jul,Oct"',
+                                                                '"Jan,Apr,July,Oct"')])
 def test_store_code_outside_kaggles_set(csv_dir: Path, column: str, old: str, new: str) -> None:
     path = csv_dir / "store.csv"
     lines = path.read_text().splitlines()
@@ -178,7 +182,8 @@ def test_store_code_outside_kaggles_set(csv_dir: Path, column: str, old: str, ne
     line_no = next(i for i, line in enumerate(lines[1:], start=2)
                    if old in line and (column == "PromoInterval" or line.split(",")[col] == old))
     edit_line(path, line_no, old, new)
-    assert_user_error(run_fetch(csv_dir), "store.csv", f"'{column}'", f"line {line_no}", new.strip('"'), "must be one of")
+    assert_user_error(run_fetch(csv_dir), "store.csv", f"'{column}'", f"line {line_no}", new.strip('"'),
+                      "must be one of")
 
 
 def test_more_windows_than_the_train_holds_exits_2(csv_dir: Path, tmp_path: Path) -> None:
@@ -190,10 +195,6 @@ def test_more_windows_than_the_train_holds_exits_2(csv_dir: Path, tmp_path: Path
 
 
 def test_test_store_without_train_rows_warns_and_gets_predictions(csv_dir: Path) -> None:
-    from features.pipeline import build_features
-    from models.baseline import fit_predict as baseline
-    from models.lgbm import LGBMRecipe
-
     store = int(pd.read_csv(csv_dir / "test.csv")["Store"].iloc[0])
     train = pd.read_csv(csv_dir / "train.csv", dtype=str, keep_default_na=False)
     train[train["Store"] != str(store)].to_csv(csv_dir / "train.csv", index=False)

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from competition.data import load_competition
-from core.errors import DataError
-from competition.pseudo_test import TEST_COLUMNS, PeriodShape, pseudo_test, period_shape, windows
+from competition.pseudo_test import TEST_COLUMNS, PeriodShape, period_shape, pseudo_test, windows
 from competition.synthetic import SyntheticConfig, write_dataset
+from core.errors import DataError
+from features.cli import build, window_dir
 from features.pipeline import build_features
 
 # The sequence families: what censoring is about.
@@ -113,8 +114,6 @@ def test_more_windows_than_the_train_holds_is_a_data_error(data):
 
 
 def test_features_cli_builds_windows(tmp_path: Path) -> None:
-    from features.cli import build, window_dir
-
     data_dir = tmp_path / "data"
     write_dataset(data_dir, SyntheticConfig(n_stores=6, seed=1))
     with warnings.catch_warnings():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,6 @@ def test_deterministic_and_seed_sensitive(tmp_path: Path) -> None:
 
 
 def test_kaggle_quirks(tmp_path: Path) -> None:
-    import zipfile
-
     write_dataset(tmp_path, SyntheticConfig(n_stores=5, seed=1))
     with zipfile.ZipFile(tmp_path / "rossmann-store-sales.zip") as zf:
         assert sorted(zf.namelist()) == ["sample_submission.csv", "store.csv", "test.csv", "train.csv"]

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from competition.data import load_competition
+
 N_STORES = 30
 TRAIN_START = "2015-01-01"
 TRAIN_END = "2015-06-19"
@@ -134,8 +136,6 @@ def synth() -> SimpleNamespace:
 
 def load_as_comp(data_dir: Path) -> dict[str, pd.DataFrame]:
     """Read a data dir through the real loader, in the shape :func:`make_build` takes."""
-    from competition.data import load_competition
-
     data = load_competition(data_dir)
     return {"train": data.train, "test": data.test, "store": data.store}
 

@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import DataError
 from ensembling.ensemble import run_ensemble
+from submissions.report import record_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,8 @@ def test_run_writes_submission_and_report_entry(build_factory, data_dir, synth):
     assert entry["factor"] < 1.0
     # The reported score is leave-one-window-out, and still beats every model here.
     assert entry["rmspe"] < min(entry["models_rmspe"].values())
-    assert entry["rmspe_in_sample"] <= entry["rmspe"] + 1e-9 or entry["rmspe_in_sample"] < min(entry["models_rmspe"].values())
+    assert (entry["rmspe_in_sample"] <= entry["rmspe"] + 1e-9
+            or entry["rmspe_in_sample"] < min(entry["models_rmspe"].values()))
     assert [w["window"] for w in entry["windows"]] == [1, 2, 3]
     assert [f["held_out_window"] for f in entry["held_out_fits"]] == [1, 2, 3]
     per_window = [w["models"]["ensemble"]["rmspe"] for w in entry["windows"]]
@@ -57,8 +59,6 @@ def test_rerun_does_not_blend_its_own_output(build_factory, data_dir, synth):
 
 
 def test_merges_into_existing_validation_json(build_factory, data_dir, synth):
-    from submissions.report import record_model
-
     build = build_factory(_models(synth))
     record_model(build, "lgbm", 0.123, {"n_trees": 10})
     run_ensemble(build, data_dir)

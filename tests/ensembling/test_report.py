@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from ensembling.ensemble import run_ensemble
 from ensembling.report import build_report, segment_table
 
@@ -35,8 +37,6 @@ def test_report_without_ensemble(build_factory, synth):
 
 
 def test_segment_table_matches_rmspe_by_hand():
-    import pandas as pd
-
     frame = pd.DataFrame({"Sales": [100.0, 200.0, 100.0], "m": [110.0, 200.0, 50.0], "Promo": [0, 0, 1]})
     t = segment_table(frame, ["m"], "Promo").set_index("Promo")
     assert abs(t.loc[0, "m"] - (0.1 ** 2 / 2) ** 0.5) < 1e-12

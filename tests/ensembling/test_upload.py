@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import DataError
+from submissions.upload import upload
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_KAGGLE = REPO / ".venv" / "bin" / "kaggle"
@@ -124,8 +125,6 @@ def test_upload_without_credentials_real_cli(tmp_path, build):
 
 def test_real_cli_failure_is_explained_when_precheck_is_skipped(tmp_path, build, monkeypatch):
     """Past our own check, the real CLI's "Authentication required" still becomes a clear error."""
-    from submissions.upload import upload
-
     for k in [k for k in os.environ if k.startswith("KAGGLE")] + ["XDG_CONFIG_HOME"]:
         monkeypatch.delenv(k, raising=False)
     (tmp_path / "home").mkdir()
@@ -157,3 +156,21 @@ def test_leaderboard_with_stand_in(tmp_path, stand_in):
 def test_leaderboard_without_credentials(tmp_path):
     res = _run("submissions.leaderboard", [], _env(tmp_path, KAGGLE=str(REAL_KAGGLE)))
     assert res.returncode == 2 and "credentials" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("target", ["upload", "leaderboard"])
+def test_make_upload_and_leaderboard_never_build(tmp_path, stand_in, target):
+    """`make upload` without a submission exits 2 with the way to make one; neither target builds,
+    trains or writes into DATA_DIR (an old DATA_DIR must not retrain every model on the way)."""
+    data_dir, build_dir = tmp_path / "raw", tmp_path / "build"
+    env = _env(tmp_path, KAGGLE=str(stand_in), KAGGLE_API_TOKEN="tok")
+    res = subprocess.run(["make", "--no-print-directory", target, f"BUILD_DIR={build_dir}",
+                          f"DATA_DIR={data_dir}", "MSG=x"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert not data_dir.exists() and not (build_dir / "features").exists()
+    assert "models." not in res.stdout and "competition.fetch" not in res.stdout
+    if target == "upload":
+        assert res.returncode == 2, res.stdout + res.stderr
+        assert "make submit" in res.stderr and "never builds" in res.stderr
+        assert not (tmp_path / "argv.log").exists()
+    else:
+        assert res.returncode == 0, res.stdout + res.stderr

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from competition.data import load_competition
+from features.cli import build
+
 
 @pytest.fixture(scope="session")
 def real_data(shared_rossmann: Path):
-    from competition.data import load_competition
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the loader's "Open is blank" note
         return load_competition(shared_rossmann)
@@ -21,8 +22,6 @@ def real_data(shared_rossmann: Path):
 @pytest.fixture(scope="session")
 def real_build(shared_rossmann: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """One CLI build of ../shared/rossmann shared by every real-data test (~6 s)."""
-    from features.cli import build
-
     build_dir = tmp_path_factory.mktemp("features_build")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -42,7 +42,7 @@ def get_elapsed(df: pd.DataFrame, fld: str, pre: str) -> pd.DataFrame:
             last_store = s
         if v:
             last_date = d
-        res.append(((d - last_date).astype("timedelta64[D]") / day1))
+        res.append((d - last_date).astype("timedelta64[D]") / day1)
     df = df.copy()
     df[pre + fld] = res
     return df

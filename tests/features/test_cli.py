@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from competition.synthetic import SyntheticConfig, write_dataset
 from features.cli import build
 from features.columns import CAT_COLS, CONT_COLS
 
@@ -20,8 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def synthetic_dir(tmp_path_factory) -> Path:
-    from competition.synthetic import SyntheticConfig, write_dataset
-
     d = tmp_path_factory.mktemp("synthetic")
     write_dataset(d, SyntheticConfig(n_stores=12, seed=3))
     return d

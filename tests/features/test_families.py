@@ -5,7 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import DataError
+from features import candidates
 from features import families as fam
+from features.pipeline import combine
 
 
 def frame(store: list[int], dates: list[str], **cols) -> pd.DataFrame:
@@ -35,7 +38,7 @@ def test_competition_definitions():
     df = frame([1, 1, 2, 3, 4], ["2015-01-14", "2015-01-16", "2015-01-16", "2015-01-16", "2015-01-16"],
                CompetitionOpenSinceYear=[2015.0, 2015.0, np.nan, 1961.0, 2010.0],
                CompetitionOpenSinceMonth=[1.0, 1.0, np.nan, 3.0, 1.0])
-    out = fam.competition(df)
+    out = fam.competition_open(df)
     assert out["CompetitionOpenSince"].tolist()[0] == pd.Timestamp("2015-01-15")
     # before opening -> 0; day after the 15th -> 1; missing -> 1900 -> 0; year < 1990 -> 0
     assert out["CompetitionDaysOpen"].tolist() == [0, 1, 0, 0, 1827]
@@ -72,7 +75,7 @@ def _events_frame() -> pd.DataFrame:
 
 
 def test_events_after_before():
-    out = fam.events(_events_frame())
+    out = fam.event_durations(_events_frame())
     s1 = out[out["Store"] == 1]
     # days since the last promo row (0 on it, 0 before the first one)
     assert s1["AfterPromo"].tolist() == [0, 0, 0, 1, 2, 7, 0, 1, 2]
@@ -83,7 +86,7 @@ def test_events_after_before():
 
 
 def test_events_rolling_counts_rows_not_days():
-    out = fam.events(_events_frame())
+    out = fam.event_durations(_events_frame())
     s1 = out[out["Store"] == 1]
     # 7 ROWS ending here, current included: on 01-13 they are 01-03, 01-04, 01-05, 01-10..01-13
     # (the gap is skipped), holding the promos of 01-03 and 01-11
@@ -96,8 +99,8 @@ def test_events_rolling_counts_rows_not_days():
 def test_events_do_not_depend_on_row_order():
     df = _events_frame()
     shuffled = df.sample(frac=1.0, random_state=0)
-    a = fam.events(df).sort_values(["Store", "Date"]).reset_index(drop=True)
-    b = fam.events(shuffled).sort_values(["Store", "Date"]).reset_index(drop=True)
+    a = fam.event_durations(df).sort_values(["Store", "Date"]).reset_index(drop=True)
+    b = fam.event_durations(shuffled).sort_values(["Store", "Date"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -149,7 +152,7 @@ def test_promo2_month_handles_sept_and_start():
     df = frame([1, 1, 1, 2], ["2014-09-03", "2014-10-01", "2013-09-03", "2014-09-03"],
                Promo2=np.array([1, 1, 1, 0], np.int8), PromoInterval=["Mar,Jun,Sept,Dec"] * 3 + [""],
                Promo2SinceYear=[2014.0] * 3 + [np.nan], Promo2SinceWeek=[1.0] * 3 + [np.nan])
-    out = fam.promo2_month(fam.promo2(fam.date_parts(df)))
+    out = candidates.promo2_month(fam.promo2(fam.date_parts(df)))
     assert out["IsPromo2Month"].tolist() == [1, 0, 0, 0]  # 2013 is before Promo2Since
 
 
@@ -178,7 +181,7 @@ def test_holiday_counts_next_and_last_week():
     sh = np.zeros(20, bool)
     sh[[7, 9]] = True  # 01-08 and 01-10
     df = frame([1] * 20, dates, StateHoliday=sh, SchoolHoliday=np.zeros(20, np.int8))
-    out = fam.holiday_counts(df).set_index("Date")
+    out = candidates.holiday_counts(df).set_index("Date")
     assert out.loc["2015-01-03", "StateHolidayNextWeek"] == 2  # 01-04..01-10
     assert out.loc["2015-01-08", "StateHolidayNextWeek"] == 1  # itself excluded
     assert out.loc["2015-01-12", "StateHolidayLastWeek"] == 2
@@ -191,7 +194,7 @@ def test_history_respects_cutoffs():
                Promo=np.array([1, 0, 1, 0, 0], np.int8), Open=np.ones(5, np.int8),
                Sales=[100.0, 200.0, 300.0, 1e6, np.nan], Customers=[10.0, 20.0, 30.0, 1e5, np.nan],
                _test=np.array([False, False, False, False, True]))
-    out = fam.history(df, pd.Timestamp("2015-01-13"), pd.Timestamp("2015-01-19"))
+    out = fam.store_history(df, pd.Timestamp("2015-01-13"), pd.Timestamp("2015-01-19"))
     train_rows = out[~out["_test"]]
     assert (train_rows["HistSalesMean"] == 200).all()  # 100, 200, 300: nothing from 01-13 on
     assert (train_rows["HistSalesDowMean"].tolist() == [200, 200, 200, 200])  # Mon: 100, 300; Tue: 200
@@ -202,9 +205,6 @@ def test_history_respects_cutoffs():
 
 
 def test_combine_rejects_overlapping_train_and_test():
-    from core.errors import DataError
-    from features.pipeline import combine
-
     tr = frame([1, 1], ["2015-01-01", "2015-01-02"], DayOfWeek=np.int8(4), Sales=[1, 2], Customers=[1, 1],
                Open=np.int8(1), Promo=np.int8(0), StateHoliday="0", SchoolHoliday=np.int8(0))
     te = frame([1], ["2015-01-02"], Id=[1], DayOfWeek=np.int8(5), Open=np.int8(1), Promo=np.int8(0),

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.cli import build
 from features.columns import CAT_COLS, CONT_COLS
 from features.pipeline import EXTRA_FAMILIES, build_features
 
@@ -193,7 +194,5 @@ def test_history_uses_only_past(real_build):
 
 
 def test_cached_rerun_is_instant(real_build, shared_rossmann):
-    from features.cli import build
-
     meta = build(shared_rossmann, real_build.build_dir)
     assert meta["cached"] is True and meta["input_hash"] == real_build.meta["input_hash"]

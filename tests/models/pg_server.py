@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -36,7 +37,8 @@ def find_bindir() -> Path:
     initdb = shutil.which("initdb")
     if initdb:
         return Path(os.path.realpath(initdb)).parent
-    raise PostgresUnavailable(f"PostgreSQL server binaries (initdb, pg_ctl) not found; install them with: {INSTALL_HINT}")
+    raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found; "
+                              f"install them with: {INSTALL_HINT}")
 
 
 def free_port() -> int:
@@ -71,14 +73,12 @@ class PostgresServer:
             raise PostgresUnavailable(f"{tool} failed (exit {proc.returncode}): "
                                       f"{proc.stderr.strip() or proc.stdout.strip()}\n{log}")
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         # /tmp rather than pytest's tmp_path: the postgres user must be able to reach the folder,
         # and pytest's base temp dir is private to the user running the tests.
         self.root = Path(tempfile.mkdtemp(prefix="optuna-pg-"))
         if os.geteuid() == 0:
             try:
-                import pwd
-
                 pw = pwd.getpwnam("postgres")
             except KeyError as err:
                 raise PostgresUnavailable("running as root and there is no 'postgres' user to run "
@@ -113,7 +113,8 @@ class PostgresServer:
 
     def _create_database(self) -> None:
         try:
-            import psycopg2
+            # Imported here so that a missing driver becomes a skip with a reason, not an error.
+            import psycopg2  # noqa: PLC0415
         except ImportError as err:  # pragma: no cover - psycopg2-binary is pinned
             raise PostgresUnavailable("psycopg2 is not installed (pip install psycopg2-binary)") from err
         deadline = time.monotonic() + 30
@@ -144,7 +145,7 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         try:
             return self.start()
         except BaseException:

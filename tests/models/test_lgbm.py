@@ -8,19 +8,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import DataError
 from competition.metric import lgb_rmspe, rmspe
+from core.cli import run_cli
+from core.errors import DataError
+from models.baseline import MedianBaseline
+from models.common import load_feature_tables, run_windows, training_frames
+from models.lgbm import (
+    DEFAULT_PARAMS,
+    LGBMSalesRegressor,
+    feature_columns,
+    lgb_frame,
+    main,
+    make_preprocessor,
+    resolve_params,
+)
 
 
 @pytest.fixture(scope="session")
 def frames(feature_build: Path) -> dict[str, object]:
-    from models.common import load_feature_tables, training_frames
-    from models.lgbm import feature_columns, lgb_frame, make_preprocessor
-
     train, _test, meta = load_feature_tables(feature_build)
     fit_df, valid_df = training_frames(train, meta)
     cats, conts = feature_columns(fit_df)
@@ -33,8 +43,6 @@ FAST = {"learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20}
 
 
 def fit_fast(frames: dict, seed: int = 0, **params: object):
-    from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor
-
     # One thread: the test machine's cores are shared, and OpenMP threads that wait on each other
     # under contention make a 1-second fit take a minute.
     model = LGBMSalesRegressor({**DEFAULT_PARAMS, **FAST, **params}, seed=seed, num_boost_round=400,
@@ -53,8 +61,6 @@ def test_categoricals_reach_lightgbm_as_category_dtype(frames: dict) -> None:
 
 
 def test_beats_the_median_baseline_by_far(frames: dict) -> None:
-    from models.baseline import MedianBaseline
-
     model = fit_fast(frames)
     valid = frames["valid"]
     score = rmspe(valid["Sales"], model.predict(frames["X_valid"]))
@@ -68,8 +74,6 @@ def test_beats_the_median_baseline_by_far(frames: dict) -> None:
 
 
 def test_feval_is_rmspe_on_the_log_target(frames: dict) -> None:
-    import lightgbm as lgb
-
     y = frames["valid"]["Sales"].to_numpy(dtype=float)
     ds = lgb.Dataset(frames["X_valid"], label=np.log(y)).construct()
     name, value, higher_better = lgb_rmspe(np.log(y * 1.1), ds)
@@ -97,8 +101,6 @@ def test_reproducibility_params_are_forced(frames: dict) -> None:
 
 
 def test_non_positive_sales_is_a_user_error(frames: dict) -> None:
-    from models.lgbm import LGBMSalesRegressor
-
     sales = frames["fit"]["Sales"].to_numpy().copy()
     sales[0] = 0
     with pytest.raises(DataError, match="Sales > 0"):
@@ -106,8 +108,6 @@ def test_non_positive_sales_is_a_user_error(frames: dict) -> None:
 
 
 def test_cli_writes_every_output_and_uses_tuned_params(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from models.lgbm import main
-
     tuned = {"model": "lgbm", "params": {"num_leaves": 15, "min_data_in_leaf": 10}, "value": 0.05}
     (build_dir / "tuning").mkdir()
     (build_dir / "tuning" / "lgbm.json").write_text(json.dumps(tuned))
@@ -144,8 +144,6 @@ def test_cli_writes_every_output_and_uses_tuned_params(build_dir: Path, capsys: 
 
 def test_window_predictions_never_see_their_window(build_dir: Path) -> None:
     """A window's fit ends before the window: its rows are not in the data it trains on."""
-    from models.common import run_windows
-
     seen = []
 
     def recipe(train, test, meta):
@@ -160,8 +158,6 @@ def test_window_predictions_never_see_their_window(build_dir: Path) -> None:
 
 
 def test_cli_without_tuning_says_defaults(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from models.lgbm import resolve_params
-
     params, loop, source = resolve_params(build_dir, None)
     assert source == "defaults" and "no tuned parameters" in capsys.readouterr().out
     assert loop == {"num_boost_round": 600, "early_stopping_rounds": 100}
@@ -169,9 +165,6 @@ def test_cli_without_tuning_says_defaults(build_dir: Path, capsys: pytest.Captur
 
 
 def test_bad_params_json_exits_2(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from core.cli import run_cli
-    from models.lgbm import main
-
     with pytest.raises(SystemExit) as exc:
         run_cli(main, ["--build-dir", str(build_dir), "--params", "{num_leaves: 3"])
     assert exc.value.code == 2
@@ -180,9 +173,6 @@ def test_bad_params_json_exits_2(build_dir: Path, capsys: pytest.CaptureFixture[
 
 
 def test_missing_features_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from core.cli import run_cli
-    from models.lgbm import main
-
     with pytest.raises(SystemExit) as exc:
         run_cli(main, ["--build-dir", str(tmp_path)])
     assert exc.value.code == 2

@@ -1,6 +1,7 @@
 """Entity-embedding MLP on tiny synthetic data: shapes, gradients, learning, determinism, I/O."""
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -8,8 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
-from models.mlp.training import TensorData, fit_network
+from competition.metric import rmspe
+from models.mlp import MLPConfig, MLPRegressor, TabularModel, bench_epoch, emb_size_rule, load
+from models.mlp.bench import ROSSMANN_CARDINALITIES, ROSSMANN_N_CONT
+from models.mlp.network import EmbeddingTables, SparseDropout
+from models.mlp.training import TensorData, effective_batch_size, fit_network
 
 CAT_COLS = ["Store", "DayOfWeek", "StoreType"]
 CONT_COLS = ["CompetitionDistance", "Promo"]
@@ -113,7 +117,6 @@ def test_loss_falls_within_a_few_epochs(fitted: MLPRegressor, frames: tuple) -> 
     train, valid = frames
     # Far better than the best constant (the geometric mean), which scores about 0.3.
     constant = np.full(len(valid), np.exp(np.log(train["Sales"]).mean()))
-    from competition.metric import rmspe
     assert rmspe(valid["Sales"], constant) > 0.25
     assert fitted.history_[-1]["valid_rmspe"] < 0.12
     assert rmspe(valid["Sales"], fitted.predict(valid)) == pytest.approx(fitted.history_[-1]["valid_rmspe"])
@@ -212,8 +215,6 @@ def test_config_params_and_json(tmp_path) -> None:
 
 @pytest.mark.parametrize("p", [0.01, 0.04, 0.5])
 def test_sparse_dropout_rate_and_expectation(p: float) -> None:
-    from models.mlp.network import SparseDropout
-
     torch.manual_seed(0)
     drop = SparseDropout(p).train()
     x = torch.ones(4000, 250)
@@ -231,8 +232,6 @@ def test_sparse_dropout_rate_and_expectation(p: float) -> None:
 
 
 def test_sparse_dropout_zeroes_the_gradient_where_it_dropped() -> None:
-    from models.mlp.network import SparseDropout
-
     torch.manual_seed(1)
     drop = SparseDropout(0.3).train()
     leaf = torch.randn(50, 40, requires_grad=True)
@@ -246,8 +245,6 @@ def test_sparse_dropout_zeroes_the_gradient_where_it_dropped() -> None:
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
 def test_embedding_tables_match_separate_embeddings(dtype: torch.dtype) -> None:
-    from models.mlp.network import EmbeddingTables
-
     cards, dims = [31, 8, 1, 5], [11, 5, 1, 4]
     torch.manual_seed(0)
     tables = EmbeddingTables(cards, dims)
@@ -279,13 +276,10 @@ def test_a_two_step_run_trains_without_a_one_cycle_division_by_zero() -> None:
 
 
 def test_bench_epoch_reports_rows_time_and_flops() -> None:
-    from models.mlp import bench_epoch
-
     cfg = MLPConfig(layers=[32, 16], ps=[0.0, 0.0], batch_size=256, threads=1)
     res = bench_epoch(config=cfg, n_rows=3000)
     assert res.rows == 3000 and res.seconds > 0 and res.batch_size == 256
     # FLOPs: 3 matmuls (forward, input grad, weight grad) of 2 * in * out per Linear per row.
-    from models.mlp.bench import ROSSMANN_CARDINALITIES, ROSSMANN_N_CONT
 
     width = sum(emb_size_rule(n) for n in ROSSMANN_CARDINALITIES) + ROSSMANN_N_CONT
     assert res.flops == 3000 * 6 * (width * 32 + 32 * 16 + 16 * 1)
@@ -294,8 +288,6 @@ def test_bench_epoch_reports_rows_time_and_flops() -> None:
 
 
 def test_small_data_gets_smaller_batches_and_a_scaled_lr() -> None:
-    from models.mlp.training import effective_batch_size
-
     cfg = MLPConfig(epochs=3, batch_size=2048, min_steps=300)
     assert effective_batch_size(760_000, cfg) == 2048  # the real data keeps its batch
     assert effective_batch_size(6_000, cfg) == 64  # 3 x 94 steps instead of 3 x 3
@@ -304,8 +296,6 @@ def test_small_data_gets_smaller_batches_and_a_scaled_lr() -> None:
 
 
 def test_fit_more_continues_the_fitted_network(frames: tuple, fitted: MLPRegressor) -> None:
-    import copy
-
     train, valid = frames
     before = fitted.predict(valid)
     more = copy.deepcopy(fitted).fit_more(train, epochs=2, valid_df=valid)

@@ -8,6 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from competition.metric import rmspe
+from models.common import fit_frame, load_feature_tables
+from models.mlp import load
+from models.mlp.cli import main
 from tests.models.feature_build import write_feature_build
 
 FAST = ["--seed", "5", "--epochs", "6", "--threads", "1", "--no-progress",
@@ -20,8 +24,6 @@ def feature_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(build_dir: Path, *args: str) -> int:
-    from models.mlp.cli import main
-
     return main(["--build-dir", str(build_dir), *args])
 
 
@@ -37,7 +39,6 @@ def test_cli_writes_predictions_submission_model_and_score(build_dir: Path, caps
     sub = pd.read_csv(build_dir / "submissions" / "mlp.csv")
     assert list(sub.columns) == ["Id", "Sales"] and len(sub) == len(test)
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
-    from competition.metric import rmspe
 
     per_window = [rmspe(g["Sales"], g["prediction"]) for _, g in valid.groupby("Window")]
     assert record["rmspe"] == pytest.approx(np.mean(per_window))
@@ -46,7 +47,6 @@ def test_cli_writes_predictions_submission_model_and_score(build_dir: Path, caps
     for name in ("config.json", "weights.pt", "preprocessor.json", "loss_curves.png"):
         assert (mdir / name).exists(), name
     # The saved model is the refit, and it reproduces the test predictions.
-    from models.mlp import load
 
     tdf = pd.read_parquet(build_dir / "features" / "test.parquet")
     pred = load(mdir).predict(tdf)
@@ -74,7 +74,6 @@ def test_refit_trains_on_the_test_stores_only(build_dir: Path, capsys) -> None:
     test = pd.read_parquet(test_path)
     test[test["Store"] > 3].to_parquet(test_path, index=False)  # stores 1-3 have no test rows
     assert run(build_dir, *FAST) == 0
-    from models.common import fit_frame, load_feature_tables
 
     train_df, _, meta = load_feature_tables(build_dir)
     full = fit_frame(train_df)

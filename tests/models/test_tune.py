@@ -16,6 +16,12 @@ from pathlib import Path
 import optuna
 import pytest
 
+from core.cli import run_cli
+from models.common import tuned_params
+from models.lgbm import resolve_params
+from models.mlp import MLPConfig
+from models.tune.cli import main
+from models.tune.storage import make_sampler, redact
 from tests.models.feature_build import write_feature_build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,8 +29,6 @@ PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "in
 
 
 def tune(build_dir: Path, *args: str) -> None:
-    from models.tune import main
-
     assert main(["--build-dir", str(build_dir), "--seed", "7", *args]) == 0
 
 
@@ -60,8 +64,6 @@ def test_resume_continues_the_study_without_repeating_startup_trials(tmp_path: P
 
 def test_plain_seeded_tpe_would_repeat_its_startup_trials() -> None:
     """Why TrialSeededTPESampler exists: a plain TPESampler(seed) restarts its random stream."""
-    from models.tune import make_sampler
-
     storage = optuna.storages.InMemoryStorage()
     objective = lambda t: t.suggest_float("x", 0, 1)  # noqa: E731
     for _ in range(2):
@@ -89,9 +91,6 @@ def test_best_params_json_and_plots(tmp_path: Path) -> None:
 
 
 def test_mlp_study_3_then_2_trials_tunes_dropout_and_weight_decay(build_dir: Path) -> None:
-    from models.common import tuned_params
-    from models.mlp import MLPConfig
-
     small = ["--model", "mlp", "--mlp-epochs", "2", "--mlp-rows", "2000", "--threads", "1"]
     tune(build_dir, *small, "--trials", "3")
     tune(build_dir, *small, "--trials", "2")
@@ -111,8 +110,6 @@ def test_mlp_study_3_then_2_trials_tunes_dropout_and_weight_decay(build_dir: Pat
 
 
 def test_lgbm_study_prunes_per_round_and_feeds_training(build_dir: Path) -> None:
-    from models.lgbm import resolve_params
-
     tune(build_dir, "--model", "lgbm", "--trials", "5", "--lgbm-rounds", "300", "--startup-trials", "2",
          "--threads", "1")
     study = load(build_dir, "rossmann-lgbm")
@@ -200,9 +197,6 @@ def test_sigterm_fails_the_running_trial_at_once(tmp_path: Path) -> None:
 ])
 def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                             message: str) -> None:
-    from core.cli import run_cli
-    from models.tune import main
-
     base = ["--model", "quadratic", "--build-dir", str(tmp_path)]
     if "--trials" not in args:
         base += ["--trials", "1"]
@@ -214,9 +208,6 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
 
 
 def test_a_study_keeps_its_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from core.cli import run_cli
-    from models.tune import main
-
     tune(tmp_path, "--model", "quadratic", "--trials", "1", "--no-plots", "--study", "s")
     with pytest.raises(SystemExit) as exc:
         run_cli(main, ["--model", "lgbm", "--trials", "1", "--build-dir", str(tmp_path), "--study", "s"])
@@ -224,7 +215,5 @@ def test_a_study_keeps_its_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_password_never_reaches_logs_or_json() -> None:
-    from models.tune import redact
-
     shown = redact("postgresql+psycopg2://alice:s3cret@db.example:5432/optuna")
     assert "s3cret" not in shown and "alice" in shown and "db.example" in shown

@@ -16,8 +16,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.models.pg_server import PostgresServer, PostgresUnavailable
+from core.cli import run_cli
+from models.tune.cli import main
 from tests.models.feature_build import write_feature_build
+from tests.models.pg_server import PostgresServer, PostgresUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -76,9 +78,6 @@ def test_two_workers_share_one_study(postgres: PostgresServer, tmp_path: Path) -
 
 def test_worker_cannot_join_a_missing_study(postgres: PostgresServer, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from core.cli import run_cli
-    from models.tune import main
-
     with pytest.raises(SystemExit) as exc:
         run_cli(main, tune_cmd(tmp_path, postgres.url, 1, "--worker", "--study", "nope")[3:])
     assert exc.value.code == 2

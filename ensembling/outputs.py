@@ -13,27 +13,24 @@ import pandas as pd
 
 from competition.data import load_competition
 from core.errors import DataError
+from submissions.report import read_validation as _read
+from submissions.report import record_model, scores, validation_path
+from submissions.writer import write_submission
 
 
 def write_submission_file(pred: pd.DataFrame, data_dir: Path, path: Path) -> None:
     """Validate ``pred`` [Id, Sales] against the data's sample submission and write it atomically."""
-    from submissions.writer import write_submission
-
     sample = load_competition(data_dir).sample_submission
     write_submission(pred, sample, path)
 
 
 def record_ensemble(build_dir: Path, score: float, extra: dict[str, Any]) -> None:
     """Merge the ensemble's entry into ``reports/validation.json`` (atomically, keeping the rest)."""
-    from submissions.report import record_model
-
     record_model(build_dir, "ensemble", score, extra)
 
 
 def read_validation(build_dir: Path) -> dict[str, Any]:
     """validation.json as a dict (``{"models": {}}`` when absent); a corrupt file is a user error."""
-    from submissions.report import read_validation as _read, validation_path
-
     try:
         return _read(build_dir)
     except json.JSONDecodeError as err:
@@ -43,6 +40,4 @@ def read_validation(build_dir: Path) -> dict[str, Any]:
 
 def model_scores(build_dir: Path) -> dict[str, float]:
     """Each recorded entry's validation RMSPE, by name (models and the ensemble)."""
-    from submissions.report import scores
-
     return scores(read_validation(build_dir))

@@ -1,0 +1,198 @@
+"""``python -m models.tune``: create or join a study, run trials, write the best parameters."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import optuna
+
+from core.cli import run_cli
+from core.errors import DataError
+from core.seed import seed_everything
+from models.tune.objectives import (
+    DEFAULT_LGBM_TRIAL_ROUNDS,
+    DEFAULT_LGBM_TRIAL_ROWS,
+    DEFAULT_MLP_TRIAL_EPOCHS,
+    DEFAULT_MLP_TRIAL_ROWS,
+    TrialBudget,
+    make_objective,
+)
+from models.tune.report import finished_trials, summarize, write_best, write_plots
+from models.tune.storage import (
+    DEFAULT_GRACE,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_MAX_RETRY,
+    DEFAULT_STARTUP_TRIALS,
+    default_storage_url,
+    make_pruner,
+    make_sampler,
+    make_storage,
+    redact,
+)
+
+MODELS = ("mlp", "lgbm", "quadratic")
+log = logging.getLogger("models.tune")
+
+
+def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
+    # `kill` (or a scheduler stopping the job) then fails the running trial cleanly instead of
+    # leaving it for the heartbeat to find minutes later.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m models.tune",
+                                description="Optuna study for the MLP or LightGBM (resumable, multi-worker).",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", choices=MODELS, required=True,
+                   help="quadratic: data-free smoke test of storage/workers")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials to run in this process (0 or unset: until --timeout)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds after which no new trial is started (0 or unset: no limit)")
+    p.add_argument("--storage", default=None,
+                   help="RDB URL; default sqlite:///BUILD_DIR/tuning/optuna.db")
+    p.add_argument("--study", default=None, help="study name; default rossmann-<model>")
+    p.add_argument("--build-dir", type=Path, default=Path("build"))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--worker", action="store_true",
+                   help="join an existing study (load_study) instead of creating it")
+    p.add_argument("--threads", type=int, default=2, help="threads per trial")
+    p.add_argument("--startup-trials", type=int, default=DEFAULT_STARTUP_TRIALS,
+                   help="random trials (over the whole study) before TPE")
+    p.add_argument("--heartbeat", type=int, default=DEFAULT_HEARTBEAT,
+                   help="seconds between a running trial's heartbeats")
+    p.add_argument("--grace", type=int, default=DEFAULT_GRACE,
+                   help="seconds without heartbeat after which a trial counts as dead")
+    p.add_argument("--max-retry", type=int, default=DEFAULT_MAX_RETRY,
+                   help="times a dead worker's trial is re-queued")
+    p.add_argument("--mlp-epochs", type=int, default=DEFAULT_MLP_TRIAL_EPOCHS)
+    p.add_argument("--mlp-rows", type=int, default=DEFAULT_MLP_TRIAL_ROWS,
+                   help="training rows sampled per MLP trial (0: all)")
+    p.add_argument("--lgbm-rounds", type=int, default=DEFAULT_LGBM_TRIAL_ROUNDS,
+                   help="max boosting rounds per LightGBM trial (early stopping usually ends sooner)")
+    p.add_argument("--lgbm-rows", type=int, default=DEFAULT_LGBM_TRIAL_ROWS,
+                   help="training rows sampled per LightGBM trial (0: all)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    p.add_argument("--smoke-step-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    return p
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """One ``python -m models.tune`` run, validated; ``trials``/``timeout`` None mean "no limit"."""
+    model: str
+    build_dir: Path
+    trials: int | None
+    timeout: float | None
+    storage_url: str
+    study_name: str
+    seed: int = 42
+    worker: bool = False
+    startup_trials: int = DEFAULT_STARTUP_TRIALS
+    heartbeat: int = DEFAULT_HEARTBEAT
+    grace: int = DEFAULT_GRACE
+    max_retry: int = DEFAULT_MAX_RETRY
+    plots: bool = True
+    budget: TrialBudget = field(default_factory=TrialBudget)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TuneConfig:
+        """Check the arguments; the Makefile passes TIMEOUT=0 and TRIALS=0 for "no limit"."""
+        trials, timeout = args.trials or None, args.timeout or None
+        if trials is not None and trials < 1:
+            raise DataError(f"--trials must be >= 1 (got {trials})", fix="e.g. --trials 20")
+        if trials is None and timeout is None:
+            raise DataError("give --trials, --timeout or both; otherwise the study would run forever",
+                            fix="e.g. --trials 20 or --timeout 3600")
+        if args.grace <= args.heartbeat:
+            raise DataError(f"--grace ({args.grace}s) must exceed --heartbeat ({args.heartbeat}s), or "
+                            "live trials would be failed as dead", fix="e.g. --heartbeat 30 --grace 120")
+        budget = TrialBudget(seed=args.seed, threads=args.threads, mlp_epochs=args.mlp_epochs,
+                             mlp_rows=args.mlp_rows, lgbm_rounds=args.lgbm_rounds,
+                             lgbm_rows=args.lgbm_rows, smoke_step_seconds=args.smoke_step_seconds)
+        return cls(model=args.model, build_dir=args.build_dir, trials=trials, timeout=timeout,
+                   storage_url=args.storage or default_storage_url(args.build_dir),
+                   study_name=args.study or f"rossmann-{args.model}", seed=args.seed, worker=args.worker,
+                   startup_trials=args.startup_trials, heartbeat=args.heartbeat, grace=args.grace,
+                   max_retry=args.max_retry, plots=not args.no_plots, budget=budget)
+
+
+def run_study(config: TuneConfig) -> dict[str, Any]:
+    """Create (or, as a worker, join) the study, run the trials, write the best parameters and plots."""
+    build_dir, storage_url, study_name = config.build_dir, config.storage_url, config.study_name
+    if storage_url.startswith("sqlite:///"):
+        Path(storage_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    storage = make_storage(storage_url, heartbeat_interval=config.heartbeat, grace_period=config.grace,
+                           max_retry=config.max_retry)
+    sampler = make_sampler(config.seed, config.startup_trials)
+    pruner = make_pruner(config.model)
+    if config.worker:
+        try:
+            study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
+                                      pruner=pruner)
+        except KeyError as err:
+            raise DataError(f"no study {study_name!r} in {redact(storage_url)} to join",
+                            fix="create it first with a run without --worker (make tune ...), "
+                                "or check --study/--storage") from err
+    else:
+        study = optuna.create_study(storage=storage, sampler=sampler, pruner=pruner,
+                                    study_name=study_name, direction="minimize",
+                                    load_if_exists=True)
+    if study.direction != optuna.study.StudyDirection.MINIMIZE:
+        raise DataError(f"study {study_name!r} maximizes; RMSPE must be minimized",
+                        fix="use another --study name")
+    owner = study.user_attrs.get("model")
+    if owner not in (None, config.model):
+        raise DataError(f"study {study_name!r} tunes {owner!r}, not {config.model!r}",
+                        fix=f"use --model {owner}, or another --study name")
+    if owner is None and not config.worker:
+        study.set_user_attr("model", config.model)
+    before = len(finished_trials(study))
+    log.info("study %s in %s: %d finished trials so far; %s %s trials%s", study_name,
+             redact(storage_url), before, "worker running" if config.worker else "running",
+             config.trials if config.trials is not None else "unlimited",
+             f" for at most {config.timeout:.0f}s" if config.timeout else "")
+
+    objective = make_objective(config.model, build_dir, config.budget)
+    previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    t0 = time.perf_counter()
+    try:
+        study.optimize(objective, n_trials=config.trials, timeout=config.timeout)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    seconds = time.perf_counter() - t0
+
+    best_path = write_best(study, config.model, build_dir, storage_url, objective)
+    plots = write_plots(study, build_dir / "tuning", config.seed) if config.plots else []
+    counts = summarize(study)
+    summary = {"study": study_name, "storage": redact(storage_url), "states": counts,
+               "finished": len(finished_trials(study)), "finished_before": before,
+               "seconds": round(seconds, 1),
+               "best_value": study.best_value if best_path else None,
+               "best_params": study.best_params if best_path else None,
+               "best_json": str(best_path) if best_path else None,
+               "plots": [str(p) for p in plots]}
+    print(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    seed_everything(args.seed)
+    run_study(TuneConfig.from_args(args))
+    return 0
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m models.tune``: ``main`` with user errors turned into exit 2."""
+    run_cli(main, argv)

@@ -1,0 +1,106 @@
+"""The project's import graph: no cycle, and no project module imported inside a function.
+
+A cycle only loads when some import hides inside a function, and such an import also hides a
+dependency from the reader, so both are checked here over every package's source (with ``ast``,
+without importing anything). ``ruff``'s PLC0415 (``make lint``) covers third-party imports.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("core", "competition", "features", "models", "ensembling", "submissions", "pets")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_modules() -> dict[str, Path]:
+    return {module_name(p): p for pkg in PACKAGES for p in sorted((REPO / pkg).rglob("*.py"))}
+
+
+def imported(node: ast.Import | ast.ImportFrom, modules: set[str]) -> list[str]:
+    """The project modules an import statement loads (``from a import b`` loads ``a.b`` if a module)."""
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    else:
+        if node.level or node.module is None:
+            return []
+        names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+    return sorted({n for n in names if n in modules})
+
+
+def import_graph(modules: dict[str, Path]) -> tuple[dict[str, set[str]], list[str]]:
+    """``(module-level edges, function-level project imports as "module:line target")``."""
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    inside: list[str] = []
+    names = set(modules)
+    for mod, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        nested = {id(n) for f in functions for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                targets = [t for t in imported(node, names) if t != mod]
+                if id(node) in nested:
+                    inside += [f"{mod}:{node.lineno} {t}" for t in targets]
+                else:
+                    edges[mod].update(targets)
+    return edges, inside
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph as a list of modules, or None (depth-first search)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(edges.get(m, ())):
+            if state.get(t) == 1:
+                return stack[stack.index(t):] + [t]
+            if t not in state and (cycle := visit(t)):
+                return cycle
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(edges):
+        if m not in state and (cycle := visit(m)):
+            return cycle
+    return None
+
+
+def test_the_project_import_graph_has_no_cycle() -> None:
+    edges, _ = import_graph(project_modules())
+    assert len(edges) > 50
+    assert find_cycle(edges) is None, " -> ".join(find_cycle(edges) or [])
+
+
+def test_no_project_module_is_imported_inside_a_function() -> None:
+    _, inside = import_graph(project_modules())
+    assert inside == [], "import these at the top of the module:\n" + "\n".join(inside)
+
+
+@pytest.mark.parametrize("source, expected", [
+    ({"a": "import b\n", "b": "from a import x\n"}, ["a", "b", "a"]),
+    ({"a": "import b\n", "b": "x = 1\n"}, None),
+])
+def test_find_cycle_finds_a_planted_cycle(tmp_path: Path, source: dict[str, str], expected: list[str] | None
+                                          ) -> None:
+    paths = {}
+    for name, text in source.items():
+        (tmp_path / f"{name}.py").write_text(text)
+        paths[name] = tmp_path / f"{name}.py"
+    edges = {m: set() for m in paths}
+    for m, p in paths.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                edges[m].update(imported(node, set(paths)))
+    assert find_cycle(edges) == expected
