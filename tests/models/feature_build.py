@@ -82,4 +82,6 @@ def write_feature_build(build_dir: Path, seed: int = 0, n_stores: int = 25, n_da
         rows[["Id", "Store", "Date", "Open", "Sales", "Customers"]].to_parquet(wdir / "labels.parquet", index=False)
         windows.append(w)
     _write_tables(fdir, train, test, {"windows": windows})
+    # Kaggle's sample lists the test Ids in ascending order.
+    pd.DataFrame({"Id": test["Id"], "Sales": 0.0}).to_parquet(fdir / "sample_submission.parquet", index=False)
     return build_dir
