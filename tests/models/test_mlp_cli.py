@@ -72,7 +72,11 @@ def test_cli_lr_find_saves_plot(build_dir: Path, capsys) -> None:
 def test_refit_trains_on_the_test_stores_only(build_dir: Path, capsys) -> None:
     test_path = build_dir / "features" / "test.parquet"
     test = pd.read_parquet(test_path)
-    test[test["Store"] > 3].to_parquet(test_path, index=False)  # stores 1-3 have no test rows
+    test = test[test["Store"] > 3]
+    test.to_parquet(test_path, index=False)  # stores 1-3 have no test rows
+    sample_path = build_dir / "features" / "sample_submission.parquet"
+    sample = pd.read_parquet(sample_path)
+    sample[sample["Id"].isin(test["Id"])].to_parquet(sample_path, index=False)
     assert run(build_dir, *FAST) == 0
 
     train_df, _, meta = load_feature_tables(build_dir)
