@@ -33,15 +33,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from core.cli import run_cli
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
 from core.seed import seed_everything
+from pets.classifier import PetsClassifier
 from pets.config import PetsConfig, preset_values
 from pets.data import PetPhotos, load_pets
 from pets.models import BACKBONES, PetsNet
 from pets.probe import LinearProbe, extract_views
-from pets.train import PetsClassifier, default_device
+from pets.tensors import default_device
 
 MODES = ("probe", "head", "finetune")
 
@@ -115,8 +118,6 @@ def run_cv(photos: PetPhotos, *, backbone: str, mode: str, n_folds: int, repeats
            out: Path, max_folds: int | None = None, probe_aug: int = 4, command: str = "",
            progress: bool = True) -> dict[str, Any]:
     """Cross-validate one backbone in one mode; writes and returns the result dict."""
-    from tqdm import tqdm
-
     folds = cv_folds(photos.labels, n_folds=n_folds, repeats=repeats, seed=seed)
     setup = {"backbone": backbone, "mode": mode, "n_folds": n_folds, "repeats": repeats, "seed": seed,
              "n_photos": len(photos)}
@@ -243,6 +244,4 @@ def _write_table(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    from core.cli import run_cli
-
     run_cli(main)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from core.errors import DataError
 
@@ -74,7 +75,7 @@ def load_rgb(path: str | Path, short_side: int | None = None) -> Image.Image:
     """Decode one photo as RGB, optionally resized (antialiased) so its short side is ``short_side``."""
     with Image.open(path) as img:
         img = img.convert("RGB")
-    return _resize_short(img, short_side) if short_side is not None else img
+    return resize_short(img, short_side) if short_side is not None else img
 
 
 def to_uint8_tensor(img: Image.Image) -> torch.Tensor:
@@ -102,10 +103,11 @@ class PetPhotos:
 
     def tensors(self, short_side: int) -> list[torch.Tensor]:
         """The photos as uint8 tensors resized (antialiased) to the given short side."""
-        return [to_uint8_tensor(_resize_short(img, short_side)) for img in self.images]
+        return [to_uint8_tensor(resize_short(img, short_side)) for img in self.images]
 
 
-def _resize_short(img: Image.Image, short_side: int) -> Image.Image:
+def resize_short(img: Image.Image, short_side: int) -> Image.Image:
+    """``img`` resized (bicubic, antialiased) so that its short side is ``short_side``."""
     w, h = img.size
     scale = short_side / min(w, h)
     return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
@@ -114,8 +116,6 @@ def _resize_short(img: Image.Image, short_side: int) -> Image.Image:
 def decode_photos(paths: Sequence[Path], short_side: int | None, *, progress: bool = True
                   ) -> tuple[list[Path], list[Image.Image], list[tuple[Path, str]]]:
     """Decode every photo; unreadable ones are reported on stderr and skipped, not fatal."""
-    from tqdm import tqdm
-
     kept, images, skipped = [], [], []
     for path in tqdm(paths, desc="decoding photos", disable=not progress, leave=False):
         try:

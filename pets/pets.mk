@@ -31,4 +31,4 @@ pets-preview: ## Save the 3x3 augmentation grids (zero vs reflection padding) an
 
 pets-heatmap: ## Heatmaps (average activation, Grad-CAM) for IMAGE=photo.jpg [CLASS=breed] with the trained model
 	@test -n "$(IMAGE)" || { echo "error: no photo given; fix: make pets-heatmap IMAGE=path/to/photo.jpg [CLASS=breed]" >&2; exit 2; }
-	$(PETS_ENV) $(PY) -m pets.heatmap --model "$(PETS_OUT)/model.pt" --image "$(IMAGE)" $(if $(CLASS),--class "$(CLASS)") --out "$(PETS_OUT)/heatmaps"
+	$(PETS_ENV) $(PY) -m pets.explain --model "$(PETS_OUT)/model.pt" --image "$(IMAGE)" $(if $(CLASS),--class "$(CLASS)") --out "$(PETS_OUT)/heatmaps"

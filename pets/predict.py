@@ -9,15 +9,15 @@ import argparse
 import csv
 from pathlib import Path
 
+from core.cli import run_cli
 from core.errors import DataError
+from pets.classifier import PetsClassifier
 from pets.data import decode_photos, list_images
 
 
 def predict_folder(model_path: str | Path, images: str | Path, out: str | Path, *,
                    tta: bool | None = None, batch: int = 64, progress: bool = True) -> Path:
     """Predict every photo in ``images`` (not recursive) and write the CSV atomically."""
-    from pets.train import PetsClassifier
-
     clf = PetsClassifier.load(model_path, progress=progress)
     paths = list_images(images)
     if not paths:
@@ -54,6 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from core.cli import run_cli
-
     run_cli(main)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from pets.augment import Augmenter, norm_stats
 from pets.config import NATIVE_SIZE, AugmentParams
 from pets.data import PetPhotos
 from pets.models import PetsNet
-from pets.train import INFER_BATCH, _as_tensors, _batches, default_device
+from pets.tensors import INFER_BATCH, as_tensors, batches, default_device
 
 
 @torch.no_grad()
@@ -24,16 +25,14 @@ def extract_views(net: PetsNet, photos: PetPhotos, size: int, *, backbone: str, 
     View 0 is the centre crop, then (with ``mirror``) its mirror image, then ``n_aug`` training
     augmentations (the lesson's, seeded).
     """
-    from tqdm import tqdm
-
     device = device or default_device()
     net = net.to(device).eval()
-    tensors = _as_tensors(photos.images, size)
+    tensors = as_tensors(photos.images, size)
     mean, std = norm_stats(backbone)
     aug = Augmenter(size, AugmentParams(), seed=seed, mean=mean, std=std)
     first_aug = 1 + int(mirror)
     views: list[list[torch.Tensor]] = [[] for _ in range(first_aug + n_aug)]
-    for idx in tqdm(_batches(len(tensors), INFER_BATCH, None), desc=f"{backbone} features at {size} px",
+    for idx in tqdm(batches(len(tensors), INFER_BATCH, None), desc=f"{backbone} features at {size} px",
                     disable=not progress, leave=False):
         chunk = [tensors[i] for i in idx]
         centre = aug(chunk, train=False).to(device)

@@ -15,7 +15,7 @@ from pets.config import NATIVE_SIZE, PetsConfig, preset_values
 from pets.data import breed_from_name, load_pets, split_indices
 from pets.heatmap import activation_map, edge_kernel, grad_cam, hand_convolution, hook_output
 from pets.models import PetsNet
-from pets.train import PetsClassifier
+from pets.classifier import PetsClassifier
 
 
 
