@@ -43,7 +43,7 @@ def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
 def perspective_coeffs(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """The 3x3 homography mapping the 4 points ``src`` (4, 2) onto ``dst`` (4, 2)."""
     rows, rhs = [], []
-    for (x, y), (u, v) in zip(src.tolist(), dst.tolist()):
+    for (x, y), (u, v) in zip(src.tolist(), dst.tolist(), strict=True):
         rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
         rhs += [u, v]

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.model_selection import RepeatedStratifiedKFold
 from tqdm import tqdm
 
 from core.cli import run_cli
@@ -53,8 +54,6 @@ def cv_folds(labels: np.ndarray, *, n_folds: int = 5, repeats: int = 1, seed: in
              ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, valid) index pairs of a repeated stratified K-fold; fold ``r * n_folds + k`` is
     fold ``k`` of repeat ``r``. Deterministic given the seed."""
-    from sklearn.model_selection import RepeatedStratifiedKFold
-
     counts = np.bincount(labels)
     if n_folds < 2 or counts[counts > 0].min() < n_folds:
         raise DataError(f"{n_folds}-fold stratified cross-validation needs at least {n_folds} photos "

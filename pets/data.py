@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from torchvision.datasets import OxfordIIITPet
 from tqdm import tqdm
 
 from core.errors import DataError
@@ -61,8 +62,6 @@ def list_images(folder: str | Path) -> list[Path]:
 
 def download_oxford_pets(root: str | Path) -> Path:
     """Fetch the full dataset with torchvision (needs network); returns the root to use."""
-    from torchvision.datasets import OxfordIIITPet
-
     try:
         OxfordIIITPet(root=str(root), split="trainval", download=True)
     except Exception as err:  # offline: urllib/URLError, HTTP errors, ... all mean the same
@@ -140,7 +139,7 @@ def load_pets(root: str | Path, *, short_side: int | None = 256, classes: Sequen
     paths = list_images(folder)
     breeds = [breed_from_name(p) for p in paths]
     kept, images, skipped = decode_photos(paths, short_side, progress=progress)
-    breed_of = dict(zip(paths, breeds))
+    breed_of = dict(zip(paths, breeds, strict=True))
     kept_breeds = [breed_of[p] for p in kept]
     if classes is None:
         classes = sorted(set(kept_breeds), key=lambda b: (b.lower(), b))
@@ -179,7 +178,8 @@ def split_indices(photos: PetPhotos, *, valid_pct: float = 0.2, seed: int = 42,
         return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
     if valid_pct <= 0:
         return np.arange(n), np.array([], dtype=np.int64)
-    from sklearn.model_selection import train_test_split
+    # Only training splits at random; predict, preview and explain load this module without it.
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415  sklearn takes 1 s to import
 
     idx = np.arange(n)
     try:

@@ -33,7 +33,7 @@ def most_confused(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str],
     """(actual, predicted, count) for every wrong pair seen at least ``min_count`` times,
     most frequent first (fast.ai's ``ClassificationInterpretation.most_confused``)."""
     pred = probs.argmax(1)
-    pairs = Counter((int(a), int(p)) for a, p in zip(labels, pred) if a != p)
+    pairs = Counter((int(a), int(p)) for a, p in zip(labels, pred, strict=True) if a != p)
     rows = [(classes[a], classes[p], n) for (a, p), n in pairs.items() if n >= min_count]
     return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
 
@@ -73,7 +73,7 @@ def plot_top_losses(clf: PetsClassifier, photos: PetPhotos, probs: np.ndarray,
     aug = clf.augmenter(size)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, i in zip(axes.flat, idx):
+    for ax, i in zip(axes.flat, idx, strict=False):  # the last row may have empty cells
         photo = as_tensors([photos.images[i]], size)[0]
         x = aug([photo], train=False).to(clf.device)
         cam, pred = grad_cam(clf.model, x)
@@ -101,7 +101,7 @@ def save_overlay(image: np.ndarray, maps: dict[str, np.ndarray], path: str | Pat
     fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3.2 * (len(maps) + 1), 3.4))
     axes[0].imshow(image)
     axes[0].set_title("photo", fontsize=9)
-    for ax, (name, cam) in zip(axes[1:], maps.items()):
+    for ax, (name, cam) in zip(axes[1:], maps.items(), strict=True):
         ax.imshow(image)
         ax.imshow(cam, alpha=0.6, cmap="magma", vmin=0, vmax=1)
         ax.set_title(name, fontsize=9)

@@ -33,7 +33,7 @@ def predict_folder(model_path: str | Path, images: str | Path, out: str | Path, 
     with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["image", "label"])
-        writer.writerows((p.name, label) for p, label in zip(kept, labels))
+        writer.writerows((p.name, label) for p, label in zip(kept, labels, strict=True))
     tmp.replace(out)
     return out
 

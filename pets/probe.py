@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from pets.augment import Augmenter, norm_stats
@@ -72,10 +75,6 @@ class LinearProbe:
         return x[None] if x.ndim == 2 else x
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> LinearProbe:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         views = self._views(x)[: self.train_views]
         self.pipeline_ = make_pipeline(
             StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed))
