@@ -69,25 +69,25 @@ class PetsClassifier:
     # ------------------------------------------------------------------ training
     def fit(self, train: PetPhotos, valid: PetPhotos | None = None) -> PetsClassifier:
         """Progressive resizing: per size, a frozen one-cycle then an unfrozen one-cycle."""
-        c = self.config
+        cfg = self.config
         if len(train) == 0:
             raise DataError("no training photos", fix="check PETS_DIR and the split")
         if self.model_ is None:
             self.build(train.classes)
-        gen = torch.Generator().manual_seed(c.seed)
-        if c.warmup_epochs > 0:
+        gen = torch.Generator().manual_seed(cfg.seed)
+        if cfg.warmup_epochs > 0:
             # At the final size: that is where the pretrained features are best (a linear probe
             # on 160-px crops is worse than on 224-px ones) and where the model is used.
-            size = c.sizes[-1]
+            size = cfg.sizes[-1]
             self._warmup_head(as_tensors(train.images, size), train.labels,
                               as_tensors(valid.images, size) if valid is not None and len(valid) else None,
                               None if valid is None else valid.labels,
-                              aug=self.augmenter(size, seed=c.seed - 1), gen=gen)
-        for stage, size in enumerate(c.sizes):
+                              aug=self.augmenter(size, seed=cfg.seed - 1), gen=gen)
+        for stage, size in enumerate(cfg.sizes):
             train_x = as_tensors(train.images, size)
             valid_x = as_tensors(valid.images, size) if valid is not None and len(valid) else None
-            aug = self.augmenter(size, seed=c.seed + 1000 * stage)
-            for phase, epochs in (("frozen", c.frozen_epochs[stage]), ("unfrozen", c.unfrozen_epochs[stage])):
+            aug = self.augmenter(size, seed=cfg.seed + 1000 * stage)
+            for phase, epochs in (("frozen", cfg.frozen_epochs[stage]), ("unfrozen", cfg.unfrozen_epochs[stage])):
                 if epochs <= 0:
                     continue
                 self._fit_one_cycle(train_x, train.labels, valid_x, None if valid is None else valid.labels,
@@ -95,7 +95,7 @@ class PetsClassifier:
         return self
 
     @torch.no_grad()
-    def _pooled(self, photos: list[torch.Tensor], aug: Augmenter, *, train: bool) -> torch.Tensor:
+    def _pooled_features(self, photos: list[torch.Tensor], aug: Augmenter, *, train: bool) -> torch.Tensor:
         """The head's input (concat pool of the body's output), body in eval mode."""
         model = self.model.eval()
         pool = model.head[0]
@@ -106,23 +106,23 @@ class PetsClassifier:
                      valid_x: list[torch.Tensor] | None, valid_y: np.ndarray | None, *,
                      aug: Augmenter, gen: torch.Generator) -> None:
         """Fit the head alone (one-cycle) on cached features of augmented views; see PetsConfig."""
-        c, model = self.config, self.model
+        cfg, model = self.config, self.model
         start = time.time()
-        views = [self._pooled(train_x, aug, train=False)]
-        for _ in tqdm(range(c.warmup_views), desc="head warm-up: caching features",
+        views = [self._pooled_features(train_x, aug, train=False)]
+        for _ in tqdm(range(cfg.warmup_views), desc="head warm-up: caching features",
                       disable=not self.progress, leave=False):
-            views.append(self._pooled(train_x, aug, train=True))
+            views.append(self._pooled_features(train_x, aug, train=True))
         feats = torch.cat(views)
         labels = torch.as_tensor(train_y).repeat(len(views)).to(self.device)
         layers = model.head[1:]
-        opt = torch.optim.AdamW(layers.parameters(), lr=c.lr_warmup, betas=(0.9, 0.99),
-                                weight_decay=c.weight_decay)
+        opt = torch.optim.AdamW(layers.parameters(), lr=cfg.lr_warmup, betas=(0.9, 0.99),
+                                weight_decay=cfg.weight_decay)
         # Batches of 4x the image batch: each step is a small matmul, where per-step overhead
         # dominates; ~1,200 cached vectors make 10 steps an epoch instead of 37.
-        batch = 4 * c.batch_size
-        n_batches = len(batches(len(feats), batch, None))
+        feature_batch = 4 * cfg.batch_size
+        n_batches = len(batches(len(feats), feature_batch, None))
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=c.lr_warmup, total_steps=c.warmup_epochs * n_batches, pct_start=c.pct_start,
+            opt, max_lr=cfg.lr_warmup, total_steps=cfg.warmup_epochs * n_batches, pct_start=cfg.pct_start,
             cycle_momentum=True, base_momentum=0.85, max_momentum=0.95)
         layers.train()
         losses = []
@@ -132,11 +132,11 @@ class PetsClassifier:
             # loop 10x slower (166 ms a step with 2 threads vs 18 ms with 1).
             torch.set_num_threads(1)
         try:
-            for _ in range(c.warmup_epochs):
-                for idx in batches(len(feats), batch, gen):
+            for _ in range(cfg.warmup_epochs):
+                for idx in batches(len(feats), feature_batch, gen):
                     idx_t = torch.as_tensor(idx, device=feats.device)
                     loss = F.cross_entropy(layers(feats[idx_t]), labels[idx_t],
-                                           label_smoothing=c.label_smoothing)
+                                           label_smoothing=cfg.label_smoothing)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
@@ -145,59 +145,59 @@ class PetsClassifier:
         finally:
             torch.set_num_threads(threads)
         row: dict[str, Any] = {"stage": -1, "size": aug.size, "phase": "head warm-up",
-                               "epoch": c.warmup_epochs, "train_loss": float(np.mean(losses[-n_batches:]))}
+                               "epoch": cfg.warmup_epochs, "train_loss": float(np.mean(losses[-n_batches:]))}
         if valid_x is not None:
-            row.update(_scores(self._predict_tensors(valid_x, aug.size, tta=False), valid_y))
+            row.update(_loss_and_error_rate(self._predict_tensors(valid_x, aug.size, tta=False), valid_y))
         row["seconds"] = round(time.time() - start, 1)
         self.history_.append(row)
         if self.progress:
             tqdm.write(str({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
 
     def _optimizer(self, phase: str) -> tuple[torch.optim.Optimizer, list[float]]:
-        c, model = self.config, self.model
+        cfg, model = self.config, self.model
         if phase == "frozen":
             model.freeze()
             params = [p for p in model.parameters() if p.requires_grad]
-            groups, lrs = [{"params": params}], [c.lr_frozen]
+            groups, lrs = [{"params": params}], [cfg.lr_frozen]
         else:
             model.unfreeze()
             layer_groups = model.layer_groups()
             # fast.ai's slice(lo, hi): geometrically spaced rates, lowest for the earliest layers,
             # which hold generic edges and textures that a few hundred photos should barely move.
-            lrs = np.geomspace(c.lr_unfrozen / c.lr_div, c.lr_unfrozen, len(layer_groups)).tolist()
+            lrs = np.geomspace(cfg.lr_unfrozen / cfg.lr_div, cfg.lr_unfrozen, len(layer_groups)).tolist()
             groups = [{"params": [p for m in g for p in m.parameters()]} for g in layer_groups]
-        opt = torch.optim.AdamW(groups, lr=lrs[-1], betas=(0.9, 0.99), weight_decay=c.weight_decay)
+        opt = torch.optim.AdamW(groups, lr=lrs[-1], betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
         return opt, lrs
 
     def _fit_one_cycle(self, train_x: list[torch.Tensor], train_y: np.ndarray,
                        valid_x: list[torch.Tensor] | None, valid_y: np.ndarray | None, *,
                        aug: Augmenter, epochs: int, phase: str, stage: int, gen: torch.Generator) -> None:
-        c, model = self.config, self.model
+        cfg, model = self.config, self.model
         opt, lrs = self._optimizer(phase)
-        steps = epochs * len(batches(len(train_x), c.batch_size, None))
+        steps = epochs * len(batches(len(train_x), cfg.batch_size, None))
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=lrs, total_steps=steps, pct_start=c.pct_start, div_factor=25.0,
+            opt, max_lr=lrs, total_steps=steps, pct_start=cfg.pct_start, div_factor=25.0,
             final_div_factor=1e4, cycle_momentum=True, base_momentum=0.85, max_momentum=0.95)
         y_all = torch.as_tensor(train_y)
         for epoch in range(epochs):
             start = time.time()
             model.train()
-            if c.freeze_bn_stats:
+            if cfg.freeze_bn_stats:
                 for module in model.body.modules():
                     if isinstance(module, nn.modules.batchnorm._BatchNorm):
                         module.eval()
             losses = []
-            epoch_batches = batches(len(train_x), c.batch_size, gen)
+            epoch_batches = batches(len(train_x), cfg.batch_size, gen)
             desc = f"size {aug.size} {phase} epoch {epoch + 1}/{epochs}"
             for idx in tqdm(epoch_batches, desc=desc, disable=not self.progress, leave=False):
                 opt.zero_grad(set_to_none=True)
                 batch_loss = 0.0
                 # Gradient accumulation over micro-batches: the same step as one pass over the
                 # batch (the body's BN statistics are frozen), with a fraction of the activations.
-                for part in np.array_split(idx, math.ceil(len(idx) / max(1, c.micro_batch or len(idx)))):
+                for part in np.array_split(idx, math.ceil(len(idx) / max(1, cfg.micro_batch or len(idx)))):
                     xb = aug([train_x[i] for i in part], train=True).to(self.device)
                     yb = y_all[part].to(self.device)
-                    loss = F.cross_entropy(model(xb), yb, label_smoothing=c.label_smoothing)
+                    loss = F.cross_entropy(model(xb), yb, label_smoothing=cfg.label_smoothing)
                     (loss * (len(part) / len(idx))).backward()
                     batch_loss += loss.item() * len(part) / len(idx)
                 opt.step()
@@ -207,7 +207,7 @@ class PetsClassifier:
                                    "train_loss": float(np.mean(losses))}
             if valid_x is not None:
                 probs = self._predict_tensors(valid_x, aug.size, tta=False)
-                row.update(_scores(probs, valid_y))
+                row.update(_loss_and_error_rate(probs, valid_y))
             row["seconds"] = round(time.time() - start, 1)
             self.history_.append(row)
             if self.progress:
@@ -221,21 +221,21 @@ class PetsClassifier:
         """Class probabilities. TTA (fast.ai's): ``beta`` x (centre crop and its mirror) +
         ``1 - beta`` x the mean over ``n_aug`` training augmentations; seeded, so repeatable."""
         model = self.model.eval()
-        plain = self.augmenter(size)
+        aug = self.augmenter(size)
 
-        def run(batch: torch.Tensor) -> torch.Tensor:
+        def class_probs(batch: torch.Tensor) -> torch.Tensor:
             return model(batch.to(self.device)).softmax(dim=1).cpu()
 
         out = []
         for idx in batches(len(photos), INFER_BATCH, None):
             chunk = [photos[i] for i in idx]
-            centre = plain(chunk, train=False)
-            p = run(centre)
+            centre = aug(chunk, train=False)
+            probs = class_probs(centre)
             if tta:
-                p = (p + run(centre.flip(-1))) / 2
-                augs = torch.stack([run(plain(chunk, train=True)) for _ in range(n_aug)]).mean(0)
-                p = beta * p + (1 - beta) * augs
-            out.append(p)
+                probs = (probs + class_probs(centre.flip(-1))) / 2
+                augmented = torch.stack([class_probs(aug(chunk, train=True)) for _ in range(n_aug)]).mean(0)
+                probs = beta * probs + (1 - beta) * augmented
+            out.append(probs)
         return torch.cat(out).numpy()
 
     def predict_proba(self, images: Sequence[ImageLike], *, tta: bool | None = None,
@@ -289,8 +289,9 @@ class PetsClassifier:
         return clf
 
 
-def _scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    p = torch.as_tensor(probs).clamp_min(1e-8)
-    y = torch.as_tensor(labels)
-    return {"valid_loss": float(F.nll_loss(p.log(), y)),
-            "error_rate": float((p.argmax(1) != y).float().mean())}
+def _loss_and_error_rate(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Cross-entropy and error rate of predicted probabilities against the labels."""
+    probs_t = torch.as_tensor(probs).clamp_min(1e-8)
+    labels_t = torch.as_tensor(labels)
+    return {"valid_loss": float(F.nll_loss(probs_t.log(), labels_t)),
+            "error_rate": float((probs_t.argmax(1) != labels_t).float().mean())}

@@ -38,13 +38,13 @@ def heatmap_for_image(clf: PetsClassifier, image_path: str | Path, out_dir: str 
     x = aug([photo], train=False).to(clf.device)
     model = clf.model
     avg, pred = activation_map(model, x)
-    cam, cls = grad_cam(model, x, target)
+    cam, class_idx = grad_cam(model, x, target)
     with torch.no_grad():
-        prob = float(model(x).softmax(1)[0, cls])
+        prob = float(model(x).softmax(1)[0, class_idx])
     image = denormalize(x[0].cpu(), aug.mean, aug.std).permute(1, 2, 0).clamp(0, 1).numpy()
-    title = (f"predicted {clf.classes_[pred]}; Grad-CAM for {clf.classes_[cls]} (p={prob:.2f})")
-    suffix = f"_{clf.classes_[cls]}" if class_name else ""
-    return save_overlay(image, {"average activation": avg, f"Grad-CAM: {clf.classes_[cls]}": cam},
+    title = (f"predicted {clf.classes_[pred]}; Grad-CAM for {clf.classes_[class_idx]} (p={prob:.2f})")
+    suffix = f"_{clf.classes_[class_idx]}" if class_name else ""
+    return save_overlay(image, {"average activation": avg, f"Grad-CAM: {clf.classes_[class_idx]}": cam},
                         Path(out_dir) / f"{Path(image_path).stem}{suffix}_heatmap.png", title)
 
 

@@ -58,8 +58,8 @@ def _normalize_upsample(cam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     cam = cam - cam.min()
     top = cam.max()
     cam = cam / top if top > 0 else torch.zeros_like(cam)
-    up = F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
-    return up.clamp(0, 1).cpu().numpy().astype(np.float32)
+    upsampled = F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+    return upsampled.clamp(0, 1).cpu().numpy().astype(np.float32)
 
 
 def _check_input(x: torch.Tensor) -> torch.Tensor:
@@ -95,25 +95,25 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int | None = None, *,
     model.eval()
     with torch.enable_grad(), hook_output(layer) as caught:
         logits = model(x)
-        cls = int(logits.argmax(1)) if target is None else int(target)
-        if not 0 <= cls < logits.shape[1]:
-            raise ValueError(f"class index {cls} out of range for {logits.shape[1]} classes")
+        class_idx = int(logits.argmax(1)) if target is None else int(target)
+        if not 0 <= class_idx < logits.shape[1]:
+            raise ValueError(f"class index {class_idx} out of range for {logits.shape[1]} classes")
         model.zero_grad(set_to_none=True)
-        logits[0, cls].backward()
+        logits[0, class_idx].backward()
     acts, grads = caught.activations[0].float(), caught.gradients[0].float()
     weights = grads.mean(dim=(1, 2))
     cam = F.relu((weights[:, None, None] * acts).sum(0))
     model.zero_grad(set_to_none=True)
-    return _normalize_upsample(cam, x.shape[-2:]), cls
+    return _normalize_upsample(cam, x.shape[-2:]), class_idx
 
 
 def edge_kernel() -> torch.Tensor:
     """The lesson's hand-made 3x3 kernel (bottom-right edges), expanded to 3 input channels:
     shape (1, 3, 3, 3), so one output channel sums the response of R, G and B."""
-    k = torch.tensor([[0.0, -5 / 3, 1.0],
-                      [-5 / 3, -5 / 3, 1.0],
-                      [1.0, 1.0, 1.0]])
-    return k.expand(1, 3, 3, 3) / 6
+    kernel = torch.tensor([[0.0, -5 / 3, 1.0],
+                           [-5 / 3, -5 / 3, 1.0],
+                           [1.0, 1.0, 1.0]])
+    return kernel.expand(1, 3, 3, 3) / 6
 
 
 def hand_convolution(image: torch.Tensor) -> torch.Tensor:

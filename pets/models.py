@@ -58,11 +58,11 @@ def map_lite_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch
         raise DataError(f"{backbone} weights have {len(source)} tensors, timm's model expects "
                         f"{len(target)}", fix=fix)
     mapped = {}
-    for (sk, sv), (tk, tv) in zip(source.items(), target.items(), strict=True):
-        if sv.shape != tv.shape or _tensor_kind(sk) != _tensor_kind(tk):
-            raise DataError(f"weight {sk} {tuple(sv.shape)} does not match timm's {tk} "
-                            f"{tuple(tv.shape)}", fix=fix)
-        mapped[tk] = sv
+    for (src_key, src_tensor), (dst_key, dst_tensor) in zip(source.items(), target.items(), strict=True):
+        if src_tensor.shape != dst_tensor.shape or _tensor_kind(src_key) != _tensor_kind(dst_key):
+            raise DataError(f"weight {src_key} {tuple(src_tensor.shape)} does not match timm's {dst_key} "
+                            f"{tuple(dst_tensor.shape)}", fix=fix)
+        mapped[dst_key] = src_tensor
     return mapped
 
 

@@ -33,9 +33,11 @@ def most_confused(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str],
     """(actual, predicted, count) for every wrong pair seen at least ``min_count`` times,
     most frequent first (fast.ai's ``ClassificationInterpretation.most_confused``)."""
     pred = probs.argmax(1)
-    pairs = Counter((int(a), int(p)) for a, p in zip(labels, pred, strict=True) if a != p)
-    rows = [(classes[a], classes[p], n) for (a, p), n in pairs.items() if n >= min_count]
-    return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
+    pairs = Counter((int(actual), int(predicted)) for actual, predicted in zip(labels, pred, strict=True)
+                    if actual != predicted)
+    rows = [(classes[actual], classes[predicted], count) for (actual, predicted), count in pairs.items()
+            if count >= min_count]
+    return sorted(rows, key=lambda row: (-row[2], row[0], row[1]))
 
 
 def plot_most_confused(rows: list[tuple[str, str, int]], path: str | Path, top: int = 15) -> Path:
@@ -43,8 +45,8 @@ def plot_most_confused(rows: list[tuple[str, str, int]], path: str | Path, top: 
     rows = rows[:top]
     fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(rows), 2) + 1))
     if rows:
-        names = [f"{a} -> {p}" for a, p, _ in rows][::-1]
-        ax.barh(names, [n for *_, n in rows][::-1], color="tab:red")
+        names = [f"{actual} -> {predicted}" for actual, predicted, _ in rows][::-1]
+        ax.barh(names, [count for *_, count in rows][::-1], color="tab:red")
         ax.set_xlabel("validation photos (actual -> predicted)")
     else:
         ax.text(0.5, 0.5, "no confusions on the validation photos", ha="center", va="center")
@@ -136,7 +138,7 @@ def save_augment_grid(photo: torch.Tensor, path: str | Path, *, padding_mode: st
     aug = Augmenter(size, params, seed=seed, padding_mode=padding_mode, do_normalize=False)
     fig, axes = plt.subplots(3, 3, figsize=(8, 8))
     for ax in axes.flat:
-        ax.imshow(aug.one(photo, train=True).permute(1, 2, 0).clamp(0, 1).numpy())
+        ax.imshow(aug.transform(photo, train=True).permute(1, 2, 0).clamp(0, 1).numpy())
         ax.axis("off")
     fig.suptitle(f"get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4): "
                  f"padding_mode={padding_mode!r}", fontsize=9)

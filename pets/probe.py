@@ -42,8 +42,8 @@ def extract_views(net: PetsNet, photos: PetPhotos, size: int, *, backbone: str, 
         views[0].append(net.body(centre).mean(dim=(2, 3)).cpu())
         if mirror:
             views[1].append(net.body(centre.flip(-1)).mean(dim=(2, 3)).cpu())
-        for v in range(n_aug):
-            views[first_aug + v].append(net.body(aug(chunk, train=True).to(device)).mean(dim=(2, 3)).cpu())
+        for view in range(n_aug):
+            views[first_aug + view].append(net.body(aug(chunk, train=True).to(device)).mean(dim=(2, 3)).cpu())
     return torch.stack([torch.cat(v) for v in views]).numpy()
 
 
@@ -71,11 +71,11 @@ class LinearProbe:
         self.seed = seed
 
     @staticmethod
-    def _views(x: np.ndarray) -> np.ndarray:
+    def _as_views(x: np.ndarray) -> np.ndarray:
         return x[None] if x.ndim == 2 else x
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> LinearProbe:
-        views = self._views(x)[: self.train_views]
+        views = self._as_views(x)[: self.train_views]
         self.pipeline_ = make_pipeline(
             StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed))
         self.pipeline_.fit(views.reshape(-1, views.shape[-1]), np.tile(y, len(views)))
@@ -83,7 +83,7 @@ class LinearProbe:
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        views = self._views(x)[: self.test_views]
+        views = self._as_views(x)[: self.test_views]
         return np.mean([self.pipeline_.predict_proba(v) for v in views], axis=0)
 
     def score(self, x: np.ndarray, y: np.ndarray) -> float:

@@ -24,39 +24,39 @@ from pets.probe import linear_probe
 from pets.tensors import default_device
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m pets.train",
-                                description="Train the pets classifier; writes BUILD_DIR/pets/.")
-    p.add_argument("--pets-dir", required=True, help="photos: torchvision layout or <Breed>_<n>.jpg")
-    p.add_argument("--build-dir", default="build")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help=f"schedule, sized for the backbone (default: gpu when CUDA is available, "
-                        f"else {DEFAULT_CPU_PRESET})")
-    p.add_argument("--backbone", default=None, choices=BACKBONES,
-                   help=f"default {PetsConfig.backbone}; resnet34 needs torchvision's weights")
-    p.add_argument("--weights", default=None, help="imagenet (default), none, or a state-dict path")
-    p.add_argument("--sizes", type=int, nargs="+", default=None)
-    p.add_argument("--frozen-epochs", type=int, nargs="+", default=None)
-    p.add_argument("--unfrozen-epochs", type=int, nargs="+", default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr-frozen", type=float, default=None)
-    p.add_argument("--lr-unfrozen", type=float, default=None)
-    p.add_argument("--valid-pct", type=float, default=None)
-    p.add_argument("--split-file", default=None, help="text file naming the validation photos")
-    p.add_argument("--no-tta", action="store_true", help="skip test-time augmentation")
-    p.add_argument("--no-probe", action="store_true", help="skip the linear-probe baseline")
-    p.add_argument("--refit-all", dest="refit_all", action="store_true", default=None,
-                   help="after scoring, retrain on every photo (train + held-out) for the saved model")
-    p.add_argument("--no-refit-all", dest="refit_all", action="store_false")
-    p.add_argument("--download", action="store_true",
-                   help="fetch Oxford-IIIT Pet into --pets-dir with torchvision first (needs network)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    return p.parse_args(argv)
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pets.train",
+                                     description="Train the pets classifier; writes BUILD_DIR/pets/.")
+    parser.add_argument("--pets-dir", required=True, help="photos: torchvision layout or <Breed>_<n>.jpg")
+    parser.add_argument("--build-dir", default="build")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help=f"schedule, sized for the backbone (default: gpu when CUDA is available, "
+                             f"else {DEFAULT_CPU_PRESET})")
+    parser.add_argument("--backbone", default=None, choices=BACKBONES,
+                        help=f"default {PetsConfig.backbone}; resnet34 needs torchvision's weights")
+    parser.add_argument("--weights", default=None, help="imagenet (default), none, or a state-dict path")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--frozen-epochs", type=int, nargs="+", default=None)
+    parser.add_argument("--unfrozen-epochs", type=int, nargs="+", default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr-frozen", type=float, default=None)
+    parser.add_argument("--lr-unfrozen", type=float, default=None)
+    parser.add_argument("--valid-pct", type=float, default=None)
+    parser.add_argument("--split-file", default=None, help="text file naming the validation photos")
+    parser.add_argument("--no-tta", action="store_true", help="skip test-time augmentation")
+    parser.add_argument("--no-probe", action="store_true", help="skip the linear-probe baseline")
+    parser.add_argument("--refit-all", dest="refit_all", action="store_true", default=None,
+                        help="after scoring, retrain on every photo (train + held-out) for the saved model")
+    parser.add_argument("--no-refit-all", dest="refit_all", action="store_false")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch Oxford-IIIT Pet into --pets-dir with torchvision first (needs network)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    args = _parse_args(argv)
     started = time.time()
     seed_everything(args.seed)
     if args.threads:
@@ -87,18 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {"device": str(device), "preset": preset, "n_photos": len(photos),
                                "n_train": len(train), "n_valid": len(valid),
-                               "skipped": [str(p) for p, _ in photos.skipped]}
+                               "skipped": [str(path) for path, _ in photos.skipped]}
     if len(valid) and not args.no_probe:
-        t = time.time()
+        probe_start = time.time()
         metrics["linear_probe_accuracy"] = linear_probe(train, valid, backbone=config.backbone,
                                                         weights=config.weights, seed=config.seed)
-        metrics["linear_probe_seconds"] = round(time.time() - t, 1)
+        metrics["linear_probe_seconds"] = round(time.time() - probe_start, 1)
         print(f"linear probe on frozen {config.backbone} features: "
               f"{metrics['linear_probe_accuracy']:.3f}", file=sys.stderr)
 
-    t = time.time()
+    fit_start = time.time()
     clf = PetsClassifier(config, device=device).fit(train, valid if len(valid) else None)
-    metrics["train_seconds"] = round(time.time() - t, 1)
+    metrics["train_seconds"] = round(time.time() - fit_start, 1)
     metrics["history"] = clf.history_
     if len(valid):
         probs = clf.predict_proba(valid.images, tta=False)
@@ -117,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         # The scored model saw 80% of the photos; with ~8 photos a breed, the other 20% are worth
         # more to the final model than to a second opinion on its accuracy. The numbers above
         # stay those of the 80% model, measured on photos it never saw.
-        t = time.time()
+        refit_start = time.time()
         seed_everything(args.seed)
         clf = PetsClassifier(config, device=device).fit(photos, None)
-        metrics["refit_all_seconds"] = round(time.time() - t, 1)
+        metrics["refit_all_seconds"] = round(time.time() - refit_start, 1)
         metrics["saved_model_trained_on"] = "all photos (train + held-out)"
     else:
         metrics["saved_model_trained_on"] = "train split"

@@ -73,9 +73,9 @@ def test_reflection_padding_leaves_no_zero_border_where_zero_padding_does():
     params = AugmentParams(max_rotate=45, max_zoom=1.0, max_lighting=0.0, max_warp=0.4)
     photo = _photo(48, 48)
     zeros = torch.stack([Augmenter(48, params, seed=s, padding_mode="zeros", do_normalize=False)
-                         .one(photo, train=True) for s in range(4)])
+                         .transform(photo, train=True) for s in range(4)])
     refl = torch.stack([Augmenter(48, params, seed=s, padding_mode="reflection", do_normalize=False)
-                        .one(photo, train=True) for s in range(4)])
+                        .transform(photo, train=True) for s in range(4)])
     assert zeros.shape == refl.shape == (4, 3, 48, 48)
     assert (zeros.amax(dim=1) < 0.05).any(), "zero padding should leave dark corners here"
     assert refl.min() > 100 / 255 - 1e-3, "reflection padding must only show photo pixels"
@@ -94,8 +94,8 @@ def test_validation_transform_is_a_deterministic_centre_crop():
 def test_perspective_coeffs_map_the_four_points():
     src = torch.tensor([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
     dst = torch.tensor([[-1.2, -0.9], [-0.8, 1.3], [1.1, -1.2], [0.9, 1.0]])
-    h = perspective_coeffs(src, dst)
-    mapped = torch.cat([src, torch.ones(4, 1)], 1) @ h.T
+    coeffs = perspective_coeffs(src, dst)
+    mapped = torch.cat([src, torch.ones(4, 1)], 1) @ coeffs.T
     assert torch.allclose(mapped[:, :2] / mapped[:, 2:], dst, atol=1e-5)
 
 
@@ -208,8 +208,8 @@ def test_grad_cam_matches_pytorch_grad_cam():
 
 
 def test_hand_made_convolution_finds_edges():
-    k = edge_kernel()
-    assert k.shape == (1, 3, 3, 3)
+    kernel = edge_kernel()
+    assert kernel.shape == (1, 3, 3, 3)
     img = torch.zeros(3, 16, 16)
     img[:, :, 8:] = 1.0  # a vertical edge between columns 7 and 8
     out = hand_convolution(img)
@@ -416,7 +416,7 @@ def test_cv_head_mode_writes_results_and_table(tmp_path, monkeypatch):
                       out=tmp_path, max_folds=3, progress=False)  # resumes: one more fold
     assert [r["fold"] for r in again["folds"]] == [0, 1, 2]
     assert again["folds"][:2] == res["folds"]
-    text = cv.table(tmp_path)
+    text = cv.results_table(tmp_path)
     assert "| efficientnet_lite0 | fast.ai head on frozen features |" in text and "| 3 of 5 |" in text
 
 
