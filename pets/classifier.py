@@ -129,7 +129,7 @@ class PetsClassifier:
         threads = torch.get_num_threads()
         if self.device.type == "cpu":
             # Tiny ops: extra OpenMP threads only spin, and on a busy shared CPU they made this
-            # loop 10x slower (166 ms a step with 2 threads vs 18 ms with 1).
+            # loop many times slower (pets/RESULTS.md).
             torch.set_num_threads(1)
         try:
             for _ in range(cfg.warmup_epochs):

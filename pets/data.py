@@ -131,7 +131,8 @@ def load_pets(root: str | Path, *, short_side: int | None = 256, classes: Sequen
               progress: bool = True) -> PetPhotos:
     """Load every labelled photo under ``root`` (either layout).
 
-    ``short_side`` resizes at decode time so that 300 photos take ~60 MB instead of ~170 MB.
+    ``short_side`` resizes at decode time, so that memory holds the photos at the size they are
+    used (pets/RESULTS.md).
     ``classes`` fixes the class order (e.g. a trained model's); by default it is the sorted
     (case-insensitive, as in Oxford's class ids) set of breeds found.
     """
