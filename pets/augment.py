@@ -21,7 +21,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # The input statistics each backbone's ImageNet weights were trained with. torchvision's ResNet-34
 # uses the usual ImageNet mean/std; the EfficientNet-Lite weights come from TensorFlow, where
 # Lite models scale pixels to [-1, 1] (mean = std = 0.5, as timm's tf_efficientnet_lite* configs
-# say). A linear probe on Lite0 features lost 9 points with ImageNet mean/std (pets/RESULTS.md).
+# say). With ImageNet's mean/std instead, the Lite0 linear probe is far worse (pets/RESULTS.md).
 _LITE_STATS = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 NORM_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "resnet34": (IMAGENET_MEAN, IMAGENET_STD),
@@ -43,21 +43,21 @@ def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
 def perspective_coeffs(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """The 3x3 homography mapping the 4 points ``src`` (4, 2) onto ``dst`` (4, 2)."""
     rows, rhs = [], []
-    for (x, y), (u, v) in zip(src.tolist(), dst.tolist()):
+    for (x, y), (u, v) in zip(src.tolist(), dst.tolist(), strict=True):
         rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
         rhs += [u, v]
-    h = torch.linalg.solve(torch.tensor(rows, dtype=torch.float64), torch.tensor(rhs, dtype=torch.float64))
-    return torch.cat([h, h.new_ones(1)]).reshape(3, 3).float()
+    coeffs = torch.linalg.solve(torch.tensor(rows, dtype=torch.float64), torch.tensor(rhs, dtype=torch.float64))
+    return torch.cat([coeffs, coeffs.new_ones(1)]).reshape(3, 3).float()
 
 
 def symmetric_warp_matrix(magnitudes: Sequence[float]) -> torch.Tensor:
     """fast.ai's ``symmetric_warp``: the corners move by ``magnitudes`` (4 values), pairwise
     symmetric, which tilts the photo as if seen from another angle."""
-    m = list(magnitudes)
+    mag = list(magnitudes)
     src = torch.tensor([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
-    dst = torch.tensor([[-1 - m[3], -1 - m[1]], [-1 - m[2], 1 + m[1]],
-                        [1 + m[3], -1 - m[0]], [1 + m[2], 1 + m[0]]])
+    dst = torch.tensor([[-1 - mag[3], -1 - mag[1]], [-1 - mag[2], 1 + mag[1]],
+                        [1 + mag[3], -1 - mag[0]], [1 + mag[2], 1 + mag[0]]])
     return perspective_coeffs(src, dst)
 
 
@@ -123,16 +123,17 @@ def adjust_lighting(img: torch.Tensor, *, brightness: float, contrast: float) ->
 def normalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
               std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
     """Normalisation (ImageNet's by default) of a (..., 3, H, W) tensor in [0, 1]."""
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    return (x - m) / s
+    mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    std_t = torch.tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return (x - mean_t) / std_t
 
 
 def denormalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
                 std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    return x * s + m
+    """Undo :func:`normalize`: back to [0, 1] pixel values for display."""
+    mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    std_t = torch.tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return x * std_t + mean_t
 
 
 class Augmenter:
@@ -155,8 +156,9 @@ class Augmenter:
         self.mean, self.std = tuple(mean), tuple(std)
         self.gen = torch.Generator().manual_seed(seed)
 
-    def one(self, photo: torch.Tensor, *, train: bool) -> torch.Tensor:
-        """One photo (3, H, W) uint8 or float in [0, 1] -> (3, size, size) float."""
+    def transform(self, photo: torch.Tensor, *, train: bool) -> torch.Tensor:
+        """One photo (3, H, W) uint8 or float in [0, 1] -> (3, size, size) float: augmented with
+        ``train``, else the centre crop."""
         if photo.ndim != 3 or photo.shape[0] != 3:
             raise ValueError(f"expected a (3, H, W) image tensor, got shape {tuple(photo.shape)}")
         img = photo.float() / 255.0 if photo.dtype == torch.uint8 else photo.float()
@@ -164,15 +166,15 @@ class Augmenter:
                            params=self.params, gen=self.gen)
         out = F.grid_sample(img[None], grid.to(img.device), mode="bilinear",
                             padding_mode=self.padding_mode, align_corners=False)[0]
-        p = self.params
-        if train and p.max_lighting > 0 and float(torch.rand((), generator=self.gen)) < p.p_lighting:
+        params = self.params
+        if train and params.max_lighting > 0 and float(torch.rand((), generator=self.gen)) < params.p_lighting:
             # fast.ai: brightness(change=(0.5*(1-l), 0.5*(1+l))), contrast log-uniform in
             # (1-l, 1/(1-l)).
-            brightness = _uniform(self.gen, 0.5 * (1 - p.max_lighting), 0.5 * (1 + p.max_lighting))
-            lo, hi = math.log(1 - p.max_lighting), -math.log(1 - p.max_lighting)
+            brightness = _uniform(self.gen, 0.5 * (1 - params.max_lighting), 0.5 * (1 + params.max_lighting))
+            lo, hi = math.log(1 - params.max_lighting), -math.log(1 - params.max_lighting)
             contrast = math.exp(_uniform(self.gen, lo, hi))
             out = adjust_lighting(out, brightness=brightness, contrast=contrast)
         return normalize(out, self.mean, self.std) if self.do_normalize else out
 
     def __call__(self, photos: Sequence[torch.Tensor], *, train: bool) -> torch.Tensor:
-        return torch.stack([self.one(p, train=train) for p in photos])
+        return torch.stack([self.transform(photo, train=train) for photo in photos])

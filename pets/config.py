@@ -46,9 +46,9 @@ class PetsConfig:
     unfrozen_epochs: tuple[int, ...] = (2, 2)
     batch_size: int = 32
     # Images per forward/backward pass; a batch's gradients are accumulated over its micro-batches
-    # (0: the whole batch at once). Bounds memory: one backward pass through Lite2 at 260 px holds
-    # 5.7 GB of activations for 32 photos, 2.1 GB for 8. The head's BatchNorm then normalises
-    # over the micro-batch.
+    # (0: the whole batch at once). Bounds memory, since the activations one backward pass holds
+    # grow with its photos (pets/RESULTS.md). The head's BatchNorm then normalises over the
+    # micro-batch.
     micro_batch: int = 8
     lr_frozen: float = 3e-3
     lr_unfrozen: float = 1e-3
@@ -56,15 +56,14 @@ class PetsConfig:
     weight_decay: float = 1e-2
     pct_start: float = 0.3
     label_smoothing: float = 0.0
+    # Keep the body's BatchNorm running statistics at their ImageNet values while fine-tuning (its
+    # scale and shift stay trainable). Re-estimated from 8 heavily augmented batches an epoch,
+    # they shift every feature the head has learned, and accuracy drops (pets/RESULTS.md).
+    freeze_bn_stats: bool = True
     # Head warm-up (LP-FT): before the first stage, fit the head alone on cached pooled features of
     # `warmup_views` augmented views per photo (forward passes only, no backward through the
     # body). Fine-tuning then starts from a head that is already as good as a linear probe
     # instead of a random one, which with ~6 photos a breed is both faster and more accurate.
-    # Keep the body's BatchNorm running statistics at their ImageNet values while fine-tuning (its
-    # scale and shift stay trainable). Re-estimating them from 8 heavily augmented batches an
-    # epoch shifted every feature the head had learned: on the shared photos held-out accuracy
-    # fell from 83% (after the head warm-up) to 70% after 4 epochs with fast.ai's train-mode BN.
-    freeze_bn_stats: bool = True
     warmup_epochs: int = 0
     warmup_views: int = 4
     lr_warmup: float = 3e-3
@@ -126,8 +125,8 @@ NATIVE_SIZE: dict[str, int] = {"efficientnet_lite0": 224, "efficientnet_lite1": 
 # Presets give progressive resizing as scales of the backbone's native size (rounded to a multiple
 # of 16 below it, the native size itself at 1.0), so one schedule fits every backbone.
 # "finetune": the lesson's recipe on a CPU: head warm-up, then per size a frozen and an unfrozen
-# one-cycle (discriminative rates), e.g. 160 -> 224 px for Lite0. Low rates: higher ones with
-# fast.ai's train-mode BN lost accuracy on these ~6 photos a breed.
+# one-cycle (discriminative rates), e.g. 160 -> 224 px for Lite0. Low rates: higher ones lost
+# accuracy on these ~6 photos a breed (pets/RESULTS.md).
 # "head": the fast.ai head alone, fitted on cached frozen features of augmented views at the
 # native size (the warm-up, without the fine-tuning stages).
 # "gpu": the lesson's 224 -> 352 px schedule scaled to the backbone (not measured here: no GPU).

@@ -33,15 +33,19 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.model_selection import RepeatedStratifiedKFold
+from tqdm import tqdm
 
+from core.cli import run_cli
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
 from core.seed import seed_everything
+from pets.classifier import PetsClassifier
 from pets.config import PetsConfig, preset_values
 from pets.data import PetPhotos, load_pets
 from pets.models import BACKBONES, PetsNet
 from pets.probe import LinearProbe, extract_views
-from pets.train import PetsClassifier, default_device
+from pets.tensors import default_device
 
 MODES = ("probe", "head", "finetune")
 
@@ -50,15 +54,14 @@ def cv_folds(labels: np.ndarray, *, n_folds: int = 5, repeats: int = 1, seed: in
              ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, valid) index pairs of a repeated stratified K-fold; fold ``r * n_folds + k`` is
     fold ``k`` of repeat ``r``. Deterministic given the seed."""
-    from sklearn.model_selection import RepeatedStratifiedKFold
-
     counts = np.bincount(labels)
     if n_folds < 2 or counts[counts > 0].min() < n_folds:
         raise DataError(f"{n_folds}-fold stratified cross-validation needs at least {n_folds} photos "
                         f"of every breed (the rarest has {counts[counts > 0].min()}) and 2 folds",
                         fix="use fewer --folds")
     splitter = RepeatedStratifiedKFold(n_splits=n_folds, n_repeats=repeats, random_state=seed)
-    return [(np.sort(tr), np.sort(va)) for tr, va in splitter.split(np.zeros(len(labels)), labels)]
+    return [(np.sort(train_idx), np.sort(valid_idx))
+            for train_idx, valid_idx in splitter.split(np.zeros(len(labels)), labels)]
 
 
 def summarize(values: list[float]) -> dict[str, float]:
@@ -78,14 +81,15 @@ def probe_cv(photos: PetPhotos, folds: list[tuple[np.ndarray, np.ndarray]], *, b
                           progress=progress)
     extract_s = time.time() - start
     rows = []
-    for k, (tr, va) in enumerate(folds):
-        t = time.time()
-        y_tr, y_va = photos.labels[tr], photos.labels[va]
-        centre = LinearProbe(seed=seed).fit(views[0, tr], y_tr).score(views[0, va], y_va)
-        every = (LinearProbe(train_views=len(views), test_views=2, seed=seed)
-                 .fit(views[:, tr], y_tr).score(views[:, va], y_va))
-        rows.append({"fold": k, "accuracy": centre, "accuracy_views": every,
-                     "seconds": round(time.time() - t, 1)})
+    for fold, (train_idx, valid_idx) in enumerate(folds):
+        fold_start = time.time()
+        y_train, y_valid = photos.labels[train_idx], photos.labels[valid_idx]
+        centre_accuracy = (LinearProbe(seed=seed).fit(views[0, train_idx], y_train)
+                           .score(views[0, valid_idx], y_valid))
+        views_accuracy = (LinearProbe(train_views=len(views), test_views=2, seed=seed)
+                          .fit(views[:, train_idx], y_train).score(views[:, valid_idx], y_valid))
+        rows.append({"fold": fold, "accuracy": centre_accuracy, "accuracy_views": views_accuracy,
+                     "seconds": round(time.time() - fold_start, 1)})
     return {"extract_seconds": round(extract_s, 1), "folds": rows}
 
 
@@ -100,9 +104,9 @@ def train_fold(photos: PetPhotos, train_idx: np.ndarray, valid_idx: np.ndarray, 
     clf = PetsClassifier(PetsConfig.from_dict(config.to_dict()), device=default_device(),
                          progress=progress).fit(train, valid)
     row: dict[str, Any] = {"accuracy": clf.score(valid, tta=False), "accuracy_tta": clf.score(valid, tta=True)}
-    warm = [h for h in clf.history_ if h["phase"] == "head warm-up"]
-    if warm:
-        row["warmup_accuracy"] = 1.0 - warm[-1]["error_rate"]
+    warmup_rows = [epoch for epoch in clf.history_ if epoch["phase"] == "head warm-up"]
+    if warmup_rows:
+        row["warmup_accuracy"] = 1.0 - warmup_rows[-1]["error_rate"]
     row["seconds"] = round(time.time() - start, 1)
     return row
 
@@ -115,8 +119,6 @@ def run_cv(photos: PetPhotos, *, backbone: str, mode: str, n_folds: int, repeats
            out: Path, max_folds: int | None = None, probe_aug: int = 4, command: str = "",
            progress: bool = True) -> dict[str, Any]:
     """Cross-validate one backbone in one mode; writes and returns the result dict."""
-    from tqdm import tqdm
-
     folds = cv_folds(photos.labels, n_folds=n_folds, repeats=repeats, seed=seed)
     setup = {"backbone": backbone, "mode": mode, "n_folds": n_folds, "repeats": repeats, "seed": seed,
              "n_photos": len(photos)}
@@ -138,15 +140,15 @@ def run_cv(photos: PetPhotos, *, backbone: str, mode: str, n_folds: int, repeats
             if all(old.get(k) == v for k, v in setup.items()) and old.get("config") == result["config"]:
                 result["folds"] = old["folds"]
         done = {r["fold"] for r in result["folds"]}
-        todo = [k for k in range(len(folds)) if k not in done][: None if max_folds is None
-                                                                else max(0, max_folds - len(done))]
-        for k in tqdm(todo, desc=f"{backbone} {mode} folds", disable=not progress):
-            row = {"fold": k, **train_fold(photos, *folds[k], config, progress=False)}
+        todo = [fold for fold in range(len(folds)) if fold not in done][: None if max_folds is None
+                                                                         else max(0, max_folds - len(done))]
+        for fold in tqdm(todo, desc=f"{backbone} {mode} folds", disable=not progress):
+            row = {"fold": fold, **train_fold(photos, *folds[fold], config, progress=False)}
             result["folds"].append(row)
             result["folds"].sort(key=lambda r: r["fold"])
             write_json_atomic(path, _with_summary(result))
             if progress:
-                tqdm.write(f"fold {k}: {row}")
+                tqdm.write(f"fold {fold}: {row}")
     write_json_atomic(path, _with_summary(result))
     return result
 
@@ -154,15 +156,15 @@ def run_cv(photos: PetPhotos, *, backbone: str, mode: str, n_folds: int, repeats
 def _with_summary(result: dict[str, Any]) -> dict[str, Any]:
     """Add mean ± sd of every accuracy over the folds done so far, and the mean fold time."""
     folds = result["folds"]
-    keys = [k for k in ("accuracy", "accuracy_views", "accuracy_tta", "warmup_accuracy")
-            if folds and k in folds[0]]
-    result["summary"] = {k: summarize([r[k] for r in folds]) for k in keys}
+    keys = [key for key in ("accuracy", "accuracy_views", "accuracy_tta", "warmup_accuracy")
+            if folds and key in folds[0]]
+    result["summary"] = {key: summarize([row[key] for row in folds]) for key in keys}
     result["seconds_per_fold"] = float(np.mean([r["seconds"] for r in folds])) if folds else 0.0
     return result
 
 
 # ---------------------------------------------------------------------------- the table
-_LABELS = {
+ROW_LABELS = {
     ("probe", "accuracy"): "linear probe (centre crop)",
     ("probe", "accuracy_views"): "linear probe (+ mirror and augmented views, mirror TTA)",
     ("head", "accuracy"): "fast.ai head on frozen features",
@@ -173,23 +175,23 @@ _LABELS = {
 }
 
 
-def table(out: Path) -> str:
+def results_table(out: Path) -> str:
     """Markdown table of every result file in ``out``: one row per backbone x model."""
     rows = []
     for path in sorted(out.glob("*.json")):
-        res = _with_summary(json.loads(path.read_text()))
-        if not res["folds"]:
+        result = _with_summary(json.loads(path.read_text()))
+        if not result["folds"]:
             continue
-        if res["mode"] == "probe":
-            wall = f"{res['extract_seconds']:.0f} s features + {res['seconds_per_fold']:.1f} s/fold"
+        if result["mode"] == "probe":
+            wall = f"{result['extract_seconds']:.0f} s features + {result['seconds_per_fold']:.1f} s/fold"
         else:
-            wall = f"{res['seconds_per_fold']:.0f} s/fold"
-        for (mode, key), label in _LABELS.items():
-            if mode != res["mode"] or key not in res["summary"]:
+            wall = f"{result['seconds_per_fold']:.0f} s/fold"
+        for (mode, key), label in ROW_LABELS.items():
+            if mode != result["mode"] or key not in result["summary"]:
                 continue
-            s = res["summary"][key]
-            folds = f"{s['n']} of {res['n_folds'] * res['repeats']}"
-            rows.append(f"| {res['backbone']} | {label} | {100 * s['mean']:.1f} ± {100 * s['sd']:.1f} "
+            stats = result["summary"][key]
+            folds = f"{stats['n']} of {result['n_folds'] * result['repeats']}"
+            rows.append(f"| {result['backbone']} | {label} | {100 * stats['mean']:.1f} ± {100 * stats['sd']:.1f} "
                         f"| {folds} | {wall} |")
     head = ("| backbone | model | accuracy % (mean ± sd over folds) | folds | wall time (one core) |\n"
             "|---|---|---:|---:|---|")
@@ -197,21 +199,21 @@ def table(out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pets.cv", description=__doc__.splitlines()[0])
-    p.add_argument("--pets-dir", help="photos: torchvision layout or <Breed>_<n>.jpg")
-    p.add_argument("--backbone", nargs="+", default=["efficientnet_lite0"], choices=BACKBONES)
-    p.add_argument("--mode", nargs="+", default=["probe"], choices=MODES)
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--max-folds", type=int, default=None,
-                   help="stop after this many folds in total (head/finetune; a rerun continues)")
-    p.add_argument("--probe-aug", type=int, default=4, help="augmented views per photo for the probe")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", default="build/pets/cv")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--table", action="store_true",
-                   help="write OUT/table.md from the results in --out, print it and stop")
-    args = p.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m pets.cv", description=__doc__.splitlines()[0])
+    parser.add_argument("--pets-dir", help="photos: torchvision layout or <Breed>_<n>.jpg")
+    parser.add_argument("--backbone", nargs="+", default=["efficientnet_lite0"], choices=BACKBONES)
+    parser.add_argument("--mode", nargs="+", default=["probe"], choices=MODES)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--max-folds", type=int, default=None,
+                        help="stop after this many folds in total (head/finetune; a rerun continues)")
+    parser.add_argument("--probe-aug", type=int, default=4, help="augmented views per photo for the probe")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default="build/pets/cv")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--table", action="store_true",
+                        help="write OUT/table.md from the results in --out, print it and stop")
+    args = parser.parse_args(argv)
     out = Path(args.out)
     if args.table:
         return _write_table(out)
@@ -220,29 +222,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
-    sizes = [preset_values(m if m != "probe" else "head", b)["sizes"] for b in args.backbone
-             for m in args.mode]
-    photos = load_pets(args.pets_dir, short_side=max(max(s) for s in sizes))
+    # The probe runs at the head preset's (native) size.
+    sizes = [size for backbone in args.backbone for mode in args.mode
+             for size in preset_values(mode if mode != "probe" else "head", backbone)["sizes"]]
+    photos = load_pets(args.pets_dir, short_side=max(sizes))
     command = "python -m pets.cv " + " ".join(sys.argv[1:] if argv is None else argv)
     for backbone in args.backbone:
         for mode in args.mode:
-            res = run_cv(photos, backbone=backbone, mode=mode, n_folds=args.folds, repeats=args.repeats,
-                         seed=args.seed, out=out, max_folds=args.max_folds, probe_aug=args.probe_aug,
-                         command=command)
-            shown = {k: f"{100 * v['mean']:.1f} ± {100 * v['sd']:.1f} (n={v['n']})"
-                     for k, v in res["summary"].items()}
+            result = run_cv(photos, backbone=backbone, mode=mode, n_folds=args.folds, repeats=args.repeats,
+                            seed=args.seed, out=out, max_folds=args.max_folds, probe_aug=args.probe_aug,
+                            command=command)
+            shown = {key: f"{100 * stats['mean']:.1f} ± {100 * stats['sd']:.1f} (n={stats['n']})"
+                     for key, stats in result["summary"].items()}
             print(f"{backbone} {mode}: {shown}", file=sys.stderr)
     return _write_table(out)
 
 
 def _write_table(out: Path) -> int:
-    text = table(out)
+    text = results_table(out)
     write_text_atomic(out / "table.md", text)
     print(text, end="")
     return 0
 
 
 if __name__ == "__main__":
-    from core.cli import run_cli
-
     run_cli(main)

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from torchvision.datasets import OxfordIIITPet
+from tqdm import tqdm
 
 from core.errors import DataError
 
@@ -60,8 +62,6 @@ def list_images(folder: str | Path) -> list[Path]:
 
 def download_oxford_pets(root: str | Path) -> Path:
     """Fetch the full dataset with torchvision (needs network); returns the root to use."""
-    from torchvision.datasets import OxfordIIITPet
-
     try:
         OxfordIIITPet(root=str(root), split="trainval", download=True)
     except Exception as err:  # offline: urllib/URLError, HTTP errors, ... all mean the same
@@ -74,7 +74,7 @@ def load_rgb(path: str | Path, short_side: int | None = None) -> Image.Image:
     """Decode one photo as RGB, optionally resized (antialiased) so its short side is ``short_side``."""
     with Image.open(path) as img:
         img = img.convert("RGB")
-    return _resize_short(img, short_side) if short_side is not None else img
+    return resize_short(img, short_side) if short_side is not None else img
 
 
 def to_uint8_tensor(img: Image.Image) -> torch.Tensor:
@@ -102,10 +102,11 @@ class PetPhotos:
 
     def tensors(self, short_side: int) -> list[torch.Tensor]:
         """The photos as uint8 tensors resized (antialiased) to the given short side."""
-        return [to_uint8_tensor(_resize_short(img, short_side)) for img in self.images]
+        return [to_uint8_tensor(resize_short(img, short_side)) for img in self.images]
 
 
-def _resize_short(img: Image.Image, short_side: int) -> Image.Image:
+def resize_short(img: Image.Image, short_side: int) -> Image.Image:
+    """``img`` resized (bicubic, antialiased) so that its short side is ``short_side``."""
     w, h = img.size
     scale = short_side / min(w, h)
     return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
@@ -114,8 +115,6 @@ def _resize_short(img: Image.Image, short_side: int) -> Image.Image:
 def decode_photos(paths: Sequence[Path], short_side: int | None, *, progress: bool = True
                   ) -> tuple[list[Path], list[Image.Image], list[tuple[Path, str]]]:
     """Decode every photo; unreadable ones are reported on stderr and skipped, not fatal."""
-    from tqdm import tqdm
-
     kept, images, skipped = [], [], []
     for path in tqdm(paths, desc="decoding photos", disable=not progress, leave=False):
         try:
@@ -132,7 +131,8 @@ def load_pets(root: str | Path, *, short_side: int | None = 256, classes: Sequen
               progress: bool = True) -> PetPhotos:
     """Load every labelled photo under ``root`` (either layout).
 
-    ``short_side`` resizes at decode time so that 300 photos take ~60 MB instead of ~170 MB.
+    ``short_side`` resizes at decode time, so that memory holds the photos at the size they are
+    used (pets/RESULTS.md).
     ``classes`` fixes the class order (e.g. a trained model's); by default it is the sorted
     (case-insensitive, as in Oxford's class ids) set of breeds found.
     """
@@ -140,7 +140,7 @@ def load_pets(root: str | Path, *, short_side: int | None = 256, classes: Sequen
     paths = list_images(folder)
     breeds = [breed_from_name(p) for p in paths]
     kept, images, skipped = decode_photos(paths, short_side, progress=progress)
-    breed_of = dict(zip(paths, breeds))
+    breed_of = dict(zip(paths, breeds, strict=True))
     kept_breeds = [breed_of[p] for p in kept]
     if classes is None:
         classes = sorted(set(kept_breeds), key=lambda b: (b.lower(), b))
@@ -179,7 +179,8 @@ def split_indices(photos: PetPhotos, *, valid_pct: float = 0.2, seed: int = 42,
         return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
     if valid_pct <= 0:
         return np.arange(n), np.array([], dtype=np.int64)
-    from sklearn.model_selection import train_test_split
+    # Only training splits at random; predict, preview and explain load this module without it.
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415  sklearn takes 1 s to import
 
     idx = np.arange(n)
     try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import timm
 import torch
 from torch import nn
+from torchvision.models import ResNet34_Weights, resnet34
 
 from core.errors import DataError
 
@@ -56,11 +58,11 @@ def map_lite_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch
         raise DataError(f"{backbone} weights have {len(source)} tensors, timm's model expects "
                         f"{len(target)}", fix=fix)
     mapped = {}
-    for (sk, sv), (tk, tv) in zip(source.items(), target.items()):
-        if sv.shape != tv.shape or _tensor_kind(sk) != _tensor_kind(tk):
-            raise DataError(f"weight {sk} {tuple(sv.shape)} does not match timm's {tk} "
-                            f"{tuple(tv.shape)}", fix=fix)
-        mapped[tk] = sv
+    for (src_key, src_tensor), (dst_key, dst_tensor) in zip(source.items(), target.items(), strict=True):
+        if src_tensor.shape != dst_tensor.shape or _tensor_kind(src_key) != _tensor_kind(dst_key):
+            raise DataError(f"weight {src_key} {tuple(src_tensor.shape)} does not match timm's {dst_key} "
+                            f"{tuple(dst_tensor.shape)}", fix=fix)
+        mapped[dst_key] = src_tensor
     return mapped
 
 
@@ -88,8 +90,6 @@ def create_body(name: str, weights: str = "imagenet") -> tuple[nn.Module, int, l
     or a path to a state-dict file.
     """
     if name in LITE_BACKBONES:
-        import timm
-
         model = timm.create_model(name, pretrained=False)
         if weights != "none":
             path = lite_weights_path(name) if weights == "imagenet" else Path(weights)
@@ -108,8 +108,6 @@ def create_body(name: str, weights: str = "imagenet") -> tuple[nn.Module, int, l
         groups = [[model.conv_stem, model.bn1, *blocks[:4]], [*blocks[4:], model.conv_head, model.bn2]]
         return body, model.num_features, groups
     if name == "resnet34":
-        from torchvision.models import ResNet34_Weights, resnet34
-
         model = resnet34(weights=None)
         if weights == "imagenet":
             try:

@@ -7,8 +7,8 @@ SEED ?= 42
 IMAGE ?=
 CLASS ?=
 PETS_OUT = $(BUILD_DIR)/pets
-# OpenMP threads that spin while waiting made a training step ~3x slower on a shared 2-core CPU
-# (7.3 s vs 2.6 s for a batch of 32 at 160 px); passive waiting costs nothing when the CPU is free.
+# OpenMP threads that spin while waiting made a training step several times slower on a shared
+# 2-core CPU (pets/RESULTS.md); passive waiting costs nothing when the CPU is free.
 PETS_ENV ?= OMP_WAIT_POLICY=PASSIVE
 # Extra flags for pets.train, e.g. PETS_ARGS=--no-refit-all (halves the time: the saved model is
 # then the scored 80% one) or PETS_ARGS="--preset gpu".
@@ -31,4 +31,4 @@ pets-preview: ## Save the 3x3 augmentation grids (zero vs reflection padding) an
 
 pets-heatmap: ## Heatmaps (average activation, Grad-CAM) for IMAGE=photo.jpg [CLASS=breed] with the trained model
 	@test -n "$(IMAGE)" || { echo "error: no photo given; fix: make pets-heatmap IMAGE=path/to/photo.jpg [CLASS=breed]" >&2; exit 2; }
-	$(PETS_ENV) $(PY) -m pets.heatmap --model "$(PETS_OUT)/model.pt" --image "$(IMAGE)" $(if $(CLASS),--class "$(CLASS)") --out "$(PETS_OUT)/heatmaps"
+	$(PETS_ENV) $(PY) -m pets.explain --model "$(PETS_OUT)/model.pt" --image "$(IMAGE)" $(if $(CLASS),--class "$(CLASS)") --out "$(PETS_OUT)/heatmaps"

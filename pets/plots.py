@@ -1,14 +1,31 @@
-"""Interpretation plots: the most-confused breed pairs and the highest-loss validation photos."""
+"""Every figure of pets/, as PNG files: most-confused pairs, top losses with Grad-CAM, heatmap
+overlays, augmentation grids and the hand-made convolution."""
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from core.io import pyplot
-from pets.heatmap import save_figure
+
+from core.io import pyplot, save_png
+from pets.augment import Augmenter, denormalize
+from pets.classifier import PetsClassifier
+from pets.config import AugmentParams
+from pets.data import PetPhotos
+from pets.heatmap import activation_map, grad_cam, hand_convolution
+from pets.tensors import as_tensors
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 90) -> Path:
+    """Lay out, save as PNG (atomically, creating the folder) and close ``fig``; returns the path."""
+    fig.tight_layout()
+    return save_png(fig, path, dpi=dpi)
 
 
 def most_confused(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str], *, min_count: int = 1
@@ -16,9 +33,11 @@ def most_confused(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str],
     """(actual, predicted, count) for every wrong pair seen at least ``min_count`` times,
     most frequent first (fast.ai's ``ClassificationInterpretation.most_confused``)."""
     pred = probs.argmax(1)
-    pairs = Counter((int(a), int(p)) for a, p in zip(labels, pred) if a != p)
-    rows = [(classes[a], classes[p], n) for (a, p), n in pairs.items() if n >= min_count]
-    return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
+    pairs = Counter((int(actual), int(predicted)) for actual, predicted in zip(labels, pred, strict=True)
+                    if actual != predicted)
+    rows = [(classes[actual], classes[predicted], count) for (actual, predicted), count in pairs.items()
+            if count >= min_count]
+    return sorted(rows, key=lambda row: (-row[2], row[0], row[1]))
 
 
 def plot_most_confused(rows: list[tuple[str, str, int]], path: str | Path, top: int = 15) -> Path:
@@ -26,8 +45,8 @@ def plot_most_confused(rows: list[tuple[str, str, int]], path: str | Path, top: 
     rows = rows[:top]
     fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(rows), 2) + 1))
     if rows:
-        names = [f"{a} -> {p}" for a, p, _ in rows][::-1]
-        ax.barh(names, [n for *_, n in rows][::-1], color="tab:red")
+        names = [f"{actual} -> {predicted}" for actual, predicted, _ in rows][::-1]
+        ax.barh(names, [count for *_, count in rows][::-1], color="tab:red")
         ax.set_xlabel("validation photos (actual -> predicted)")
     else:
         ax.text(0.5, 0.5, "no confusions on the validation photos", ha="center", va="center")
@@ -42,14 +61,11 @@ def top_losses(probs: np.ndarray, labels: np.ndarray, k: int = 9) -> np.ndarray:
     return np.argsort(-losses, kind="stable")[:k]
 
 
-def plot_top_losses(clf: "PetsClassifier", photos: "PetPhotos", probs: np.ndarray,  # noqa: F821
+def plot_top_losses(clf: PetsClassifier, photos: PetPhotos, probs: np.ndarray,
                     path: str | Path, heatmap_dir: str | Path | None = None, k: int = 9) -> Path:
     """A grid of the ``k`` worst validation photos with their Grad-CAM for the predicted class
     (predicted / actual / loss / probability of the actual breed in the title). With
     ``heatmap_dir``, each also gets a full two-map overlay PNG there."""
-    from pets.augment import denormalize
-    from pets.heatmap import activation_map, grad_cam, save_overlay
-
     plt = pyplot()
     size = clf.config.sizes[-1]
     idx = top_losses(probs, photos.labels, k)
@@ -59,9 +75,8 @@ def plot_top_losses(clf: "PetsClassifier", photos: "PetPhotos", probs: np.ndarra
     aug = clf.augmenter(size)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, i in zip(axes.flat, idx):
-        photo = torch.from_numpy(np.array(photos.images[i].resize(
-            _short(photos.images[i].size, size)))).permute(2, 0, 1).contiguous()
+    for ax, i in zip(axes.flat, idx, strict=False):  # the last row may have empty cells
+        photo = as_tensors([photos.images[i]], size)[0]
         x = aug([photo], train=False).to(clf.device)
         cam, pred = grad_cam(clf.model, x)
         image = denormalize(x[0].cpu(), aug.mean, aug.std).permute(1, 2, 0).clamp(0, 1).numpy()
@@ -80,7 +95,51 @@ def plot_top_losses(clf: "PetsClassifier", photos: "PetPhotos", probs: np.ndarra
     return save_figure(fig, path, dpi=80)
 
 
-def _short(wh: tuple[int, int], size: int) -> tuple[int, int]:
-    w, h = wh
-    s = size / min(w, h)
-    return max(1, round(w * s)), max(1, round(h * s))
+def save_overlay(image: np.ndarray, maps: dict[str, np.ndarray], path: str | Path,
+                 title: str = "") -> Path:
+    """One panel per map: the photo (H, W, 3 in [0, 1]) with the map over it in 'magma'."""
+    plt = pyplot()
+
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3.2 * (len(maps) + 1), 3.4))
+    axes[0].imshow(image)
+    axes[0].set_title("photo", fontsize=9)
+    for ax, (name, cam) in zip(axes[1:], maps.items(), strict=True):
+        ax.imshow(image)
+        ax.imshow(cam, alpha=0.6, cmap="magma", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path, dpi=90)
+
+
+def save_hand_convolution(image: torch.Tensor, path: str | Path) -> Path:
+    """The photo and its edge response side by side, as a PNG."""
+    plt = pyplot()
+
+    out = hand_convolution(image)[0].numpy()
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.6))
+    axes[0].imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+    axes[0].set_title("photo")
+    axes[1].imshow(out, cmap="gray")
+    axes[1].set_title("F.conv2d with the hand-made 3x3 edge kernel")
+    for ax in axes:
+        ax.axis("off")
+    return save_figure(fig, path, dpi=90)
+
+
+def save_augment_grid(photo: torch.Tensor, path: str | Path, *, padding_mode: str, size: int = 224,
+                      seed: int = 42, params: AugmentParams | None = None) -> Path:
+    """Nine augmented copies of one (3, H, W) uint8 photo in a 3x3 grid. The same seed draws the
+    same nine transforms for both padding modes, so the two grids differ only in the padding."""
+    plt = pyplot()
+
+    aug = Augmenter(size, params, seed=seed, padding_mode=padding_mode, do_normalize=False)
+    fig, axes = plt.subplots(3, 3, figsize=(8, 8))
+    for ax in axes.flat:
+        ax.imshow(aug.transform(photo, train=True).permute(1, 2, 0).clamp(0, 1).numpy())
+        ax.axis("off")
+    fig.suptitle(f"get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4): "
+                 f"padding_mode={padding_mode!r}", fontsize=9)
+    return save_figure(fig, path, dpi=80)

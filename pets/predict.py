@@ -9,15 +9,15 @@ import argparse
 import csv
 from pathlib import Path
 
+from core.cli import run_cli
 from core.errors import DataError
+from pets.classifier import PetsClassifier
 from pets.data import decode_photos, list_images
 
 
 def predict_folder(model_path: str | Path, images: str | Path, out: str | Path, *,
-                   tta: bool | None = None, batch: int = 64, progress: bool = True) -> Path:
+                   tta: bool | None = None, batch_size: int = 64, progress: bool = True) -> Path:
     """Predict every photo in ``images`` (not recursive) and write the CSV atomically."""
-    from pets.train import PetsClassifier
-
     clf = PetsClassifier.load(model_path, progress=progress)
     paths = list_images(images)
     if not paths:
@@ -25,15 +25,15 @@ def predict_folder(model_path: str | Path, images: str | Path, out: str | Path, 
                         fix="point --images at a folder of photos")
     kept, decoded, _ = decode_photos(paths, clf.config.sizes[-1], progress=progress)
     labels: list[str] = []
-    for start in range(0, len(decoded), batch):
-        labels += clf.predict(decoded[start:start + batch], tta=tta)
+    for start in range(0, len(decoded), batch_size):
+        labels += clf.predict(decoded[start:start + batch_size], tta=tta)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["image", "label"])
-        writer.writerows((p.name, label) for p, label in zip(kept, labels))
+        writer.writerows((path.name, label) for path, label in zip(kept, labels, strict=True))
     tmp.replace(out)
     return out
 
@@ -54,6 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from core.cli import run_cli
-
     run_cli(main)

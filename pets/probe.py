@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from tqdm import tqdm
 
 from pets.augment import Augmenter, norm_stats
 from pets.config import NATIVE_SIZE, AugmentParams
 from pets.data import PetPhotos
 from pets.models import PetsNet
-from pets.train import INFER_BATCH, _as_tensors, _batches, default_device
+from pets.tensors import INFER_BATCH, as_tensors, batches, default_device
 
 
 @torch.no_grad()
@@ -24,24 +28,22 @@ def extract_views(net: PetsNet, photos: PetPhotos, size: int, *, backbone: str, 
     View 0 is the centre crop, then (with ``mirror``) its mirror image, then ``n_aug`` training
     augmentations (the lesson's, seeded).
     """
-    from tqdm import tqdm
-
     device = device or default_device()
     net = net.to(device).eval()
-    tensors = _as_tensors(photos.images, size)
+    tensors = as_tensors(photos.images, size)
     mean, std = norm_stats(backbone)
     aug = Augmenter(size, AugmentParams(), seed=seed, mean=mean, std=std)
     first_aug = 1 + int(mirror)
     views: list[list[torch.Tensor]] = [[] for _ in range(first_aug + n_aug)]
-    for idx in tqdm(_batches(len(tensors), INFER_BATCH, None), desc=f"{backbone} features at {size} px",
+    for idx in tqdm(batches(len(tensors), INFER_BATCH, None), desc=f"{backbone} features at {size} px",
                     disable=not progress, leave=False):
         chunk = [tensors[i] for i in idx]
         centre = aug(chunk, train=False).to(device)
         views[0].append(net.body(centre).mean(dim=(2, 3)).cpu())
         if mirror:
             views[1].append(net.body(centre.flip(-1)).mean(dim=(2, 3)).cpu())
-        for v in range(n_aug):
-            views[first_aug + v].append(net.body(aug(chunk, train=True).to(device)).mean(dim=(2, 3)).cpu())
+        for view in range(n_aug):
+            views[first_aug + view].append(net.body(aug(chunk, train=True).to(device)).mean(dim=(2, 3)).cpu())
     return torch.stack([torch.cat(v) for v in views]).numpy()
 
 
@@ -69,15 +71,11 @@ class LinearProbe:
         self.seed = seed
 
     @staticmethod
-    def _views(x: np.ndarray) -> np.ndarray:
+    def _as_views(x: np.ndarray) -> np.ndarray:
         return x[None] if x.ndim == 2 else x
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> LinearProbe:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        views = self._views(x)[: self.train_views]
+        views = self._as_views(x)[: self.train_views]
         self.pipeline_ = make_pipeline(
             StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed))
         self.pipeline_.fit(views.reshape(-1, views.shape[-1]), np.tile(y, len(views)))
@@ -85,7 +83,7 @@ class LinearProbe:
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        views = self._views(x)[: self.test_views]
+        views = self._as_views(x)[: self.test_views]
         return np.mean([self.pipeline_.predict_proba(v) for v in views], axis=0)
 
     def score(self, x: np.ndarray, y: np.ndarray) -> float:

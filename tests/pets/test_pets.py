@@ -8,15 +8,22 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+import pets.config as pets_config
 from core.errors import DataError
-from pets.augment import AugmentParams, Augmenter, perspective_coeffs
+from pets import cv
+from pets.augment import Augmenter, AugmentParams, perspective_coeffs
+from pets.classifier import PetsClassifier
 from pets.config import NATIVE_SIZE, PetsConfig, preset_values
-from pets.data import breed_from_name, load_pets, split_indices
+from pets.cv import cv_folds
+from pets.data import PetPhotos, breed_from_name, load_pets, split_indices
 from pets.heatmap import activation_map, edge_kernel, grad_cam, hand_convolution, hook_output
-from pets.models import PetsNet
-from pets.train import PetsClassifier
-
+from pets.models import PetsNet, lite_weights_path, map_lite_state_dict
+from pets.predict import main as predict_main
+from pets.predict import predict_folder
+from pets.probe import LinearProbe
 
 
 @pytest.fixture(autouse=True)
@@ -66,9 +73,9 @@ def test_reflection_padding_leaves_no_zero_border_where_zero_padding_does():
     params = AugmentParams(max_rotate=45, max_zoom=1.0, max_lighting=0.0, max_warp=0.4)
     photo = _photo(48, 48)
     zeros = torch.stack([Augmenter(48, params, seed=s, padding_mode="zeros", do_normalize=False)
-                         .one(photo, train=True) for s in range(4)])
+                         .transform(photo, train=True) for s in range(4)])
     refl = torch.stack([Augmenter(48, params, seed=s, padding_mode="reflection", do_normalize=False)
-                        .one(photo, train=True) for s in range(4)])
+                        .transform(photo, train=True) for s in range(4)])
     assert zeros.shape == refl.shape == (4, 3, 48, 48)
     assert (zeros.amax(dim=1) < 0.05).any(), "zero padding should leave dark corners here"
     assert refl.min() > 100 / 255 - 1e-3, "reflection padding must only show photo pixels"
@@ -87,8 +94,8 @@ def test_validation_transform_is_a_deterministic_centre_crop():
 def test_perspective_coeffs_map_the_four_points():
     src = torch.tensor([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
     dst = torch.tensor([[-1.2, -0.9], [-0.8, 1.3], [1.1, -1.2], [0.9, 1.0]])
-    h = perspective_coeffs(src, dst)
-    mapped = torch.cat([src, torch.ones(4, 1)], 1) @ h.T
+    coeffs = perspective_coeffs(src, dst)
+    mapped = torch.cat([src, torch.ones(4, 1)], 1) @ coeffs.T
     assert torch.allclose(mapped[:, :2] / mapped[:, 2:], dst, atol=1e-5)
 
 
@@ -118,14 +125,12 @@ def test_head_is_the_fastai_head():
 def test_shipped_lite_weights_map_onto_timm(backbone):
     # Every tensor of the package's checkpoint but the ImageNet classifier lands, unchanged and
     # in network order, on timm's model: a wrong mapping raises or leaves tensors at random init.
-    from pets.models import lite_weights_path
-
     net = PetsNet(backbone, 3, weights="imagenet")
     src = torch.load(lite_weights_path(backbone), map_location="cpu", weights_only=True)
     src = [(k, v) for k, v in src.items() if not k.startswith("_fc.")]
     ours = list(net.body.model.state_dict().items())
     assert len(ours) == len(src) > 290
-    for (sk, sv), (tk, tv) in zip(src, ours):
+    for (sk, sv), (tk, tv) in zip(src, ours, strict=True):
         assert sv.shape == tv.shape and torch.equal(sv, tv), (sk, tk)
     assert net.n_features == 1280
     size = NATIVE_SIZE[backbone]
@@ -133,8 +138,6 @@ def test_shipped_lite_weights_map_onto_timm(backbone):
 
 
 def test_lite_mapping_rejects_a_wrong_shape_or_kind():
-    from pets.models import map_lite_state_dict
-
     target = {"conv.weight": torch.zeros(4, 3), "bn.running_mean": torch.zeros(4)}
     with pytest.raises(DataError, match="does not match"):
         map_lite_state_dict({"_conv.weight": torch.zeros(3, 4), "_bn.running_mean": torch.zeros(4)}, target)
@@ -191,9 +194,6 @@ def test_hooks_are_removed_after_use_even_on_error(tiny_net):
 
 
 def test_grad_cam_matches_pytorch_grad_cam():
-    from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
     torch.manual_seed(0)
     net = PetsNet("efficientnet_lite0", 4, weights="imagenet").eval()
     x = Augmenter(64)([_photo(64, 64, seed=3)], train=False)
@@ -208,8 +208,8 @@ def test_grad_cam_matches_pytorch_grad_cam():
 
 
 def test_hand_made_convolution_finds_edges():
-    k = edge_kernel()
-    assert k.shape == (1, 3, 3, 3)
+    kernel = edge_kernel()
+    assert kernel.shape == (1, 3, 3, 3)
     img = torch.zeros(3, 16, 16)
     img[:, :, 8:] = 1.0  # a vertical edge between columns 7 and 8
     out = hand_convolution(img)
@@ -246,8 +246,8 @@ def test_load_skips_unreadable_and_splits_reproducibly(tmp_path, capsys):
 
 
 def _tiny_config(**kw) -> PetsConfig:
-    base = dict(backbone="efficientnet_lite0", weights="none", sizes=(32,), frozen_epochs=(1,), unfrozen_epochs=(1,), batch_size=4,
-                tta=False)
+    base = dict(backbone="efficientnet_lite0", weights="none", sizes=(32,), frozen_epochs=(1,), unfrozen_epochs=(1,),
+                batch_size=4, tta=False)
     base.update(kw)
     return PetsConfig(**base)
 
@@ -267,8 +267,6 @@ def test_fit_save_load_roundtrip(tmp_path):
 
 
 def test_predict_writes_one_row_per_image(tmp_path):
-    from pets.predict import main as predict_main
-
     clf = PetsClassifier(_tiny_config(), device="cpu", progress=False).build(["a_cat", "b_dog"])
     clf.save(tmp_path / "model.pt")
     _write_photos(tmp_path / "new", ["p1.jpg", "p2.png", "b_dog_9.jpg"], size=(50, 64))
@@ -283,8 +281,6 @@ def test_predict_writes_one_row_per_image(tmp_path):
 
 @pytest.mark.parametrize("backbone", ["efficientnet_lite1", "efficientnet_lite2"])
 def test_load_and_predict_rebuild_the_trained_backbone(tmp_path, backbone):
-    from pets.predict import predict_folder
-
     clf = PetsClassifier(_tiny_config(backbone=backbone), device="cpu", progress=False).build(["a_cat", "b_dog"])
     clf.save(tmp_path / "model.pt")
     again = PetsClassifier.load(tmp_path / "model.pt", device="cpu", progress=False)
@@ -297,8 +293,6 @@ def test_load_and_predict_rebuild_the_trained_backbone(tmp_path, backbone):
 
 
 def test_predict_with_missing_model_is_a_user_error(tmp_path):
-    from pets.predict import predict_folder
-
     with pytest.raises(DataError, match="checkpoint not found"):
         predict_folder(tmp_path / "nope.pt", tmp_path, tmp_path / "x.csv")
 
@@ -341,8 +335,6 @@ def test_body_batchnorm_statistics_follow_the_config(tmp_path, freeze_stats):
 def _signal_photos(n_per_class: int, seed: int, n_classes: int = 4):
     """Noisy 32-px photos whose class is their tint (red, green, blue or dark): a signal a
     random-init network can learn, under per-pixel noise that no two photos share."""
-    from pets.data import PetPhotos
-
     g = torch.Generator().manual_seed(seed)
     tints = torch.tensor([[0.25, 0, 0], [0, 0.25, 0], [0, 0, 0.25], [-0.2, -0.2, -0.2]])
     images, labels = [], []
@@ -381,8 +373,6 @@ def test_a_short_fit_learns_far_beyond_chance(schedule):
 
 
 def test_cv_folds_are_stratified_disjoint_and_reproducible():
-    from pets.cv import cv_folds
-
     labels = np.repeat(np.arange(6), 8)
     folds = cv_folds(labels, n_folds=4, repeats=2, seed=0)
     assert len(folds) == 8
@@ -393,15 +383,13 @@ def test_cv_folds_are_stratified_disjoint_and_reproducible():
         assert not set(tr) & set(va) and len(tr) + len(va) == 48
         assert (np.bincount(labels[va], minlength=6) == 2).all()
     again = cv_folds(labels, n_folds=4, repeats=2, seed=0)
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
     assert not np.array_equal(folds[0][1], folds[4][1])
     with pytest.raises(DataError, match="fewer --folds"):
         cv_folds(labels, n_folds=9)
 
 
 def test_linear_probe_fits_views_and_averages_predictions():
-    from pets.probe import LinearProbe
-
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 20)
     centres = rng.normal(size=(3, 8)) * 3
@@ -415,9 +403,6 @@ def test_linear_probe_fits_views_and_averages_predictions():
 
 
 def test_cv_head_mode_writes_results_and_table(tmp_path, monkeypatch):
-    import pets.config as pets_config
-    from pets import cv
-
     photos = _signal_photos(5, seed=0, n_classes=2)
     tiny = dict(size_scales=(1.0,), frozen_epochs=(0,), unfrozen_epochs=(1,), warmup_epochs=2,
                 warmup_views=1, batch_size=4, refit_all=False)
@@ -431,7 +416,7 @@ def test_cv_head_mode_writes_results_and_table(tmp_path, monkeypatch):
                       out=tmp_path, max_folds=3, progress=False)  # resumes: one more fold
     assert [r["fold"] for r in again["folds"]] == [0, 1, 2]
     assert again["folds"][:2] == res["folds"]
-    text = cv.table(tmp_path)
+    text = cv.results_table(tmp_path)
     assert "| efficientnet_lite0 | fast.ai head on frozen features |" in text and "| 3 of 5 |" in text
 
 
