@@ -1,6 +1,6 @@
 """The project's import graph: no cycle, and no project module imported inside a function.
 
-A cycle only loads when some import hides inside a function, and such an import also hides a
+A cycle only loads when some import hides inside a function (pets had one), and such an import also hides a
 dependency from the reader, so both are checked here over every package's source (with ``ast``,
 without importing anything). ``ruff``'s PLC0415 (``make lint``) covers third-party imports.
 """
