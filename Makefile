@@ -22,6 +22,8 @@ STORAGE   ?= sqlite:///$(BUILD_DIR)/tuning/optuna.db## Optuna storage URL
 STUDY     ?= rossmann-$(MODEL)## Optuna study name
 FOLDS     ?= 2##               pseudo-test windows every model is scored on (each shaped like the test)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
+PRESET    ?= default##         default (within 10 min on 2 cores) or full (more MLP members; docs/RESULTS.md)
+MLP_MEMBERS ?= auto##         MLP networks averaged, seeds SEED, SEED+1, ... (auto: 1, 4 with PRESET=full)
 BACKTEST_FOLDS ?= 6##          windows of `make backtest`
 MSG       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo manual) $(MODELS)## upload message
 KAGGLE    ?= $(CURDIR)/.venv/bin/kaggle## kaggle executable used by upload / leaderboard
@@ -75,11 +77,20 @@ $(FEATURES): $(SETUP) $(DATA_INPUTS) $(wildcard core/*.py competition/*.py featu
 
 features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: BUILD_DIR/features/ (cached)
 
-# One rule per model: it retrains when the features, its code or its tuned parameters change.
+# Each model's command-line settings; SEED, THREADS and MLP_MEMBERS all change the predictions.
+MODEL_ARGS_baseline := --seed $(SEED)
+MODEL_ARGS_lgbm     := --seed $(SEED) --threads $(THREADS)
+MLP_MEMBERS_N       := $(if $(filter auto,$(MLP_MEMBERS)),$(if $(filter full,$(PRESET)),4,1),$(MLP_MEMBERS))
+MODEL_ARGS_mlp      := --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS_N)
+
+# One rule per model: it retrains when the features, its code, its tuned parameters or its
+# settings change (the settings file is rewritten only when they do, like FOLDS_STAMP).
 define MODEL_RULE
+$(BUILD_DIR)/settings/$(1).txt: FORCE
+	@mkdir -p $$(dir $$@); echo "$(MODEL_ARGS_$(1))" | cmp -s - $$@ || echo "$(MODEL_ARGS_$(1))" > $$@
 $(BUILD_DIR)/predictions/$(1).test.parquet: $(FEATURES) $(wildcard models/common.py models/$(1).py models/$(1)/*.py) \
-                                            $(wildcard $(BUILD_DIR)/tuning/$(1).json)
-	$(PY) -m models.$(1) --build-dir $(BUILD_DIR) --seed $(SEED) $(if $(filter lgbm mlp,$(1)),--threads $(THREADS))
+                                            $(wildcard $(BUILD_DIR)/tuning/$(1).json) $(BUILD_DIR)/settings/$(1).txt
+	$(PY) -m models.$(1) --build-dir $(BUILD_DIR) $(MODEL_ARGS_$(1))
 train-$(1): $(BUILD_DIR)/predictions/$(1).test.parquet
 endef
 $(foreach m,$(MODELS),$(eval $(call MODEL_RULE,$(m))))

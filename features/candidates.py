@@ -1,4 +1,4 @@
-"""Candidate feature families: measured by ``python -m features.ablation`` and not (yet) in the
+"""Candidate feature families: measured by ``python -m models.ablation`` and not (yet) in the
 default pipeline, because they did not lower the pseudo-test RMSPE by more than the seed spread
 (features/ABLATION.md). ``build_features(families=[...])`` builds them on request, so each can be
 measured again when the rest of the pipeline changes."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.families import MONTH_ABBR, StoreDayGrid, cutoff_parts, window_count
+from features.families import MONTH_ABBR, StoreDayGrid, bounded_distance, cutoff_parts, window_count, with_columns
 
 
 def promo2_month(df: pd.DataFrame) -> pd.DataFrame:
@@ -49,17 +49,26 @@ def recent_ratio(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Tim
 
 
 def holiday_counts(df: pd.DataFrame) -> pd.DataFrame:
-    """Holiday days in the coming and the past calendar week (days d+1..d+7 and d-7..d-1).
+    """Holiday days in the coming and the past 7 days (d+1..d+7 and d-7..d-1) and in this
+    calendar week (Monday..Sunday): ``<X>NextWeek``, ``<X>LastWeek``, ``<X>ThisWeek``.
 
     Day-based companions of fast.ai's row-based ``_fw``/``_bw``; NaN when the week touches a
     data gap. Needs StateHoliday as bool (state_holiday_bool).
     """
     g = StoreDayGrid(df)
     new = {}
+    # Monday = 0 (day 0, 1970-01-01, was a Thursday).
+    weekday = (g.first_day + np.arange(g.n_day) + 3) % 7
     for col in ("StateHoliday", "SchoolHoliday"):
         grid = g.scatter(df[col].to_numpy().astype(bool), False)
         new[col + "NextWeek"] = g.gather(window_count(grid, g.observed, 1, 8))
         new[col + "LastWeek"] = g.gather(window_count(grid, g.observed, -7, 0))
+        # This calendar week (Monday..Sunday): the 7-day window starting on its Monday.
+        week = np.full(grid.shape, np.nan, dtype=np.float32)
+        for k in range(7):
+            cols = weekday == k
+            week[:, cols] = window_count(grid, g.observed, -k, 7 - k)[:, cols]
+        new[col + "ThisWeek"] = g.gather(week)
     return df.assign(**new)
 
 
@@ -88,3 +97,111 @@ def year_ago(df: pd.DataFrame, valid_start: pd.Timestamp) -> pd.DataFrame:
     mean_t = np.nanmean(np.where(np.isnan(grid_t).all(axis=1, keepdims=True), 1, grid_t), axis=1)
     denom = np.where(is_test, mean_t[r], mean_v[r])
     return df.assign(SalesYearAgoRatio=(val / denom).astype(np.float32))
+
+
+# Look-back spans (days) of history_spans, ending at the history cut: a quarter, a half year, a year.
+HISTORY_SPANS = (91, 182, 365)
+
+
+def history_span_columns(spans: tuple[int, ...] = HISTORY_SPANS) -> list[str]:
+    """The columns history_spans adds, in order."""
+    cols = ["HistSalesStd", "HistCustStd"]
+    for s in spans:
+        cols += [f"HistSales{s}Mean", f"HistSales{s}Median", f"HistSales{s}Std", f"HistCust{s}Mean",
+                 f"HistSalesDow{s}Mean", f"HistSalesPromo{s}Mean", f"HistSalesTrend{s}"]
+    return cols
+
+
+def history_spans(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp,
+                  spans: tuple[int, ...] = HISTORY_SPANS) -> pd.DataFrame:
+    """Recent-history statistics per store over several look-back spans (the winners' features).
+
+    Same cutoffs as store_history(): train rows see open days with Sales > 0 before the
+    validation start, test rows all of train. Each span ends at the history cut, the last such
+    day (not at the cutoff: for the test that would put the gap before the test inside the
+    span). Per span ``s``: mean, median and standard deviation of Sales, mean Customers, mean
+    Sales per store x weekday and per store x promo, and the trend ``HistSalesTrend<s>``, the
+    span's mean over the store's mean over all its history. ``HistSalesStd``/``HistCustStd``:
+    over all history. NaN where a store has no day in the span.
+    """
+    store = df["Store"].to_numpy().astype(np.int64)
+    r = store - int(store.min())
+    n_store = int(r.max()) + 1
+    dow = df["DayOfWeek"].to_numpy().astype(np.int64) - 1
+    promo = df["Promo"].to_numpy().astype(np.int64)
+    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
+    cust = df["Customers"].to_numpy(dtype=np.float64, na_value=np.nan)
+    dates = df["Date"].to_numpy()
+    out = {name: np.full(len(df), np.nan, dtype=np.float32) for name in history_span_columns(spans)}
+
+    def mean_sd(keys: np.ndarray, values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        n = np.bincount(keys, minlength=size).astype(np.float64)
+        s1 = np.bincount(keys, weights=values, minlength=size)
+        s2 = np.bincount(keys, weights=values * values, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / n
+            sd = np.sqrt(np.maximum(s2 / n - mean * mean, 0.0) * n / (n - 1))
+        return mean, sd
+
+    for m, rows, _ in cutoff_parts(df, valid_start, test_start):
+        if not m.any():
+            continue
+        all_mean, all_sd = mean_sd(r[m], sales[m], n_store)
+        out["HistSalesStd"][rows] = all_sd[r[rows]]
+        out["HistCustStd"][rows] = mean_sd(r[m], cust[m], n_store)[1][r[rows]]
+        last = dates[m].max()
+        for s in spans:
+            w = m & (dates > last - np.timedelta64(s, "D"))
+            mean, sd = mean_sd(r[w], sales[w], n_store)
+            median = np.full(n_store, np.nan)
+            med = pd.Series(sales[w]).groupby(r[w]).median()
+            median[med.index.to_numpy()] = med.to_numpy()
+            out[f"HistSales{s}Mean"][rows] = mean[r[rows]]
+            out[f"HistSales{s}Median"][rows] = median[r[rows]]
+            out[f"HistSales{s}Std"][rows] = sd[r[rows]]
+            out[f"HistCust{s}Mean"][rows] = mean_sd(r[w], cust[w], n_store)[0][r[rows]]
+            out[f"HistSalesDow{s}Mean"][rows] = mean_sd((r * 7 + dow)[w], sales[w], n_store * 7)[0][(r * 7 + dow)[rows]]
+            out[f"HistSalesPromo{s}Mean"][rows] = mean_sd((r * 2 + promo)[w], sales[w], n_store * 2)[0][
+                (r * 2 + promo)[rows]]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"HistSalesTrend{s}"][rows] = (mean / all_mean)[r[rows]]
+    return with_columns(df, out)
+
+
+# Cap of the day counters: beyond a month the exact distance to a holiday or promo carries no signal.
+COUNTER_HORIZON = 30
+COUNTER_EVENTS = ("StateHoliday", "SchoolHoliday", "Promo")
+
+
+def day_counters(df: pd.DataFrame, horizon: int = COUNTER_HORIZON) -> pd.DataFrame:
+    """Calendar days to the next / from the last state holiday, school holiday and promo day, and
+    the position inside a run of school holidays (the summer holidays are the long runs).
+
+    - ``DaysTo<X>`` / ``DaysFrom<X>``: 0 on such a day, capped at ``horizon``, NaN when a data gap
+      comes first (the answer is unknown). Day-based, unlike fast.ai's row-based After/Before,
+      and censored by the pipeline like the test's.
+    - ``SchoolHolidayRunDay`` / ``SchoolHolidayRunLeft``: days since the run of consecutive
+      school-holiday days started / until it ends (0 outside a run), capped at 60.
+    Needs StateHoliday as bool (state_holiday_bool).
+    """
+    g = StoreDayGrid(df)
+    new = {}
+    for col in COUNTER_EVENTS:
+        ev = g.scatter(df[col].to_numpy().astype(bool), False)
+        new[f"DaysTo{col}"] = g.gather(bounded_distance(ev, g.observed, True, horizon, False))
+        new[f"DaysFrom{col}"] = g.gather(bounded_distance(ev, g.observed, False, horizon, False))
+    off = g.scatter(~df["SchoolHoliday"].to_numpy().astype(bool), False)
+    new["SchoolHolidayRunDay"] = g.gather(bounded_distance(off, g.observed, False, 60, False))
+    new["SchoolHolidayRunLeft"] = g.gather(bounded_distance(off, g.observed, True, 60, False))
+    return df.assign(**new)
+
+
+def competition_recent(df: pd.DataFrame, horizon: int = 365) -> pd.DataFrame:
+    """``CompetitionOpenedDays``: days since a competitor opened, for stores whose competitor
+    opened inside the data (its sales before and after the opening are both seen), capped at
+    ``horizon``; -1 before the opening, NaN for the other stores. Needs competition_open()."""
+    since = df["CompetitionOpenSince"].to_numpy()
+    inside = (since > df["Date"].min().to_datetime64()) & (df["CompetitionOpenSinceYear"].to_numpy() >= 1990)
+    days = (df["Date"].to_numpy() - since).astype("timedelta64[D]").astype(np.int64)
+    out = np.where(days < 0, -1, np.minimum(days, horizon)).astype(np.float32)
+    return df.assign(CompetitionOpenedDays=np.where(inside, out, np.nan).astype(np.float32))

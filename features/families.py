@@ -32,6 +32,13 @@ MONTH_ABBR = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6, "Jul":
 # ----------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------
+def with_columns(df: pd.DataFrame, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``df.assign(**columns)`` in one block: assigning dozens of columns one by one fragments
+    the frame (pandas warns and every later copy slows down)."""
+    return pd.concat([df.drop(columns=[c for c in columns if c in df.columns]),
+                      pd.DataFrame(columns, index=df.index)], axis=1)
+
+
 def day_number(dates: pd.Series) -> np.ndarray:
     """Days since 1970-01-01 as int64, independent of the datetime unit (ns in pandas 2, us in 3)."""
     return dates.to_numpy().astype("datetime64[D]").astype(np.int64)
@@ -56,6 +63,7 @@ class StoreDayGrid:
         store = df["Store"].to_numpy().astype(np.int64)
         day = day_number(df["Date"])
         first_store, first_day = int(store.min()), int(day.min())
+        self.first_day = first_day
         self.n_store = int(store.max()) - first_store + 1
         self.n_day = int(day.max()) - first_day + 1
         self.store_row = store - first_store
@@ -89,7 +97,7 @@ def _dist_prev(mask: np.ndarray) -> np.ndarray:
     return np.arange(n) - prv
 
 
-def _bounded_distance(event: np.ndarray, observed: np.ndarray, forward: bool, horizon: int,
+def bounded_distance(event: np.ndarray, observed: np.ndarray, forward: bool, horizon: int,
                       skip_self: bool) -> np.ndarray:
     """Distance to the next (previous) event within ``horizon`` days on the grid.
 
@@ -109,6 +117,9 @@ def _bounded_distance(event: np.ndarray, observed: np.ndarray, forward: bool, ho
         unobs[edge] = True
     d_ev = dist_fn(ev) + (1 if skip_self else 0)
     d_unobs = dist_fn(unobs) + (1 if skip_self else 0)
+    if not skip_self:  # the days beyond the grid's edge are unobserved too
+        col = np.arange(event.shape[1])
+        d_unobs = np.minimum(d_unobs, event.shape[1] - col if forward else col + 1)
     out = np.minimum(d_ev, horizon).astype(np.float32)
     out[(d_unobs < d_ev) & (d_unobs <= horizon)] = np.nan
     return out
@@ -451,7 +462,7 @@ def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
     - ``DaysSinceRefurb`` / ``DaysUntilRefurb``: calendar days since the end / until the start
       of a run of >= REFURB_MIN_RUN consecutive closed days (a refurbishment), capped at
       ``horizon``.
-    NaN where a data gap comes first, since the answer is then unknown (see _bounded_distance).
+    NaN where a data gap comes first, since the answer is then unknown (see bounded_distance).
     """
     g = StoreDayGrid(df)
     closed = g.scatter((df["Open"].to_numpy() == 0), False)
@@ -462,10 +473,10 @@ def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
     end_idx = np.minimum.accumulate(np.where(~closed, col, n)[:, ::-1], axis=1)[:, ::-1]  # run end excl
     refurb = closed & ((end_idx - start_idx) >= REFURB_MIN_RUN)
     return df.assign(
-        DaysSinceClosed=g.gather(_bounded_distance(closed, g.observed, False, 14, True)),
-        DaysUntilClosed=g.gather(_bounded_distance(closed, g.observed, True, 14, True)),
-        DaysSinceRefurb=g.gather(_bounded_distance(refurb, g.observed, False, horizon, True)),
-        DaysUntilRefurb=g.gather(_bounded_distance(refurb, g.observed, True, horizon, True)),
+        DaysSinceClosed=g.gather(bounded_distance(closed, g.observed, False, 14, True)),
+        DaysUntilClosed=g.gather(bounded_distance(closed, g.observed, True, 14, True)),
+        DaysSinceRefurb=g.gather(bounded_distance(refurb, g.observed, False, horizon, True)),
+        DaysUntilRefurb=g.gather(bounded_distance(refurb, g.observed, True, horizon, True)),
     )
 
 

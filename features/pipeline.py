@@ -121,7 +121,7 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
             if col not in new:
                 new[col] = np.zeros(len(df), dtype=values.dtype)
             new[col][target] = values[target[visible]]
-    return df.assign(**new)
+    return fam.with_columns(df, new)
 
 
 # The families beyond fast.ai, in pipeline order. Those in REJECTED (features/candidates.py) did
@@ -133,12 +133,16 @@ EXTRA_FAMILIES: dict[str, Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp], p
     "closures": lambda df, vs, ts: fam.closures(df),
     "holiday_counts": lambda df, vs, ts: candidates.holiday_counts(df),
     "year_ago": lambda df, vs, ts: candidates.year_ago(df, vs),
+    "history_spans": candidates.history_spans,
+    "day_counters": lambda df, vs, ts: candidates.day_counters(df),
+    "competition_recent": lambda df, vs, ts: candidates.competition_recent(df),
 }
-REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "holiday_counts", "promo2_month"})
+REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "holiday_counts", "promo2_month",
+                                      "history_spans", "day_counters", "competition_recent"})
 
 
 # Of those, the ones that read a store's neighbouring days (computed through ``censored``).
-SEQUENCE_EXTRAS = frozenset({"closures", "holiday_counts"})
+SEQUENCE_EXTRAS = frozenset({"closures", "holiday_counts", "day_counters"})
 
 
 def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | None = None,

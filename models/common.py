@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,31 +119,62 @@ def load_feature_tables_meta(build_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def run_windows(build_dir: str | Path, name: str, fit_predict: FitPredict,
-                log: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The recipe on every pseudo-test window: pooled out-of-window predictions and per-window scores."""
+@dataclass(frozen=True)
+class WindowTables:
+    """One pseudo-test window's tables, as a recipe sees them, and its labels (aligned to ``test``)."""
+    window: Window
+    train: pd.DataFrame
+    test: pd.DataFrame
+    meta: dict[str, Any]
+    labels: pd.DataFrame
+
+
+def load_windows(build_dir: str | Path, names: Iterable[str] | None = None) -> Iterator[WindowTables]:
+    """Every pseudo-test window of a feature build (or those in ``names``, e.g. ``["w2"]``), read
+    one at a time (a stage holds one window's tables in memory; a study keeps them in a list)."""
     build_dir = Path(build_dir)
     meta = load_feature_tables_meta(build_dir)
-    oof, records = [], []
-    for wd in tqdm(meta.get("windows", []), desc=f"{name}: pseudo-test windows", unit="window", leave=False):
-        w = Window.from_dict(wd)
+    wanted = set(names) if names is not None else None
+    found = [Window.from_dict(wd) for wd in meta.get("windows", [])]
+    found = [w for w in found if wanted is None or w.name in wanted]
+    if not found:
+        raise DataError("the feature files list no pseudo-test window" + (f" named {sorted(wanted)}" if wanted else ""),
+                        file=build_dir / "features" / "meta.json", column="windows",
+                        fix=f"rebuild the features (`make features BUILD_DIR={build_dir}`) or pick listed windows")
+    for w in found:
         train, test, wmeta = load_feature_tables(build_dir, w.name)
         labels = pd.read_parquet(build_dir / "features" / "windows" / w.name / "labels.parquet")
         if not np.array_equal(labels["Id"].to_numpy(), test["Id"].to_numpy()):
             labels = labels.set_index("Id").loc[test["Id"].to_numpy()].reset_index()
-        pred, info = fit_predict(train, test, wmeta)
-        pred = _closed_to_zero(test, pred)
-        score = window_score(labels, pred)
+        yield WindowTables(w, train, test, wmeta, labels)
+
+
+def score_windows(tables: Iterable[WindowTables], name: str, fit_predict: FitPredict,
+                  log: Callable[[str], None] = print,
+                  on_window: Callable[[int, float], None] | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The recipe on each window: pooled out-of-window predictions and per-window scores.
+    ``on_window(step, rmspe)`` hears each window's score as it comes (tuning reports and prunes there)."""
+    oof, records = [], []
+    for step, t in enumerate(tqdm(tables, desc=f"{name}: pseudo-test windows", unit="window", leave=False)):
+        w = t.window
+        pred, info = fit_predict(t.train, t.test, t.meta)
+        pred = _closed_to_zero(t.test, pred)
+        score = window_score(t.labels, pred)
         log(f"{name}: window {w.name} {w.start.date()}..{w.end.date()} (train to {w.train_end.date()}): "
             f"RMSPE {score['rmspe']:.4f}, last {LAST_DAYS} days {score[f'rmspe_last{LAST_DAYS}']:.4f}")
         records.append({**w.to_dict(), **score, **info})
-        oof.append(pd.DataFrame({"Window": w.index, "Store": test["Store"].to_numpy(),
-                                 "Date": test["Date"].to_numpy(), "Sales": labels["Sales"].to_numpy(),
+        oof.append(pd.DataFrame({"Window": w.index, "Store": t.test["Store"].to_numpy(),
+                                 "Date": t.test["Date"].to_numpy(), "Sales": t.labels["Sales"].to_numpy(),
                                  "prediction": pred}))
-    if not oof:
-        raise DataError("the feature files list no pseudo-test window", file=build_dir / "features" / "meta.json",
-                        column="windows", fix=f"rebuild the features (`make features BUILD_DIR={build_dir}`)")
+        if on_window is not None:
+            on_window(step, score["rmspe"])
     return pd.concat(oof, ignore_index=True), records
+
+
+def run_windows(build_dir: str | Path, name: str, fit_predict: FitPredict,
+                log: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The recipe on every pseudo-test window: pooled out-of-window predictions and per-window scores."""
+    return score_windows(load_windows(build_dir), name, fit_predict, log)
 
 
 def summarize_windows(records: list[dict[str, Any]]) -> dict[str, Any]:

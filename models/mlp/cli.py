@@ -55,6 +55,8 @@ def build_config(build_dir: Path, args: argparse.Namespace) -> tuple[MLPConfig, 
         overrides["epochs"] = args.epochs
     if args.threads:
         overrides["threads"] = args.threads
+    if args.members:
+        overrides["members"] = args.members
     if args.no_progress:
         overrides["progress"] = False
     return config.with_params(overrides), source
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the LR range test, save models/mlp/lr_find.png, and stop")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    parser.add_argument("--members", type=int, default=0,
+                        help="networks averaged, seeds seed, seed+1, ... (0: the config's, 1 by default)")
     args = parser.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -93,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
              "lr": config.lr, "weight_decay": config.weight_decay, "bf16": config.use_bf16,
              "refit": config.refit,
              "refit_epochs": config.refit_epochs if config.refit == "continue" else config.epochs,
-             "refit_test_stores_only": config.refit_test_stores_only, "seed": config.seed}
+             "refit_test_stores_only": config.refit_test_stores_only, "seed": config.seed,
+             "members": config.members}
     run_stage(build_dir, NAME, recipe, extra, log)
-    recipe.final_.save(out_dir)
+    for k, member in enumerate(recipe.finals_):
+        member.save(out_dir if k == 0 else out_dir / f"member{k}")
     plot_loss_curves(recipe.curves_, out_dir / "loss_curves.png")
     log(f"mlp: total {time.perf_counter() - t_start:.1f} s; wrote {out_dir}")
     return 0

@@ -66,6 +66,9 @@ class MLPConfig:
     # test prediction except through shared weights, they are ~20% of the rows, and dropping them
     # cost nothing beyond the seed spread (docs/RESULTS.md).
     refit_test_stores_only: bool = True
+    # Networks averaged (seeds seed, seed + 1, ...; geometric mean). The 3rd place averaged 10;
+    # docs/RESULTS.md has the window score against the number of members.
+    members: int = 1
 
     # --- runtime ---
     seed: int = 42
@@ -82,6 +85,8 @@ class MLPConfig:
             raise ValueError("epochs must be >= 1 and batch_size >= 2 (BatchNorm needs 2 rows)")
         if self.refit not in ("continue", "scratch"):
             raise ValueError(f"refit must be 'continue' or 'scratch', got {self.refit!r}")
+        if self.members < 1:
+            raise ValueError(f"members must be >= 1, got {self.members}")
         if self.refit_epochs < 1:
             raise ValueError(f"refit_epochs must be >= 1, got {self.refit_epochs}")
         self.beta1_range = tuple(self.beta1_range)  # JSON gives lists

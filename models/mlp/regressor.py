@@ -13,6 +13,7 @@ import torch
 from core.io import write_text_atomic, write_with
 from core.seed import seed_everything
 from features.columns import CAT_COLS, CONT_COLS
+from features.candidates import history_span_columns
 from features.families import HISTORY_COLS
 from features.preprocess import TabularPreprocessor
 from models.mlp.config import MLPConfig
@@ -30,7 +31,10 @@ TARGET = "Sales"
 # only for columns NaN on >= 1% of training rows and clip every input into its training range.
 # Sales and customer levels span an order of magnitude between stores; the target is log Sales,
 # so these enter as log1p, where "twice the history" is the same step for every store.
-MLP_LOG_COLS = [c for c in HISTORY_COLS if c != "HistSalesPerCust"] + ["CompetitionDistance"]
+# Sales and customer levels (and their spreads) span orders of magnitude across stores: the
+# network sees their logs. Ratios (sales per customer, trends) stay as they are.
+MLP_LOG_COLS = ([c for c in HISTORY_COLS if c != "HistSalesPerCust"]
+                + [c for c in history_span_columns() if "Trend" not in c] + ["CompetitionDistance"])
 
 
 def _default_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -17,10 +17,6 @@ from core.cli import run_cli
 from core.errors import DataError
 from core.seed import seed_everything
 from models.tune.objectives import (
-    DEFAULT_LGBM_TRIAL_ROUNDS,
-    DEFAULT_LGBM_TRIAL_ROWS,
-    DEFAULT_MLP_TRIAL_EPOCHS,
-    DEFAULT_MLP_TRIAL_ROWS,
     TrialBudget,
     make_objective,
 )
@@ -73,13 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds without heartbeat after which a trial counts as dead")
     p.add_argument("--max-retry", type=int, default=DEFAULT_MAX_RETRY,
                    help="times a dead worker's trial is re-queued")
-    p.add_argument("--mlp-epochs", type=int, default=DEFAULT_MLP_TRIAL_EPOCHS)
-    p.add_argument("--mlp-rows", type=int, default=DEFAULT_MLP_TRIAL_ROWS,
-                   help="training rows sampled per MLP trial (0: all)")
-    p.add_argument("--lgbm-rounds", type=int, default=DEFAULT_LGBM_TRIAL_ROUNDS,
-                   help="max boosting rounds per LightGBM trial (early stopping usually ends sooner)")
-    p.add_argument("--lgbm-rows", type=int, default=DEFAULT_LGBM_TRIAL_ROWS,
-                   help="training rows sampled per LightGBM trial (0: all)")
+    p.add_argument("--trial-seeds", type=int, default=1,
+                   help="seeds each trial averages over (2 halves the seed noise's variance, at twice the time)")
+    p.add_argument("--windows", nargs="+", default=None,
+                   help="pseudo-test windows the objective averages over, e.g. w2 (default: all)")
+    p.add_argument("--rows", type=int, default=0, help="train rows sampled per window (0: all)")
+    p.add_argument("--mlp-epochs", type=int, default=0, help="fix the MLP's epochs (0: tuned)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     p.add_argument("--smoke-step-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     return p
@@ -115,9 +110,11 @@ class TuneConfig:
         if args.grace <= args.heartbeat:
             raise DataError(f"--grace ({args.grace}s) must exceed --heartbeat ({args.heartbeat}s), or "
                             "live trials would be failed as dead", fix="e.g. --heartbeat 30 --grace 120")
-        budget = TrialBudget(seed=args.seed, threads=args.threads, mlp_epochs=args.mlp_epochs,
-                             mlp_rows=args.mlp_rows, lgbm_rounds=args.lgbm_rounds,
-                             lgbm_rows=args.lgbm_rows, smoke_step_seconds=args.smoke_step_seconds)
+        if args.trial_seeds < 1:
+            raise DataError(f"--trial-seeds must be >= 1 (got {args.trial_seeds})", fix="e.g. --trial-seeds 2")
+        budget = TrialBudget(seed=args.seed, threads=args.threads, seeds=args.trial_seeds,
+                             windows=tuple(args.windows) if args.windows else None, rows=args.rows,
+                             mlp_epochs=args.mlp_epochs, smoke_step_seconds=args.smoke_step_seconds)
         return cls(model=args.model, build_dir=args.build_dir, trials=trials, timeout=timeout,
                    storage_url=args.storage or default_storage_url(args.build_dir),
                    study_name=args.study or f"rossmann-{args.model}", seed=args.seed, worker=args.worker,

@@ -1,49 +1,53 @@
-"""One Optuna objective per model. Each ranks settings on the final table's inner split."""
+"""One Optuna objective per model: the model's own recipe on the pseudo-test windows.
+
+A trial's value is what ``make submit`` reports for the model, the mean pseudo-test RMSPE over
+the windows of the feature build (``--windows`` picks some of them), averaged over
+``TrialBudget.seeds`` seeds so that a trial does not win on a lucky seed. Each window's score is
+reported as it comes (the running mean), so the pruner can stop a poor trial after its first
+window. The objectives use only the model packages' public recipes.
+"""
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
-from optuna_integration import LightGBMPruningCallback
 
-from models.common import load_feature_tables, training_frames
-from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor, feature_columns, lgb_frame, make_preprocessor
-from models.mlp import MLPConfig, MLPRegressor
-
-# Three epochs: the pruner skips epoch 0 (the one-cycle warm-up is noisy), so a poor trial can
-# still be stopped after epoch 1, saving the last third.
-DEFAULT_MLP_TRIAL_EPOCHS = 3
-DEFAULT_MLP_TRIAL_ROWS = 200_000
-DEFAULT_LGBM_TRIAL_ROUNDS = 1500
-DEFAULT_LGBM_TRIAL_ROWS = 0  # 0: all training rows
+from models.common import FitPredict, WindowTables, load_windows, score_windows
+from models.lgbm import DEFAULT_PARAMS, LGBMRecipe
+from models.mlp import MLPConfig
+from models.mlp.recipe import MLPRecipe
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrialBudget:
-    """How big one trial is. Small on purpose: trials rank settings, the final fit is full size."""
+    """How big one trial is."""
     seed: int = 42
     threads: int = 2
-    mlp_epochs: int = DEFAULT_MLP_TRIAL_EPOCHS
-    mlp_rows: int = DEFAULT_MLP_TRIAL_ROWS
-    lgbm_rounds: int = DEFAULT_LGBM_TRIAL_ROUNDS
-    lgbm_rows: int = DEFAULT_LGBM_TRIAL_ROWS
+    # Seeds per trial (seed, seed + 1, ...): the seed-to-seed spread of one model is about as
+    # large as the differences between good settings (docs/RESULTS.md), so one seed mis-ranks.
+    seeds: int = 1
+    # Windows the objective averages over (their names, e.g. ("w2",)); None: every window. Leave
+    # one out to check the best trial on a window the study never saw.
+    windows: tuple[str, ...] | None = None
+    # Train rows sampled per window (0: all): quicker, rougher studies on a small machine.
+    rows: int = 0
+    # MLP epochs (0: the study chooses them).
+    mlp_epochs: int = 0
     smoke_step_seconds: float = 0.0
 
 
-def subsample(df: Any, rows: int, seed: int) -> Any:
-    """A seeded random subset of training rows (all when ``rows`` is 0 or larger than the data)."""
-    if not rows or rows >= len(df):
-        return df
-    return df.sample(n=rows, random_state=seed).sort_index()
-
-
-def load_frames(build_dir: Path) -> tuple[Any, Any]:
-    train_df, _test_df, meta = load_feature_tables(build_dir)
-    return training_frames(train_df, meta)
+def subsample_window(tables: WindowTables, rows: int, seed: int) -> WindowTables:
+    """A seeded random subset of a window's train rows (all when ``rows`` is 0 or larger); the
+    window's test rows and labels stay whole, so trials are scored on the full window."""
+    if not rows or rows >= len(tables.train):
+        return tables
+    return replace(tables, train=tables.train.sample(n=rows, random_state=seed).sort_index())
 
 
 class QuadraticObjective:
@@ -71,109 +75,105 @@ class QuadraticObjective:
         return dict(params)
 
 
-class LGBMObjective:
-    """LightGBM on the training part, early-stopped and pruned on validation RMSPE."""
+class WindowObjective:
+    """The mean pseudo-test RMSPE of a recipe built from the trial's parameters."""
+
+    name = ""
 
     def __init__(self, build_dir: Path, budget: TrialBudget) -> None:
         self.budget = budget
-        fit_df, valid_df = load_frames(build_dir)
-        fit_df = subsample(fit_df, budget.lgbm_rows, budget.seed)
-        cats, conts = feature_columns(fit_df)
-        pre = make_preprocessor(cats, conts, fit_df)
-        # Preprocess once for all trials: only the booster changes between them.
-        self.X_fit, self.y_fit = lgb_frame(pre, fit_df, cats), fit_df["Sales"].to_numpy()
-        self.X_valid, self.y_valid = lgb_frame(pre, valid_df, cats), valid_df["Sales"].to_numpy()
+        # Read once for every trial of this process: only the model changes between trials.
+        self.tables = [subsample_window(t, budget.rows, budget.seed) for t in load_windows(build_dir, budget.windows)]
+
+    def space(self, trial: optuna.Trial) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def recipe(self, params: dict[str, Any], seed: int) -> FitPredict:
+        raise NotImplementedError
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = self.space(trial)
+        scores: list[float] = []
+
+        def report(_window: int, rmspe: float) -> None:
+            scores.append(float(rmspe))
+            running = float(np.mean(scores))
+            trial.report(running, len(scores) - 1)
+            if not math.isfinite(rmspe):
+                raise optuna.TrialPruned(f"window RMSPE is {rmspe}")
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after {len(scores)} window fit(s) (mean RMSPE {running:.4f})")
+
+        for k in range(self.budget.seeds):
+            score_windows(self.tables, self.name, self.recipe(params, self.budget.seed + k), log=_quiet,
+                          on_window=report)
+        n = len(self.tables)
+        trial.set_user_attr("window_rmspe", {t.window.name: float(np.mean(scores[i::n]))
+                                             for i, t in enumerate(self.tables)})
+        return float(np.mean(scores))
+
+    @staticmethod
+    def to_model_params(params: dict[str, Any]) -> dict[str, Any]:
+        return dict(params)
+
+
+class LGBMObjective(WindowObjective):
+    """``LGBMRecipe`` with the trial's parameters, its round count included."""
+
+    name = "lgbm"
 
     @staticmethod
     def space(trial: optuna.Trial) -> dict[str, Any]:
-        params = {
+        return {
             "num_leaves": trial.suggest_int("num_leaves", 31, 511, log=True),
             "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 5, 300, log=True),
             "feature_fraction": trial.suggest_float("feature_fraction", 0.3, 1.0),
             "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
             "bagging_freq": trial.suggest_int("bagging_freq", 0, 5),
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.2, log=True),
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+            "num_boost_round": trial.suggest_int("num_boost_round", 200, 1500, step=100),
         }
-        return params
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        params = {**DEFAULT_PARAMS, **self.space(trial)}
-        model = LGBMSalesRegressor(params, seed=self.budget.seed, num_threads=self.budget.threads,
-                                   num_boost_round=self.budget.lgbm_rounds,
-                                   early_stopping_rounds=50, log_period=0)
-        # Report every 10 rounds: each report is a database write, and per-round writes to a
-        # remote PostgreSQL would cost more than the rounds themselves.
-        pruning = LightGBMPruningCallback(trial, "rmspe", valid_name="valid", report_interval=10)
-        model.fit(self.X_fit, self.y_fit, eval_set=(self.X_valid, self.y_valid), callbacks=[pruning])
-        trial.set_user_attr("best_iteration", model.best_iteration_)
-        assert model.best_score_ is not None
-        return model.best_score_
-
-    @staticmethod
-    def to_model_params(params: dict[str, Any]) -> dict[str, Any]:
-        return dict(params)
+    def recipe(self, params: dict[str, Any], seed: int) -> FitPredict:
+        lgb_params = {**DEFAULT_PARAMS, **{k: v for k, v in params.items() if k != "num_boost_round"}}
+        return LGBMRecipe(lgb_params, seed=seed, num_boost_round=int(params["num_boost_round"]),
+                          num_threads=self.budget.threads)
 
 
-class MLPObjective:
-    """The entity-embedding MLP: a few epochs on a subsample, reported (and pruned) per epoch."""
+class MLPObjective(WindowObjective):
+    """``MLPRecipe`` (one member) with the trial's dropouts, weight decay, LR, epochs and batch."""
 
-    def __init__(self, build_dir: Path, budget: TrialBudget) -> None:
-        self.budget = budget
-        fit_df, valid_df = load_frames(build_dir)
-        self.fit_df = subsample(fit_df, budget.mlp_rows, budget.seed)
-        self.valid_df = valid_df
-
-    @staticmethod
-    def n_layers() -> int:
-        return len(MLPConfig().layers)
+    name = "mlp"
 
     def space(self, trial: optuna.Trial) -> dict[str, Any]:
         params: dict[str, Any] = {"emb_drop": trial.suggest_float("emb_drop", 0.0, 0.5)}
         # One dropout per hidden layer, named the way MLPConfig.with_params reads them (ps_<i>).
-        for i in range(self.n_layers()):
+        for i in range(len(MLPConfig().layers)):
             params[f"ps_{i}"] = trial.suggest_float(f"ps_{i}", 0.0, 0.5)
         params["weight_decay"] = trial.suggest_float("weight_decay", 1e-5, 0.3, log=True)
         params["lr"] = trial.suggest_float("lr", 1e-3, 2e-2, log=True)
         params["batch_size"] = trial.suggest_categorical("batch_size", [512, 1024, 2048, 4096])
+        if not self.budget.mlp_epochs:
+            params["epochs"] = trial.suggest_int("epochs", 1, 4)
         return params
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        params = self.space(trial)
-        # On small data (tests, synthetic sets) a batch near the row count leaves one or two
-        # optimiser steps per epoch, too few for a one-cycle schedule; cap it at a quarter of the
-        # rows. The search space itself stays fixed, as TPE needs.
-        batch = max(2, min(int(params["batch_size"]), len(self.fit_df) // 4))
-        if batch != params["batch_size"]:
-            trial.set_user_attr("batch_size_used", batch)
-        config = MLPConfig().with_params({
-            **params, "batch_size": batch, "epochs": self.budget.mlp_epochs,
-            "seed": self.budget.seed, "threads": self.budget.threads, "progress": False,
-        })
-        scores: list[float] = []
+    def recipe(self, params: dict[str, Any], seed: int) -> FitPredict:
+        epochs = int(params.get("epochs", self.budget.mlp_epochs))
+        return MLPRecipe(MLPConfig().with_params({**params, "epochs": epochs, "seed": seed, "members": 1,
+                                                  "threads": self.budget.threads, "progress": False}))
 
-        def report(epoch: int, valid_rmspe: float) -> None:
-            scores.append(float(valid_rmspe))
-            trial.report(float(valid_rmspe), epoch)
-            if not math.isfinite(valid_rmspe):
-                raise optuna.TrialPruned(f"validation RMSPE is {valid_rmspe} at epoch {epoch}")
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} (RMSPE {valid_rmspe:.4f})")
 
-        MLPRegressor(config).fit(self.fit_df, self.valid_df, epoch_callback=report)
-        if not scores:
-            raise RuntimeError("MLPRegressor.fit never called epoch_callback")
-        return min(scores)
+def _quiet(_message: str) -> None:
+    """Per-window lines would bury Optuna's own log; the trial's user attributes keep the scores."""
 
-    @staticmethod
-    def to_model_params(params: dict[str, Any]) -> dict[str, Any]:
-        # Already MLPConfig.with_params keys (emb_drop, ps_<i>, weight_decay, lr, batch_size).
-        return dict(params)
+
+OBJECTIVES: dict[str, Callable[[Path, TrialBudget], Any]] = {
+    "lgbm": LGBMObjective,
+    "mlp": MLPObjective,
+    "quadratic": lambda _build_dir, budget: QuadraticObjective(budget),
+}
 
 
 def make_objective(model: str, build_dir: Path, budget: TrialBudget) -> Any:
-    if model == "lgbm":
-        return LGBMObjective(build_dir, budget)
-    if model == "mlp":
-        return MLPObjective(build_dir, budget)
-    return QuadraticObjective(budget)
+    return OBJECTIVES[model](build_dir, budget)

@@ -1,6 +1,7 @@
 """What a study leaves behind: the best parameters as JSON, plots and state counts."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -37,8 +38,10 @@ def write_best(study: optuna.Study, model: str, build_dir: Path, storage_url: st
         "model": model,
         "params": objective.to_model_params(best.params),
         "value": best.value,
-        "metric": "validation RMSPE" if model != "quadratic" else "quadratic",
+        "metric": "mean pseudo-test RMSPE over windows" if model != "quadratic" else "quadratic",
         "trial": best.number,
+        # The objective's budget: which windows and how many seeds the value averages over.
+        "budget": dataclasses.asdict(objective.budget),
         "user_attrs": best.user_attrs,
         "study": study.study_name,
         "storage": redact(storage_url),

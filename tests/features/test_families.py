@@ -204,6 +204,67 @@ def test_history_respects_cutoffs():
     assert train_rows["HistSalesPerCust"].iat[0] == pytest.approx(10.0)
 
 
+def test_holiday_counts_this_calendar_week():
+    dates = pd.date_range("2015-01-05", "2015-01-25").strftime("%Y-%m-%d").tolist()  # Mon 01-05 .. Sun 01-25
+    sh = np.zeros(21, bool)
+    sh[[2, 4, 8]] = True  # Wed 01-07, Fri 01-09, Tue 01-13
+    df = frame([1] * 21, dates, StateHoliday=sh, SchoolHoliday=np.zeros(21, np.int8))
+    out = candidates.holiday_counts(df).set_index("Date")
+    assert out.loc["2015-01-05":"2015-01-11", "StateHolidayThisWeek"].tolist() == [2] * 7
+    assert out.loc["2015-01-12":"2015-01-18", "StateHolidayThisWeek"].tolist() == [1] * 7
+    assert out.loc["2015-01-19":"2015-01-25", "StateHolidayThisWeek"].tolist() == [0] * 7
+    short = candidates.holiday_counts(df[df["Date"] <= "2015-01-21"]).set_index("Date")
+    assert short.loc["2015-01-19":, "StateHolidayThisWeek"].isna().all()  # the week runs past the data
+
+
+def test_history_spans_end_at_the_history_cut_and_respect_cutoffs():
+    dates = pd.date_range("2014-01-01", "2015-01-31")
+    n = len(dates)
+    sales = np.where(dates < "2014-12-01", 100.0, 400.0)  # the last two months sell 4x
+    sales[dates >= "2015-01-15"] = 1e6  # after the validation cutoff: never seen by train rows
+    is_test = np.asarray(dates >= "2015-01-25")
+    df = frame([1] * n, dates.strftime("%Y-%m-%d").tolist(), DayOfWeek=(dates.day_of_week + 1).astype(np.int8),
+               Promo=np.zeros(n, np.int8), Open=np.ones(n, np.int8), Sales=np.where(is_test, np.nan, sales),
+               Customers=np.where(is_test, np.nan, sales / 10), _test=is_test)
+    out = candidates.history_spans(df, pd.Timestamp("2015-01-15"), pd.Timestamp("2015-01-25"))
+    train_row, test_row = out[~out["_test"]].iloc[0], out[out["_test"]].iloc[0]
+    # Train rows: the 91 days up to 01-14 are 45 days at 400 and 46 at 100.
+    assert train_row["HistSales91Mean"] == pytest.approx((45 * 400 + 46 * 100) / 91)
+    assert train_row["HistSales365Median"] == 100
+    all_mean = (334 * 100 + 45 * 400) / 379
+    assert train_row["HistSalesTrend91"] == pytest.approx(train_row["HistSales91Mean"] / all_mean)
+    # Test rows: everything before the test start, the 1e6 days included.
+    assert test_row["HistSales91Mean"] > 1e5 and test_row["HistSalesStd"] > 0
+    assert set(candidates.history_span_columns()) <= set(out.columns)
+
+
+def test_day_counters_are_days_capped_and_unknown_across_gaps():
+    dates = pd.date_range("2015-01-01", "2015-01-31").strftime("%Y-%m-%d").tolist()
+    sh = np.zeros(31, bool)
+    sh[[10]] = True  # 01-11
+    school = np.zeros(31, np.int8)
+    school[14:20] = 1  # 01-15..01-20
+    df = frame([1] * 31, dates, StateHoliday=sh, SchoolHoliday=school, Promo=np.zeros(31, np.int8))
+    df = df[df["Date"] != "2015-01-25"]  # a missing day
+    out = candidates.day_counters(df, horizon=7).set_index("Date")
+    assert out.loc["2015-01-08", "DaysToStateHoliday"] == 3 and out.loc["2015-01-11", "DaysToStateHoliday"] == 0
+    assert out.loc["2015-01-13", "DaysFromStateHoliday"] == 2
+    assert out.loc["2015-01-01", "DaysToStateHoliday"] == 7  # capped at the horizon
+    assert np.isnan(out.loc["2015-01-02", "DaysFromStateHoliday"])  # before the data: unknown
+    assert out.loc["2015-01-15", "SchoolHolidayRunDay"] == 1 and out.loc["2015-01-18", "SchoolHolidayRunDay"] == 4
+    assert out.loc["2015-01-18", "SchoolHolidayRunLeft"] == 3 and out.loc["2015-01-22", "SchoolHolidayRunDay"] == 0
+    assert np.isnan(out.loc["2015-01-22", "DaysToPromo"])  # the missing 01-25 comes first
+
+
+def test_competition_recent_only_for_openings_inside_the_data():
+    df = frame([1, 1, 1, 2], ["2014-01-01", "2014-06-14", "2014-06-30", "2014-06-30"],
+               CompetitionOpenSinceYear=[2014.0, 2014.0, 2014.0, 2010.0],
+               CompetitionOpenSinceMonth=[6.0, 6.0, 6.0, 1.0])
+    out = candidates.competition_recent(fam.competition_open(df))
+    assert out["CompetitionOpenedDays"].iloc[:3].tolist() == [-1, -1, 15]  # opens on 06-15
+    assert np.isnan(out["CompetitionOpenedDays"].iat[3])  # opened before the data starts
+
+
 def test_combine_rejects_overlapping_train_and_test():
     tr = frame([1, 1], ["2015-01-01", "2015-01-02"], DayOfWeek=np.int8(4), Sales=[1, 2], Customers=[1, 1],
                Open=np.int8(1), Promo=np.int8(0), StateHoliday="0", SchoolHoliday=np.int8(0))

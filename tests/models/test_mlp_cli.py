@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from competition.metric import rmspe
-from models.common import fit_frame, load_feature_tables
-from models.mlp import load
+from models.common import fit_frame, load_feature_tables, load_windows
+from models.mlp import MLPConfig, load
 from models.mlp.cli import main
+from models.mlp.recipe import MLPRecipe
 from tests.models.feature_build import write_feature_build
 
 FAST = ["--seed", "5", "--epochs", "6", "--threads", "1", "--no-progress",
@@ -104,3 +105,23 @@ def test_refit_modes(build_dir: Path, mode: str, capsys) -> None:
         assert "a fresh network, 6 epochs" in out and record["refit_epochs"] == 6
     history = json.loads((build_dir / "models" / "mlp" / "history.json").read_text())["epochs"]
     assert len(history) == record["refit_epochs"]
+
+
+def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
+    """members=k submits the geometric mean of the networks of seeds s..s+k-1; the first member is
+    exactly the single network of seed s, and the CLI saves every member."""
+    fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 3, "threads": 1, "progress": False, "seed": 5}
+    t = next(load_windows(build_dir))
+    single, _ = MLPRecipe(MLPConfig().with_params(fast))(t.train, t.test, t.meta)
+    recipe = MLPRecipe(MLPConfig().with_params({**fast, "members": 2}))
+    pred, info = recipe(t.train, t.test, t.meta)
+    first, second = recipe.member_predictions_
+    assert first == pytest.approx(single, rel=1e-6) and not np.allclose(first, second)
+    assert pred == pytest.approx(np.sqrt(first * second), rel=1e-9)
+    assert info["members"] == 2 and len(info["monitor_rmspe"]) == 2
+    params = json.dumps({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "members": 2})
+    assert run(build_dir, "--seed", "5", "--epochs", "2", "--threads", "1", "--no-progress", "--params", params) == 0
+    assert (build_dir / "models" / "mlp" / "weights.pt").exists()
+    assert (build_dir / "models" / "mlp" / "member1" / "weights.pt").exists()
+    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    assert record["members"] == 2

@@ -91,7 +91,7 @@ def test_best_params_json_and_plots(tmp_path: Path) -> None:
 
 
 def test_mlp_study_3_then_2_trials_tunes_dropout_and_weight_decay(build_dir: Path) -> None:
-    small = ["--model", "mlp", "--mlp-epochs", "2", "--mlp-rows", "2000", "--threads", "1"]
+    small = ["--model", "mlp", "--mlp-epochs", "1", "--rows", "3000", "--threads", "1"]
     tune(build_dir, *small, "--trials", "3")
     tune(build_dir, *small, "--trials", "2")
     study = load(build_dir, "rossmann-mlp")
@@ -100,8 +100,12 @@ def test_mlp_study_3_then_2_trials_tunes_dropout_and_weight_decay(build_dir: Pat
     n_layers = len(MLPConfig().layers)
     for t in study.trials:
         assert {"emb_drop", "weight_decay", *(f"ps_{i}" for i in range(n_layers))} <= set(t.params)
-        # One validation RMSPE reported per epoch (trials stop early when pruned).
+        # The running mean RMSPE reported after each window's fit (fewer when pruned).
         assert 1 <= len(t.intermediate_values) <= 2
+    for t in study.trials:
+        if t.state.name == "COMPLETE":
+            # The value is the mean of the windows' scores, the number `make submit` reports.
+            assert t.value == pytest.approx(sum(t.user_attrs["window_rmspe"].values()) / 2)
     assert len({t.params["weight_decay"] for t in study.trials}) == 5
     # The training CLI reads the JSON through models.common.tuned_params into MLPConfig.
     config = MLPConfig().with_params(tuned_params(build_dir, "mlp"))
@@ -109,20 +113,33 @@ def test_mlp_study_3_then_2_trials_tunes_dropout_and_weight_decay(build_dir: Pat
     assert config.ps == [study.best_params[f"ps_{i}"] for i in range(n_layers)]
 
 
-def test_lgbm_study_prunes_per_round_and_feeds_training(build_dir: Path) -> None:
-    tune(build_dir, "--model", "lgbm", "--trials", "5", "--lgbm-rounds", "300", "--startup-trials", "2",
-         "--threads", "1")
+def test_lgbm_study_on_the_windows_feeds_training(build_dir: Path) -> None:
+    tune(build_dir, "--model", "lgbm", "--trials", "4", "--startup-trials", "2", "--threads", "1",
+         "--trial-seeds", "2")
     study = load(build_dir, "rossmann-lgbm")
-    assert len(finished(study)) == 5
+    assert len(finished(study)) == 4
     space = {"num_leaves", "min_data_in_leaf", "feature_fraction", "bagging_fraction",
-             "bagging_freq", "lambda_l2", "learning_rate"}
+             "bagging_freq", "lambda_l2", "learning_rate", "num_boost_round"}
     assert all(set(t.params) == space for t in study.trials)
-    # LightGBMPruningCallback reports RMSPE every 10 rounds.
-    some = study.trials[0]
-    assert len(some.intermediate_values) >= 2 and min(some.intermediate_values.values()) < 0.2
+    # 2 windows x 2 seeds: four window fits, the running mean reported after each.
+    first = study.trials[0]
+    assert len(first.intermediate_values) == 4 and set(first.user_attrs["window_rmspe"]) == {"w1", "w2"}
+    assert first.value == pytest.approx(first.intermediate_values[3])
     assert study.best_value < 0.1
-    params, _loop, source = resolve_params(build_dir, None, log=lambda _m: None)
+    best = json.loads((build_dir / "tuning" / "lgbm.json").read_text())
+    assert best["metric"] == "mean pseudo-test RMSPE over windows" and best["budget"]["seeds"] == 2
+    # The round count travels with the parameters into the training CLI's recipe.
+    params, loop, source = resolve_params(build_dir, None, log=lambda _m: None)
     assert source == "tuned" and params["num_leaves"] == study.best_params["num_leaves"]
+    assert loop["num_boost_round"] == study.best_params["num_boost_round"] and "num_boost_round" not in params
+
+
+def test_a_study_on_some_windows_reads_only_those(build_dir: Path) -> None:
+    tune(build_dir, "--model", "lgbm", "--trials", "1", "--threads", "1", "--windows", "w2",
+         "--study", "only-w2", "--no-plots")
+    trial = load(build_dir, "only-w2").trials[0]
+    assert set(trial.user_attrs["window_rmspe"]) == {"w2"}
+    assert trial.value == pytest.approx(trial.user_attrs["window_rmspe"]["w2"])
 
 
 def test_killed_worker_trial_is_failed_then_retried(tmp_path: Path) -> None:

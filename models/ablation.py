@@ -1,0 +1,182 @@
+"""Does each feature family earn its place? LightGBM on the pseudo-test windows, over seeds.
+
+``python -m models.ablation --data-dir D --build-dir B [--folds 2] [--seeds 0 1] [--rounds 300]``
+builds every family (the candidates of ``features.candidates`` too) for each pseudo-test window
+(``competition.pseudo_test``, shaped like the real test, censored like it) once, caches the tables
+in ``B/ablation/w<k>/``, and then fits LightGBM with each variant's columns on every window and
+seed: the default columns (``base``), base plus each candidate family, base minus each default
+family. A variant's score is the mean window RMSPE; its spread is the standard deviation of that
+mean across seeds. A family is worth keeping only if it moves the mean by more than the spread.
+Results go to ``B/ablation/results.{json,md}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from competition.data import load_competition
+from competition.metric import rmspe
+from competition.pseudo_test import period_shape, pseudo_test, windows
+from competition.split import validation_split
+from core.cli import run_cli
+from core.io import write_json_atomic, write_text_atomic, write_with
+from features.candidates import history_span_columns
+from features.columns import CAT_COLS, CONT_COLS
+from features.pipeline import EXTRA_FAMILIES, build_features
+from models.common import fit_frame
+from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor, lgb_frame, make_preprocessor
+
+# The columns each family adds (categorical, continuous). Families in features.columns are the
+# default ones; the others are the candidates.
+FAMILIES: dict[str, tuple[list[str], list[str]]] = {
+    "store_history": ([], ["HistSalesMean", "HistSalesMedian", "HistCustMean", "HistCustMedian",
+                           "HistSalesDowMean", "HistSalesDowMedian", "HistCustDowMean", "HistCustDowMedian",
+                           "HistSalesPromoMean", "HistSalesPromoMedian", "HistCustPromoMean",
+                           "HistCustPromoMedian", "HistSalesPerCust"]),
+    "closures": ([], ["DaysSinceClosed", "DaysUntilClosed", "DaysSinceRefurb", "DaysUntilRefurb"]),
+    "history_spans": ([], history_span_columns()),
+    "day_counters": ([], [f"Days{d}{e}" for e in ("StateHoliday", "SchoolHoliday", "Promo") for d in ("To", "From")]
+                     + ["SchoolHolidayRunDay", "SchoolHolidayRunLeft"]),
+    "holiday_counts": ([], [f"{c}{w}" for c in ("StateHoliday", "SchoolHoliday")
+                            for w in ("NextWeek", "LastWeek", "ThisWeek")]),
+    "competition_recent": ([], ["CompetitionOpenedDays"]),
+    "promo2_month": (["IsPromo2Month"], []),
+    "recent_ratio": ([], ["HistSalesRecentRatio"]),
+    "year_ago": ([], ["SalesYearAgoRatio"]),
+    "weather": ([], ["Max_TemperatureC", "Mean_TemperatureC", "Min_TemperatureC", "Max_Humidity",
+                     "Mean_Humidity", "Min_Humidity", "Max_Wind_SpeedKm_h", "Mean_Wind_SpeedKm_h", "CloudCover"]),
+    "google_trend": ([], ["trend", "trend_DE"]),
+}
+# The ablation's LightGBM: the production parameters at twice the learning rate and half the
+# rounds, so that a variant costs half a production fit; it ranks families, it does not submit.
+ABLATION_LEARNING_RATE = 0.1
+ABLATION_ROUNDS = 300
+
+
+def window_tables(data_dir: Path, out_dir: Path, folds: int) -> list[Path]:
+    """Every family's columns for each pseudo-test window, cached under ``out_dir/w<k>/``."""
+    data = load_competition(data_dir)
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    dirs = []
+    for w in tqdm(windows(data.train["Date"], shape, folds), desc="ablation: window features", unit="window"):
+        wdir = out_dir / w.name
+        dirs.append(wdir)
+        if (wdir / "labels.parquet").exists():
+            continue
+        pt = pseudo_test(data, w)
+        vs = validation_split(pt.data.train["Date"], pt.data.test["Date"]).valid_start
+        train, test = build_features(pt.data, vs, families=list(EXTRA_FAMILIES))
+        write_with(wdir / "train.parquet", lambda p, t=train: t.to_parquet(p, index=False))
+        write_with(wdir / "test.parquet", lambda p, t=test: t.to_parquet(p, index=False))
+        write_with(wdir / "labels.parquet", lambda p, t=pt.labels: t.to_parquet(p, index=False))
+    return dirs
+
+
+def variants(base_families: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """``base`` (features.columns), base minus each of ``base_families``, base plus each other family."""
+    def without(fams: list[str]) -> tuple[list[str], list[str]]:
+        drop = {c for f in fams for part in FAMILIES[f] for c in part}
+        return [c for c in CAT_COLS if c not in drop], [c for c in CONT_COLS if c not in drop]
+
+    out = {"base": without([])}
+    for f in base_families:
+        out[f"base - {f}"] = without([f])
+    cats, conts = out["base"]
+    for f, (fc, fn) in FAMILIES.items():
+        if f not in base_families:
+            out[f"base + {f}"] = (cats + [c for c in fc if c not in cats], conts + [c for c in fn if c not in conts])
+    return out
+
+
+def score(train: pd.DataFrame, test: pd.DataFrame, labels: pd.DataFrame, cats: list[str], conts: list[str],
+          seed: int, rounds: int, threads: int) -> float:
+    """One window, one seed: fit on every open train day, RMSPE on the window's open days."""
+    fit_df = fit_frame(train)
+    cats = [c for c in cats if c in fit_df.columns]
+    conts = [c for c in conts if c in fit_df.columns]
+    pre = make_preprocessor(cats, conts, fit_df)
+    params = {**DEFAULT_PARAMS, "learning_rate": ABLATION_LEARNING_RATE}
+    model = LGBMSalesRegressor(params, seed=seed, num_boost_round=rounds, early_stopping_rounds=0,
+                               num_threads=threads, log_period=0)
+    model.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"])
+    keep = (test["Open"].to_numpy() == 1) & (labels["Sales"].to_numpy() > 0)
+    pred = model.predict(lgb_frame(pre, test[keep], cats))
+    return rmspe(labels["Sales"].to_numpy(np.float64)[keep], pred)
+
+
+def summarize(results: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, float | str]]:
+    """Per variant: mean over windows for each seed, then mean and sd over seeds, and the paired
+    difference to ``base`` (same seed) with its sd."""
+    rows = []
+    base = results.get("base", {})
+    for name, by_seed in results.items():
+        per_seed = {s: float(np.mean(list(w.values()))) for s, w in by_seed.items()}
+        v = np.array(list(per_seed.values()))
+        diffs = np.array([per_seed[s] - float(np.mean(list(base[s].values())))
+                          for s in per_seed if s in base and name != "base"])
+        rows.append({"variant": name, "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                     "n_seeds": len(v), "diff": float(diffs.mean()) if len(diffs) else 0.0,
+                     "diff_sd": float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0,
+                     **{f"w{k}": float(np.mean([w[k] for w in by_seed.values() if k in w]))
+                        for k in sorted({k for w in by_seed.values() for k in w})}})
+    return rows
+
+
+def to_markdown(rows: list[dict[str, float | str]], command: str) -> str:
+    wcols = sorted({k for r in rows for k in r if k.startswith("w")})
+    lines = [f"`{command}`", "", "| variant | " + " | ".join(wcols) + " | mean ± seed sd | vs base (paired) |",
+             "|---|" + "---:|" * (len(wcols) + 2)]
+    for r in rows:
+        diff = "" if r["variant"] == "base" else f"{r['diff']:+.4f} ± {r['diff_sd']:.4f}"
+        lines.append(f"| {r['variant']} | " + " | ".join(f"{r[w]:.4f}" for w in wcols)
+                     + f" | {r['mean']:.4f} ± {r['sd']:.4f} | {diff} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.ablation", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--build-dir", type=Path, default=Path("build"))
+    parser.add_argument("--folds", type=int, default=2, help="pseudo-test windows")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--rounds", type=int, default=ABLATION_ROUNDS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--base", nargs="+", default=["store_history", "closures", "weather", "google_trend"],
+                        help="the default families, each removed in turn")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these variants")
+    args = parser.parse_args(argv)
+    out_dir = args.build_dir / "ablation"
+    dirs = window_tables(args.data_dir, out_dir, args.folds)
+    tables = [(d.name, pd.read_parquet(d / "train.parquet"), pd.read_parquet(d / "test.parquet"),
+               pd.read_parquet(d / "labels.parquet")) for d in dirs]
+    command = ("python -m models.ablation --data-dir {} --folds {} --seeds {} --rounds {}"
+               .format(args.data_dir, args.folds, " ".join(map(str, args.seeds)), args.rounds))
+    path = out_dir / "results.json"
+    results: dict[str, dict[str, dict[str, float]]] = json.loads(path.read_text()) if path.exists() else {}
+    todo = {k: v for k, v in variants(args.base).items() if not args.only or k in args.only}
+    # Seeds outermost: after the first pass every variant has a number.
+    for seed in args.seeds:
+        for name, (cats, conts) in todo.items():
+            done = results.get(name, {}).get(str(seed), {})
+            for wname, train, test, labels in tables:
+                if wname in done:
+                    continue
+                t0 = time.perf_counter()
+                s = score(train, test, labels, cats, conts, seed, args.rounds, args.threads)
+                results.setdefault(name, {}).setdefault(str(seed), {})[wname] = s
+                write_json_atomic(path, results)
+                print(f"seed {seed} {wname} {name:28s} RMSPE {s:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    rows = summarize(results)
+    write_text_atomic(out_dir / "results.md", to_markdown(rows, command))
+    print(to_markdown(rows, command))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,85 @@
+"""How many averaged networks pay off? The window score against the number of MLP members.
+
+``python -m models.mlp.members --build-dir B [--max-members 4] [--seed 42]`` trains
+``--max-members`` networks (seeds ``seed``, ``seed + 1``, ...) with the MLP recipe on every
+pseudo-test window and scores the geometric mean of the first k of them, for each k. Seed order
+is fixed, so k members here are exactly what ``MLPConfig.members = k`` submits. Writes
+``B/models/mlp/members.{json,md}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from competition.pseudo_test import LAST_DAYS
+from core.cli import run_cli
+from core.io import write_json_atomic, write_text_atomic
+from core.seed import seed_everything
+from models.common import load_windows, window_score
+from models.mlp.config import MLPConfig
+from models.mlp.recipe import MLPRecipe
+
+
+def member_curve(build_dir: Path, config: MLPConfig) -> dict[str, dict[str, float]]:
+    """``{window: {"k": rmspe, ...}}`` for k = 1..config.members, plus each member alone."""
+    out: dict[str, dict[str, float]] = {}
+    for t in load_windows(build_dir):
+        recipe = MLPRecipe(config)
+        recipe(t.train, t.test, t.meta)
+        logs = np.log(np.maximum(np.stack(recipe.member_predictions_), 1e-9))
+        closed = t.test["Open"].to_numpy() == 0
+        row: dict[str, float] = {}
+        for k in range(1, len(logs) + 1):
+            pred = np.where(closed, 0.0, np.exp(logs[:k].mean(axis=0)))
+            score = window_score(t.labels, pred)
+            row[f"{k}"] = score["rmspe"]
+            row[f"{k}_last{LAST_DAYS}"] = score[f"rmspe_last{LAST_DAYS}"]
+            alone = np.where(closed, 0.0, np.exp(logs[k - 1]))
+            row[f"seed{config.seed + k - 1}"] = window_score(t.labels, alone)["rmspe"]
+        out[t.window.name] = row
+    return out
+
+
+def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str) -> str:
+    windows = sorted(curve)
+    lines = [f"`{command}`", "", "| members | " + " | ".join(windows) + f" | mean | mean, last {LAST_DAYS} days |",
+             "|---:|" + "---:|" * (len(windows) + 2)]
+    for k in range(1, members + 1):
+        vals = [curve[w][f"{k}"] for w in windows]
+        last = [curve[w][f"{k}_last{LAST_DAYS}"] for w in windows]
+        lines.append(f"| {k} | " + " | ".join(f"{v:.4f}" for v in vals)
+                     + f" | {np.mean(vals):.4f} | {np.mean(last):.4f} |")
+    singles = [np.mean([curve[w][key] for w in windows]) for key in curve[windows[0]] if key.startswith("seed")]
+    lines += ["", f"Single networks (mean over windows): {', '.join(f'{v:.4f}' for v in singles)}; "
+              f"seed-to-seed sd {np.std(singles, ddof=1):.4f}." if len(singles) > 1 else ""]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.mlp.members", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", type=Path, default=Path("build"))
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-members", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    args = parser.parse_args(argv)
+    seed_everything(args.seed)
+    config = MLPConfig(seed=args.seed, members=args.max_members, threads=args.threads, progress=False)
+    t0 = time.perf_counter()
+    curve = member_curve(args.build_dir, config)
+    command = f"python -m models.mlp.members --build-dir {args.build_dir} --max-members {args.max_members} " \
+              f"--seed {args.seed}"
+    out_dir = args.build_dir / "models" / "mlp"
+    write_json_atomic(out_dir / "members.json", {"curve": curve, "seconds": round(time.perf_counter() - t0, 1)})
+    text = to_markdown(curve, args.max_members, command)
+    write_text_atomic(out_dir / "members.md", text)
+    print(text)
+    print(json.dumps({"seconds": round(time.perf_counter() - t0, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
