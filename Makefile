@@ -20,6 +20,8 @@ TRIALS    ?= 20##              Optuna trials to add in this run
 TIMEOUT   ?= 0##               Optuna time limit in seconds (0: none)
 STORAGE   ?= sqlite:///$(BUILD_DIR)/tuning/optuna.db## Optuna storage URL
 STUDY     ?= rossmann-$(MODEL)## Optuna study name
+TUNE_SEEDS ?= 1##              seeds each trial averages over (2: half the seed noise's variance)
+TUNE_WINDOWS ?=##              windows a study averages over, e.g. w2 (empty: all)
 FOLDS     ?= 2##               pseudo-test windows every model is scored on (each shaped like the test)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
 PRESET    ?= default##         default (within 10 min on 2 cores) or full (more MLP members; docs/RESULTS.md)
@@ -78,6 +80,7 @@ $(FEATURES): $(SETUP) $(DATA_INPUTS) $(wildcard core/*.py competition/*.py featu
 features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: BUILD_DIR/features/ (cached)
 
 # Each model's command-line settings; SEED, THREADS and MLP_MEMBERS all change the predictions.
+TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS))
 MODEL_ARGS_baseline := --seed $(SEED)
 MODEL_ARGS_lgbm     := --seed $(SEED) --threads $(THREADS)
 MLP_MEMBERS_N       := $(if $(filter auto,$(MLP_MEMBERS)),$(if $(filter full,$(PRESET)),4,1),$(MLP_MEMBERS))
@@ -128,11 +131,11 @@ backtest: ## the pipeline on BACKTEST_FOLDS windows: BUILD_DIR/backtest/results.
 
 tune: $(FEATURES) ## Optuna study (MODEL, TRIALS, TIMEOUT, STORAGE, STUDY); resumes; best -> tuning/MODEL.json
 	$(PY) -m models.tune --model $(MODEL) --trials $(TRIALS) --timeout $(TIMEOUT) --storage "$(STORAGE)" \
-	    --study "$(STUDY)" --build-dir $(BUILD_DIR) --seed $(SEED)
+	    --study "$(STUDY)" --build-dir $(BUILD_DIR) --seed $(SEED) $(TUNE_ARGS)
 
 tune-worker: $(FEATURES) ## join an existing study as one more worker (STORAGE=postgresql+psycopg2://...)
 	$(PY) -m models.tune --model $(MODEL) --trials $(TRIALS) --timeout $(TIMEOUT) --storage "$(STORAGE)" \
-	    --study "$(STUDY)" --build-dir $(BUILD_DIR) --seed $(SEED) --worker
+	    --study "$(STUDY)" --build-dir $(BUILD_DIR) --seed $(SEED) $(TUNE_ARGS) --worker
 
 bench: $(SETUP) | data ## time, memory and accuracy of every stage + scaling: BUILD_DIR/bench/results.{json,md}
 	$(PY) -m models.bench --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --seed $(SEED)

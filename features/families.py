@@ -480,6 +480,34 @@ def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
     )
 
 
+# Cap of the day counters: beyond a month the exact distance to a holiday or promo carries no signal.
+COUNTER_HORIZON = 30
+COUNTER_EVENTS = ("StateHoliday", "SchoolHoliday", "Promo")
+
+
+def day_counters(df: pd.DataFrame, horizon: int = COUNTER_HORIZON) -> pd.DataFrame:
+    """Calendar days to the next / from the last state holiday, school holiday and promo day, and
+    the position inside a run of school holidays (the summer holidays are the long runs).
+
+    - ``DaysTo<X>`` / ``DaysFrom<X>``: 0 on such a day, capped at ``horizon``, NaN when a data gap
+      comes first (the answer is unknown). Day-based, unlike fast.ai's row-based After/Before,
+      and censored by the pipeline like the test's.
+    - ``SchoolHolidayRunDay`` / ``SchoolHolidayRunLeft``: days since the run of consecutive
+      school-holiday days started / until it ends (0 outside a run), capped at 60.
+    Needs StateHoliday as bool (state_holiday_bool).
+    """
+    g = StoreDayGrid(df)
+    new = {}
+    for col in COUNTER_EVENTS:
+        ev = g.scatter(df[col].to_numpy().astype(bool), False)
+        new[f"DaysTo{col}"] = g.gather(bounded_distance(ev, g.observed, True, horizon, False))
+        new[f"DaysFrom{col}"] = g.gather(bounded_distance(ev, g.observed, False, horizon, False))
+    off = g.scatter(~df["SchoolHoliday"].to_numpy().astype(bool), False)
+    new["SchoolHolidayRunDay"] = g.gather(bounded_distance(off, g.observed, False, 60, False))
+    new["SchoolHolidayRunLeft"] = g.gather(bounded_distance(off, g.observed, True, 60, False))
+    return df.assign(**new)
+
+
 def warn_no_external(data_dir: object) -> None:
     """Said once per build: the external tables are optional."""
     warnings.warn(f"no external tables under {data_dir}: building without State, weather and "

@@ -134,11 +134,11 @@ EXTRA_FAMILIES: dict[str, Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp], p
     "holiday_counts": lambda df, vs, ts: candidates.holiday_counts(df),
     "year_ago": lambda df, vs, ts: candidates.year_ago(df, vs),
     "history_spans": candidates.history_spans,
-    "day_counters": lambda df, vs, ts: candidates.day_counters(df),
+    "day_counters": lambda df, vs, ts: fam.day_counters(df),
     "competition_recent": lambda df, vs, ts: candidates.competition_recent(df),
 }
 REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "holiday_counts", "promo2_month",
-                                      "history_spans", "day_counters", "competition_recent"})
+                                      "history_spans", "competition_recent"})
 
 
 # Of those, the ones that read a store's neighbouring days (computed through ``censored``).

@@ -25,6 +25,7 @@ from competition.metric import rmspe
 from competition.pseudo_test import period_shape, pseudo_test, windows
 from competition.split import validation_split
 from core.cli import run_cli
+from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic, write_with
 from features.candidates import history_span_columns
 from features.columns import CAT_COLS, CONT_COLS
@@ -94,6 +95,22 @@ def variants(base_families: list[str]) -> dict[str, tuple[list[str], list[str]]]
     return out
 
 
+def proposal(spec: str, base_families: list[str]) -> tuple[str, tuple[list[str], list[str]]]:
+    """A combined variant such as ``+day_counters,-weather``: base plus and minus whole families."""
+    cats, conts = variants(base_families)["base"]
+    for item in spec.split(","):
+        sign, fam = item.strip()[:1], item.strip()[1:]
+        if sign not in "+-" or fam not in FAMILIES:
+            raise DataError(f"--proposal item {item!r} is not +FAMILY or -FAMILY", column="--proposal",
+                            fix=f"families: {', '.join(FAMILIES)}")
+        fc, fn = FAMILIES[fam]
+        if sign == "+":
+            cats, conts = cats + [c for c in fc if c not in cats], conts + [c for c in fn if c not in conts]
+        else:
+            cats, conts = [c for c in cats if c not in fc], [c for c in conts if c not in fn]
+    return f"base {spec}", (cats, conts)
+
+
 def score(train: pd.DataFrame, test: pd.DataFrame, labels: pd.DataFrame, cats: list[str], conts: list[str],
           seed: int, rounds: int, threads: int) -> float:
     """One window, one seed: fit on every open train day, RMSPE on the window's open days."""
@@ -123,7 +140,7 @@ def summarize(results: dict[str, dict[str, dict[str, float]]]) -> list[dict[str,
         rows.append({"variant": name, "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
                      "n_seeds": len(v), "diff": float(diffs.mean()) if len(diffs) else 0.0,
                      "diff_sd": float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0,
-                     **{f"w{k}": float(np.mean([w[k] for w in by_seed.values() if k in w]))
+                     **{k: float(np.mean([w[k] for w in by_seed.values() if k in w]))
                         for k in sorted({k for w in by_seed.values() for k in w})}})
     return rows
 
@@ -147,9 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--rounds", type=int, default=ABLATION_ROUNDS)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--base", nargs="+", default=["store_history", "closures", "weather", "google_trend"],
+    parser.add_argument("--base", nargs="+",
+                        default=["store_history", "closures", "day_counters", "weather", "google_trend"],
                         help="the default families, each removed in turn")
     parser.add_argument("--only", nargs="*", default=None, help="run only these variants")
+    parser.add_argument("--proposal", action="append", default=[],
+                        help="a combined variant to score too (repeatable), e.g. --proposal=+day_counters,-weather")
     args = parser.parse_args(argv)
     out_dir = args.build_dir / "ablation"
     dirs = window_tables(args.data_dir, out_dir, args.folds)
@@ -160,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     path = out_dir / "results.json"
     results: dict[str, dict[str, dict[str, float]]] = json.loads(path.read_text()) if path.exists() else {}
     todo = {k: v for k, v in variants(args.base).items() if not args.only or k in args.only}
+    todo.update(proposal(spec, args.base) for spec in args.proposal)
     # Seeds outermost: after the first pass every variant has a number.
     for seed in args.seeds:
         for name, (cats, conts) in todo.items():

@@ -12,8 +12,8 @@ import torch
 
 from core.io import write_text_atomic, write_with
 from core.seed import seed_everything
-from features.columns import CAT_COLS, CONT_COLS
 from features.candidates import history_span_columns
+from features.columns import CAT_COLS, CONT_COLS
 from features.families import HISTORY_COLS
 from features.preprocess import TabularPreprocessor
 from models.mlp.config import MLPConfig

@@ -159,6 +159,10 @@ def run_study(config: TuneConfig) -> dict[str, Any]:
              f" for at most {config.timeout:.0f}s" if config.timeout else "")
 
     objective = make_objective(config.model, build_dir, config.budget)
+    if not config.worker and not study.trials and hasattr(objective, "defaults"):
+        # The untuned settings go first: the study's best is then never worse than no study, and
+        # the table of trials says what tuning bought over them.
+        study.enqueue_trial(objective.defaults())
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     t0 = time.perf_counter()
     try:

@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 
 from models.common import FitPredict, WindowTables, load_windows, score_windows
-from models.lgbm import DEFAULT_PARAMS, LGBMRecipe
+from models.lgbm import DEFAULT_NUM_BOOST_ROUND, DEFAULT_PARAMS, LGBMRecipe
 from models.mlp import MLPConfig
 from models.mlp.recipe import MLPRecipe
 
@@ -88,6 +88,11 @@ class WindowObjective:
     def space(self, trial: optuna.Trial) -> dict[str, Any]:
         raise NotImplementedError
 
+    def defaults(self) -> dict[str, Any]:
+        """The model's default settings in the search space's names: a new study tries them
+        first, so its best trial is never worse than what `make submit` runs without tuning."""
+        raise NotImplementedError
+
     def recipe(self, params: dict[str, Any], seed: int) -> FitPredict:
         raise NotImplementedError
 
@@ -135,6 +140,11 @@ class LGBMObjective(WindowObjective):
             "num_boost_round": trial.suggest_int("num_boost_round", 200, 1500, step=100),
         }
 
+    def defaults(self) -> dict[str, Any]:
+        keys = ("num_leaves", "min_data_in_leaf", "feature_fraction", "bagging_fraction", "bagging_freq",
+                "lambda_l2", "learning_rate")
+        return {**{k: DEFAULT_PARAMS[k] for k in keys}, "num_boost_round": DEFAULT_NUM_BOOST_ROUND}
+
     def recipe(self, params: dict[str, Any], seed: int) -> FitPredict:
         lgb_params = {**DEFAULT_PARAMS, **{k: v for k, v in params.items() if k != "num_boost_round"}}
         return LGBMRecipe(lgb_params, seed=seed, num_boost_round=int(params["num_boost_round"]),
@@ -157,6 +167,12 @@ class MLPObjective(WindowObjective):
         if not self.budget.mlp_epochs:
             params["epochs"] = trial.suggest_int("epochs", 1, 4)
         return params
+
+    def defaults(self) -> dict[str, Any]:
+        config = MLPConfig()
+        out = {"emb_drop": config.emb_drop, **{f"ps_{i}": p for i, p in enumerate(config.ps)},
+               "weight_decay": config.weight_decay, "lr": config.lr, "batch_size": config.batch_size}
+        return out if self.budget.mlp_epochs else {**out, "epochs": config.epochs}
 
     def recipe(self, params: dict[str, Any], seed: int) -> FitPredict:
         epochs = int(params.get("epochs", self.budget.mlp_epochs))

@@ -246,7 +246,7 @@ def test_day_counters_are_days_capped_and_unknown_across_gaps():
     school[14:20] = 1  # 01-15..01-20
     df = frame([1] * 31, dates, StateHoliday=sh, SchoolHoliday=school, Promo=np.zeros(31, np.int8))
     df = df[df["Date"] != "2015-01-25"]  # a missing day
-    out = candidates.day_counters(df, horizon=7).set_index("Date")
+    out = fam.day_counters(df, horizon=7).set_index("Date")
     assert out.loc["2015-01-08", "DaysToStateHoliday"] == 3 and out.loc["2015-01-11", "DaysToStateHoliday"] == 0
     assert out.loc["2015-01-13", "DaysFromStateHoliday"] == 2
     assert out.loc["2015-01-01", "DaysToStateHoliday"] == 7  # capped at the horizon

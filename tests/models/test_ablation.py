@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from competition.synthetic import SyntheticConfig, write_dataset
-from models.ablation import FAMILIES, main, summarize, variants
+from core.errors import DataError
+from models.ablation import FAMILIES, main, proposal, summarize, variants
 
 
 @pytest.fixture(scope="module")
@@ -26,22 +27,27 @@ def test_variants_add_and_remove_whole_families() -> None:
     assert not set(FAMILIES["store_history"][1]) & set(out["base - store_history"][1])
     assert set(FAMILIES["history_spans"][1]) <= set(out["base + history_spans"][1])
     assert out["base + promo2_month"][0] == base_cats + ["IsPromo2Month"]
+    name, (cats, conts) = proposal("+day_counters,-weather", ["store_history", "closures"])
+    assert name == "base +day_counters,-weather" and cats == base_cats
+    assert "DaysToPromo" in conts and "Max_TemperatureC" not in conts and "HistSalesMean" in conts
+    with pytest.raises(DataError, match="not \\+FAMILY"):
+        proposal("day_counters", ["store_history"])
 
 
 def test_ablation_scores_each_window_and_seed_and_resumes(synthetic_dir: Path, tmp_path: Path, capsys) -> None:
     args = ["--data-dir", str(synthetic_dir), "--build-dir", str(tmp_path), "--seeds", "0", "1", "--rounds", "20",
-            "--threads", "1", "--only", "base", "base + history_spans", "base + day_counters"]
+            "--threads", "1", "--only", "base", "base + history_spans", "base - day_counters"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(args) == 0
     results = json.loads((tmp_path / "ablation" / "results.json").read_text())
-    assert set(results) == {"base", "base + history_spans", "base + day_counters"}
+    assert set(results) == {"base", "base + history_spans", "base - day_counters"}
     assert all(set(by_seed) == {"0", "1"} and set(by_seed["0"]) == {"w1", "w2"} for by_seed in results.values())
     rows = {r["variant"]: r for r in summarize(results)}
     assert 0 < rows["base"]["mean"] < 0.5 and rows["base"]["sd"] > 0
     assert rows["base + history_spans"]["diff"] == pytest.approx(rows["base + history_spans"]["mean"]
                                                                  - rows["base"]["mean"])
-    assert "| base + day_counters |" in (tmp_path / "ablation" / "results.md").read_text()
+    assert "| base - day_counters |" in (tmp_path / "ablation" / "results.md").read_text()
     capsys.readouterr()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -234,3 +234,10 @@ def test_a_study_keeps_its_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_password_never_reaches_logs_or_json() -> None:
     shown = redact("postgresql+psycopg2://alice:s3cret@db.example:5432/optuna")
     assert "s3cret" not in shown and "alice" in shown and "db.example" in shown
+
+
+def test_a_new_study_tries_the_default_settings_first(build_dir: Path) -> None:
+    tune(build_dir, "--model", "lgbm", "--trials", "1", "--threads", "1", "--study", "defaults-first", "--no-plots")
+    first = load(build_dir, "defaults-first").trials[0]
+    assert first.params["num_boost_round"] == 600 and first.params["num_leaves"] == 255
+    assert first.params["learning_rate"] == pytest.approx(0.05)
