@@ -155,7 +155,9 @@ def score_windows(tables: Iterable[WindowTables], name: str, fit_predict: FitPre
     """The recipe on each window: pooled out-of-window predictions and per-window scores.
     ``on_window(step, rmspe)`` hears each window's score as it comes (tuning reports and prunes there)."""
     oof, records = [], []
-    for step, t in enumerate(tqdm(tables, desc=f"{name}: pseudo-test windows", unit="window", leave=False)):
+    total = len(tables) if isinstance(tables, list) else None
+    for step, t in enumerate(tqdm(tables, desc=f"{name}: pseudo-test windows", unit="window", leave=False,
+                                  total=total)):
         w = t.window
         pred, info = fit_predict(t.train, t.test, t.meta)
         pred = _closed_to_zero(t.test, pred)
@@ -174,6 +176,7 @@ def score_windows(tables: Iterable[WindowTables], name: str, fit_predict: FitPre
 def run_windows(build_dir: str | Path, name: str, fit_predict: FitPredict,
                 log: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The recipe on every pseudo-test window: pooled out-of-window predictions and per-window scores."""
+    # Streamed: a stage holds one window's tables at a time.
     return score_windows(load_windows(build_dir), name, fit_predict, log)
 
 
