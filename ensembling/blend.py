@@ -117,16 +117,29 @@ def predict(P: np.ndarray, fit: BlendFit) -> np.ndarray:
 # Candidate procedures, simplest first. Weights and factor fitted on a few windows can chase
 # week-level shocks that every model shares (holiday weeks, weather); whether a blend and a factor
 # carry over to an unseen window is decided by the leave-one-window-out score, not assumed.
-PROCEDURES = ("single", "single+factor", "blend", "blend+factor")
+# ``equal`` fits no weights: with two windows, weights fitted on a window where one model failed
+# (LightGBM on the Easter window, say) push it out of the blend for the other window too.
+PROCEDURES = ("single", "single+factor", "equal", "equal+factor", "blend", "blend+factor")
+# ``equal`` averages the models within this ratio of the best one's RMSPE on the fitting rows
+# (the median baseline, half as accurate again, stays out).
+EQUAL_WITHIN = 1.25
 
 
 def fit_procedure(P: np.ndarray, y: np.ndarray, procedure: str) -> BlendFit:
     """Fit one candidate procedure on these rows.
 
-    ``single``: the best model alone; ``blend``: simplex weights (linear or geometric, whichever
-    scores better); ``+factor``: with the RMSPE-optimal factor, else the factor is 1.
+    ``single``: the best model alone; ``equal``: the geometric mean of the models within
+    ``EQUAL_WITHIN`` of the best, equal weights; ``blend``: simplex weights (linear or geometric,
+    whichever scores better); ``+factor``: with the RMSPE-optimal factor, else the factor is 1.
     """
     with_factor = procedure.endswith("+factor")
+    if procedure.startswith("equal"):
+        singles = np.array([rmspe(y, P[:, j]) for j in range(P.shape[1])])
+        keep = (singles <= EQUAL_WITHIN * singles.min()).astype(np.float64)
+        weights = keep / keep.sum()
+        base = base_blend(P, weights, "geometric")
+        f = optimal_factor(base, y) if with_factor else 1.0
+        return BlendFit("geometric", weights, f, rmspe(y, f * base))
     if procedure.startswith("single"):
         best: BlendFit | None = None
         for j in range(P.shape[1]):

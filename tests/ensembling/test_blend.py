@@ -119,10 +119,21 @@ def test_procedure_choice_prefers_a_blend_only_when_it_carries_over():
     a = y * rng.lognormal(0, 0.10, len(y))
     b = y * rng.lognormal(0, 0.10, len(y))
     chosen, scores = blend.choose_procedure(np.column_stack([a, b]), y, windows, 0.0005, 20.0)
-    assert chosen.startswith("blend") and set(scores) == set(blend.PROCEDURES)
+    # Two equally good models with independent errors: averaging them carries over, fitted or not.
+    assert chosen.startswith(("equal", "blend")) and set(scores) == set(blend.PROCEDURES)
+    assert scores["equal"] < scores["single"] - 0.005
     # A second model that only repeats the first one's errors adds nothing: keep the simple one.
     chosen, _ = blend.choose_procedure(np.column_stack([a, a * 1.001]), y, windows, 0.0005, 20.0)
     assert chosen.startswith("single")
+
+
+def test_equal_procedure_averages_the_good_models_and_leaves_out_a_poor_one():
+    rng, y, _ = _truth()
+    a, b = y * rng.lognormal(0, 0.10, len(y)), y * rng.lognormal(0, 0.12, len(y))
+    poor = y * rng.lognormal(0, 0.40, len(y))
+    fit = blend.fit_procedure(np.column_stack([poor, a, b]), y, "equal")
+    assert fit.weights.tolist() == [0.0, 0.5, 0.5] and fit.factor == 1.0 and fit.space == "geometric"
+    assert fit.rmspe == pytest.approx(rmspe(y, np.expm1((np.log1p(a) + np.log1p(b)) / 2)))
 
 
 def test_single_procedure_is_one_hot():
