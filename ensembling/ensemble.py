@@ -7,7 +7,8 @@ errs on unseen weeks, and carry over to the test unchanged.
 1. weights in linear and geometric (log1p) space, non-negative, summing to one, each with its
    own RMSPE correction factor (the one correction factor in the whole chain: no model applies
    its own); the space with the lower RMSPE wins;
-2. four procedures (best single model, + factor, blend, blend + factor) are scored
+2. six procedures (best single model, equal-weight geometric mean of the good models, fitted
+   blend; each with and without the factor) are scored
    leave-one-window-out (fitted on the other windows, scored on each in turn); the simplest
    within ``min_gain`` of the best is used;
 3. per-segment factors (StoreType, Assortment, State, Promo, DayOfWeek, Store) on top, only if
