@@ -42,7 +42,7 @@ def postgres() -> Iterator[PostgresServer]:
 def tune_cmd(build_dir: Path, url: str, trials: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "models.tune", "--model", "lgbm", "--trials", str(trials),
             "--storage", url, "--study", "two-workers", "--build-dir", str(build_dir),
-            "--seed", "3", "--threads", "1", "--lgbm-rounds", "150", "--startup-trials", "3",
+            "--seed", "3", "--threads", "1", "--rows", "2000", "--startup-trials", "3",
             "--no-plots", *extra]
 
 
