@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.families import MONTH_ABBR, StoreDayGrid, cutoff_parts, window_count, with_columns
+from features.families import MONTH_ABBR, StoreDayGrid, cutoff_parts, store_rows, window_count, with_columns
 
 
 def promo2_month(df: pd.DataFrame) -> pd.DataFrame:
@@ -124,13 +124,7 @@ def history_spans(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Ti
     span's mean over the store's mean over all its history. ``HistSalesStd``/``HistCustStd``:
     over all history. NaN where a store has no day in the span.
     """
-    store = df["Store"].to_numpy().astype(np.int64)
-    r = store - int(store.min())
-    n_store = int(r.max()) + 1
-    dow = df["DayOfWeek"].to_numpy().astype(np.int64) - 1
-    promo = df["Promo"].to_numpy().astype(np.int64)
-    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
-    cust = df["Customers"].to_numpy(dtype=np.float64, na_value=np.nan)
+    r, n_store, dow, promo, sales, cust = store_rows(df)
     dates = df["Date"].to_numpy()
     out = {name: np.full(len(df), np.nan, dtype=np.float32) for name in history_span_columns(spans)}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -412,6 +413,25 @@ def cutoff_parts(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Tim
             yield usable & (dates < cut), rows, cut
 
 
+class StoreRows(NamedTuple):
+    """The per-row arrays the per-store history families group by and average."""
+    store_row: np.ndarray  # Store - the smallest Store, a dense index
+    n_store: int
+    dow: np.ndarray  # 0 = Monday
+    promo: np.ndarray
+    sales: np.ndarray  # NaN on test rows
+    customers: np.ndarray
+
+
+def store_rows(df: pd.DataFrame) -> StoreRows:
+    store = df["Store"].to_numpy().astype(np.int64)
+    r = store - int(store.min())
+    return StoreRows(r, int(r.max()) + 1, df["DayOfWeek"].to_numpy().astype(np.int64) - 1,
+                     df["Promo"].to_numpy().astype(np.int64),
+                     df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan),
+                     df["Customers"].to_numpy(dtype=np.float64, na_value=np.nan))
+
+
 HISTORY_COLS = tuple(
     [f"Hist{s}{p}{m}" for p in ("", "Dow", "Promo") for s in ("Sales", "Cust")
      for m in ("Mean", "Median")] + ["HistSalesPerCust"])
@@ -427,13 +447,7 @@ def store_history(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Ti
     Columns: mean and median Sales and Customers per store, per store x DayOfWeek and per
     store x Promo (``Hist{Sales,Cust}{,Dow,Promo}{Mean,Median}``); ``HistSalesPerCust``.
     """
-    store = df["Store"].to_numpy().astype(np.int64)
-    r = store - int(store.min())
-    n_store = int(r.max()) + 1
-    dow = df["DayOfWeek"].to_numpy().astype(np.int64) - 1
-    promo = df["Promo"].to_numpy().astype(np.int64)
-    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
-    cust = df["Customers"].to_numpy(dtype=np.float64, na_value=np.nan)
+    r, n_store, dow, promo, sales, cust = store_rows(df)
     # Flat group index per row for each grouping: store, store x weekday, store x promo.
     groupings = (("", r, n_store), ("Dow", r * 7 + dow, n_store * 7), ("Promo", r * 2 + promo, n_store * 2))
 
