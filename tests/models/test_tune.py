@@ -201,6 +201,9 @@ def test_sigterm_fails_the_running_trial_at_once(tmp_path: Path) -> None:
         while running_states(tmp_path) != ["RUNNING"]:
             assert time.monotonic() < deadline
             time.sleep(0.2)
+        # The trial row exists a moment before optuna enters the objective; a signal in between
+        # is left to the heartbeat (the killed-worker test), so let the objective start first.
+        time.sleep(1.5)
         worker.terminate()
         _out, err = worker.communicate(timeout=30)
     finally:
