@@ -70,9 +70,13 @@ setup: $(SETUP) ## create .venv with the pinned dependencies (quick when done)
 data: $(SETUP) ## make sure DATA_DIR has data: Kaggle download with credentials, else SYNTHETIC data
 	$(PY) -m competition.fetch --data-dir $(DATA_DIR) --seed $(SEED) --stores $(STORES)
 
+# $(call stamp,FILE,TEXT): write TEXT to FILE only when it differs, so that FILE's timestamp (and
+# so what depends on it) moves only when the setting really changes.
+stamp = @mkdir -p $(dir $1); echo "$2" | cmp -s - $1 || echo "$2" > $1
+
 # Rewritten only when FOLDS changes, so that a new FOLDS rebuilds the windows and what follows.
 $(FOLDS_STAMP): FORCE
-	@mkdir -p $(dir $@); echo "$(FOLDS)" | cmp -s - $@ || echo "$(FOLDS)" > $@
+	$(call stamp,$@,$(FOLDS))
 
 $(FEATURES): $(SETUP) $(DATA_INPUTS) $(wildcard core/*.py competition/*.py features/*.py) $(FOLDS_STAMP) | data
 	$(PY) -m features --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --folds $(FOLDS)
@@ -90,7 +94,7 @@ MODEL_ARGS_mlp      := --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBE
 # settings change (the settings file is rewritten only when they do, like FOLDS_STAMP).
 define MODEL_RULE
 $(BUILD_DIR)/settings/$(1).txt: FORCE
-	@mkdir -p $$(dir $$@); echo "$(MODEL_ARGS_$(1))" | cmp -s - $$@ || echo "$(MODEL_ARGS_$(1))" > $$@
+	$$(call stamp,$$@,$(MODEL_ARGS_$(1)))
 $(BUILD_DIR)/predictions/$(1).test.parquet: $(FEATURES) $(wildcard models/common.py models/$(1).py models/$(1)/*.py) \
                                             $(wildcard $(BUILD_DIR)/tuning/$(1).json) $(BUILD_DIR)/settings/$(1).txt
 	$(PY) -m models.$(1) --build-dir $(BUILD_DIR) $(MODEL_ARGS_$(1))

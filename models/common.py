@@ -104,7 +104,8 @@ def window_score(labels: pd.DataFrame, pred: np.ndarray) -> dict[str, Any]:
     return {"rmspe": rmspe(y, pred), f"rmspe_last{LAST_DAYS}": rmspe(y[last], pred[last])}
 
 
-def _closed_to_zero(test: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
+def closed_to_zero(test: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
+    """``pred`` with 0 on the test's closed days (what the submission says for them), checked finite."""
     pred = np.where(test["Open"].to_numpy() == 0, 0.0, np.asarray(pred, dtype=np.float64))
     if not np.isfinite(pred).all():
         raise ValueError("predictions contain NaN or infinity; check the model's inputs")
@@ -160,7 +161,7 @@ def score_windows(tables: Iterable[WindowTables], name: str, fit_predict: FitPre
                                   total=total)):
         w = t.window
         pred, info = fit_predict(t.train, t.test, t.meta)
-        pred = _closed_to_zero(t.test, pred)
+        pred = closed_to_zero(t.test, pred)
         score = window_score(t.labels, pred)
         log(f"{name}: window {w.name} {w.start.date()}..{w.end.date()} (train to {w.train_end.date()}): "
             f"RMSPE {score['rmspe']:.4f}, last {LAST_DAYS} days {score[f'rmspe_last{LAST_DAYS}']:.4f}")
@@ -226,7 +227,7 @@ def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.
     - ``reports/validation.json``: ``models.<name>`` = ``summary`` (``rmspe`` = mean over windows)
     """
     build_dir = Path(build_dir)
-    test_pred = _closed_to_zero(test, test_pred)
+    test_pred = closed_to_zero(test, test_pred)
     pdir = build_dir / "predictions"
     _write_parquet(oof, pdir / f"{name}.oof.parquet")
     _write_parquet(pd.DataFrame({"Id": test["Id"].to_numpy(), "Store": test["Store"].to_numpy(),

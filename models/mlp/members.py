@@ -19,7 +19,7 @@ from competition.pseudo_test import LAST_DAYS
 from core.cli import run_cli
 from core.io import write_json_atomic, write_text_atomic
 from core.seed import seed_everything
-from models.common import load_windows, window_score
+from models.common import closed_to_zero, load_windows, window_score
 from models.mlp.config import MLPConfig
 from models.mlp.recipe import MLPRecipe
 
@@ -31,14 +31,13 @@ def member_curve(build_dir: Path, config: MLPConfig) -> dict[str, dict[str, floa
         recipe = MLPRecipe(config)
         recipe(t.train, t.test, t.meta)
         logs = np.log(np.maximum(np.stack(recipe.member_predictions_), 1e-9))
-        closed = t.test["Open"].to_numpy() == 0
         row: dict[str, float] = {}
         for k in range(1, len(logs) + 1):
-            pred = np.where(closed, 0.0, np.exp(logs[:k].mean(axis=0)))
+            pred = closed_to_zero(t.test, np.exp(logs[:k].mean(axis=0)))
             score = window_score(t.labels, pred)
             row[f"{k}"] = score["rmspe"]
             row[f"{k}_last{LAST_DAYS}"] = score[f"rmspe_last{LAST_DAYS}"]
-            alone = np.where(closed, 0.0, np.exp(logs[k - 1]))
+            alone = closed_to_zero(t.test, np.exp(logs[k - 1]))
             row[f"seed{config.seed + k - 1}"] = window_score(t.labels, alone)["rmspe"]
         out[t.window.name] = row
     return out

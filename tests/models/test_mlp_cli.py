@@ -12,6 +12,7 @@ from competition.metric import rmspe
 from models.common import fit_frame, load_feature_tables, load_windows
 from models.mlp import MLPConfig, load
 from models.mlp.cli import main
+from models.mlp.members import member_curve, to_markdown
 from models.mlp.recipe import MLPRecipe
 from tests.models.feature_build import write_feature_build
 
@@ -125,3 +126,14 @@ def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     assert (build_dir / "models" / "mlp" / "member1" / "weights.pt").exists()
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
     assert record["members"] == 2
+
+
+def test_member_curve_scores_the_first_k_members(build_dir: Path) -> None:
+    """`python -m models.mlp.members`: k=1 is the first network alone; every k is scored per window."""
+    config = MLPConfig().with_params({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "threads": 1,
+                                      "progress": False, "seed": 5, "members": 2})
+    curve = member_curve(build_dir, config)
+    assert set(curve) == {"w1", "w2"}
+    for row in curve.values():
+        assert row["1"] == pytest.approx(row["seed5"]) and {"2", "2_last7", "seed6"} <= set(row)
+    assert "| 2 |" in to_markdown(curve, 2, "cmd")
