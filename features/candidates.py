@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.families import MONTH_ABBR, StoreDayGrid, cutoff_parts, store_rows, window_count, with_columns
+from features.families import MONTH_ABBR, StoreDayGrid, cutoff_parts, store_rows, with_columns
 
 
 def promo2_month(df: pd.DataFrame) -> pd.DataFrame:
@@ -46,30 +46,6 @@ def recent_ratio(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Tim
                         / np.bincount(r[recent], minlength=n_store))
         out[rows] = (rec_mean / all_mean)[r[rows]]
     return df.assign(HistSalesRecentRatio=out)
-
-
-def holiday_counts(df: pd.DataFrame) -> pd.DataFrame:
-    """Holiday days in the coming and the past 7 days (d+1..d+7 and d-7..d-1) and in this
-    calendar week (Monday..Sunday): ``<X>NextWeek``, ``<X>LastWeek``, ``<X>ThisWeek``.
-
-    Day-based companions of fast.ai's row-based ``_fw``/``_bw``; NaN when the week touches a
-    data gap. Needs StateHoliday as bool (state_holiday_bool).
-    """
-    g = StoreDayGrid(df)
-    new = {}
-    # Monday = 0 (day 0, 1970-01-01, was a Thursday).
-    weekday = (g.first_day + np.arange(g.n_day) + 3) % 7
-    for col in ("StateHoliday", "SchoolHoliday"):
-        grid = g.scatter(df[col].to_numpy().astype(bool), False)
-        new[col + "NextWeek"] = g.gather(window_count(grid, g.observed, 1, 8))
-        new[col + "LastWeek"] = g.gather(window_count(grid, g.observed, -7, 0))
-        # This calendar week (Monday..Sunday): the 7-day window starting on its Monday.
-        week = np.full(grid.shape, np.nan, dtype=np.float32)
-        for k in range(7):
-            cols = weekday == k
-            week[:, cols] = window_count(grid, g.observed, -k, 7 - k)[:, cols]
-        new[col + "ThisWeek"] = g.gather(week)
-    return df.assign(**new)
 
 
 def year_ago(df: pd.DataFrame, valid_start: pd.Timestamp) -> pd.DataFrame:
@@ -160,14 +136,3 @@ def history_spans(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Ti
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"HistSalesTrend{s}"][rows] = (mean / all_mean)[r[rows]]
     return with_columns(df, out)
-
-
-def competition_recent(df: pd.DataFrame, horizon: int = 365) -> pd.DataFrame:
-    """``CompetitionOpenedDays``: days since a competitor opened, for stores whose competitor
-    opened inside the data (its sales before and after the opening are both seen), capped at
-    ``horizon``; -1 before the opening, NaN for the other stores. Needs competition_open()."""
-    since = df["CompetitionOpenSince"].to_numpy()
-    inside = (since > df["Date"].min().to_datetime64()) & (df["CompetitionOpenSinceYear"].to_numpy() >= 1990)
-    days = (df["Date"].to_numpy() - since).astype("timedelta64[D]").astype(np.int64)
-    out = np.where(days < 0, -1, np.minimum(days, horizon)).astype(np.float32)
-    return df.assign(CompetitionOpenedDays=np.where(inside, out, np.nan).astype(np.float32))

@@ -32,9 +32,24 @@ NEW_CONT_COLS: list[str] = [
     # day counters: calendar days to / from holidays and promos, the place in a school-holiday run
     "DaysToStateHoliday", "DaysFromStateHoliday", "DaysToSchoolHoliday", "DaysFromSchoolHoliday",
     "DaysToPromo", "DaysFromPromo", "SchoolHolidayRunDay", "SchoolHolidayRunLeft",
+    # holiday days in the coming, the past and this calendar week
+    "StateHolidayNextWeek", "StateHolidayLastWeek", "StateHolidayThisWeek",
+    "SchoolHolidayNextWeek", "SchoolHolidayLastWeek", "SchoolHolidayThisWeek",
+    # days since a competitor opened, where it opened inside the data
+    "CompetitionOpenedDays",
 ]
 
 CAT_COLS: list[str] = FASTAI_CAT_COLS + NEW_CAT_COLS
+# The categorical columns whose values are ordered numbers: calendar parts, counts of months or
+# weeks, years, fast.ai's day counters. The MLP embeds them like any category; LightGBM takes them
+# as numbers, so that a split is a threshold ("within 2 days of a promo") instead of a subset of
+# values learnt one value at a time, which overfitted badly (docs/RESULTS.md, "LightGBM: ordered
+# categories as numbers"). The others (Store, State, StoreType, ...) have no order.
+ORDINAL_CAT_COLS: list[str] = [
+    "DayOfWeek", "Year", "Month", "Day", "CompetitionMonthsOpen", "Promo2Weeks",
+    "CompetitionOpenSinceYear", "Promo2SinceYear", "Week", "Promo_fw", "Promo_bw",
+    "StateHoliday_fw", "StateHoliday_bw", "SchoolHoliday_fw", "SchoolHoliday_bw",
+]
 CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS
 
 # Columns that are not inputs: identifiers and targets.

@@ -131,14 +131,13 @@ EXTRA_FAMILIES: dict[str, Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp], p
     "store_history": fam.store_history,
     "recent_ratio": candidates.recent_ratio,
     "closures": lambda df, vs, ts: fam.closures(df),
-    "holiday_counts": lambda df, vs, ts: candidates.holiday_counts(df),
+    "holiday_counts": lambda df, vs, ts: fam.holiday_counts(df),
     "year_ago": lambda df, vs, ts: candidates.year_ago(df, vs),
     "history_spans": candidates.history_spans,
     "day_counters": lambda df, vs, ts: fam.day_counters(df),
-    "competition_recent": lambda df, vs, ts: candidates.competition_recent(df),
+    "competition_recent": lambda df, vs, ts: fam.competition_recent(df),
 }
-REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "holiday_counts", "promo2_month",
-                                      "history_spans", "competition_recent"})
+REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "promo2_month", "history_spans"})
 
 
 # Of those, the ones that read a store's neighbouring days (computed through ``censored``).

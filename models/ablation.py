@@ -31,7 +31,7 @@ from features.candidates import history_span_columns
 from features.columns import CAT_COLS, CONT_COLS
 from features.pipeline import EXTRA_FAMILIES, build_features
 from models.common import fit_frame
-from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor, lgb_frame, make_preprocessor
+from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor, lgb_frame, make_preprocessor, tree_columns
 
 # The columns each family adds (categorical, continuous). Families in features.columns are the
 # default ones; the others are the candidates.
@@ -112,13 +112,12 @@ def proposal(spec: str, base_families: list[str]) -> tuple[str, tuple[list[str],
 
 
 def score(train: pd.DataFrame, test: pd.DataFrame, labels: pd.DataFrame, cats: list[str], conts: list[str],
-          seed: int, rounds: int, threads: int) -> float:
+          seed: int, rounds: int, threads: int, learning_rate: float = ABLATION_LEARNING_RATE) -> float:
     """One window, one seed: fit on every open train day, RMSPE on the window's open days."""
     fit_df = fit_frame(train)
-    cats = [c for c in cats if c in fit_df.columns]
-    conts = [c for c in conts if c in fit_df.columns]
+    cats, conts = tree_columns([c for c in cats if c in fit_df.columns], [c for c in conts if c in fit_df.columns])
     pre = make_preprocessor(cats, conts, fit_df)
-    params = {**DEFAULT_PARAMS, "learning_rate": ABLATION_LEARNING_RATE}
+    params = {**DEFAULT_PARAMS, "learning_rate": learning_rate}
     model = LGBMSalesRegressor(params, seed=seed, num_boost_round=rounds, early_stopping_rounds=0,
                                num_threads=threads, log_period=0)
     model.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"])
@@ -163,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=2, help="pseudo-test windows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--rounds", type=int, default=ABLATION_ROUNDS)
+    parser.add_argument("--learning-rate", type=float, default=ABLATION_LEARNING_RATE,
+                        help="LightGBM's learning rate (0.05 with --rounds 600: the production fit)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--base", nargs="+",
-                        default=["store_history", "closures", "day_counters", "weather", "google_trend"],
+                        default=["store_history", "closures", "day_counters", "holiday_counts", "competition_recent",
+                                 "weather", "google_trend"],
                         help="the default families, each removed in turn")
     parser.add_argument("--only", nargs="*", default=None, help="run only these variants")
     parser.add_argument("--proposal", action="append", default=[],
@@ -175,9 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     dirs = window_tables(args.data_dir, out_dir, args.folds)
     tables = [(d.name, pd.read_parquet(d / "train.parquet"), pd.read_parquet(d / "test.parquet"),
                pd.read_parquet(d / "labels.parquet")) for d in dirs]
-    command = ("python -m models.ablation --data-dir {} --folds {} --seeds {} --rounds {}"
-               .format(args.data_dir, args.folds, " ".join(map(str, args.seeds)), args.rounds))
+    command = ("python -m models.ablation --data-dir {} --folds {} --seeds {} --rounds {} --learning-rate {}"
+               .format(args.data_dir, args.folds, " ".join(map(str, args.seeds)), args.rounds, args.learning_rate))
     path = out_dir / "results.json"
+    # Resumed scores must come from the same fit: settings.json says which one they came from.
+    settings = {"rounds": args.rounds, "learning_rate": args.learning_rate, "folds": args.folds}
+    settings_path = out_dir / "settings.json"
+    if path.exists() and settings_path.exists() and json.loads(settings_path.read_text()) != settings:
+        raise DataError(f"the scores in {path} come from other settings ({settings_path.read_text().strip()}), "
+                        f"not {json.dumps(settings)}", file=settings_path,
+                        fix="pass the same --rounds/--learning-rate/--folds, or another --build-dir")
+    write_json_atomic(settings_path, settings)
     results: dict[str, dict[str, dict[str, float]]] = json.loads(path.read_text()) if path.exists() else {}
     todo = {k: v for k, v in variants(args.base).items() if not args.only or k in args.only}
     todo.update(proposal(spec, args.base) for spec in args.proposal)
@@ -189,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 if wname in done:
                     continue
                 t0 = time.perf_counter()
-                s = score(train, test, labels, cats, conts, seed, args.rounds, args.threads)
+                s = score(train, test, labels, cats, conts, seed, args.rounds, args.threads, args.learning_rate)
                 results.setdefault(name, {}).setdefault(str(seed), {})[wname] = s
                 write_json_atomic(path, results)
                 print(f"seed {seed} {wname} {name:28s} RMSPE {s:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -12,9 +12,9 @@ Modules: ``params`` (defaults and their layering), ``estimator`` (``LGBMSalesReg
 feature frames), ``recipe`` (``LGBMRecipe``), ``plots``, ``cli``.
 """
 from models.lgbm.cli import main, train_and_predict
-from models.lgbm.estimator import LGBMSalesRegressor, feature_columns, lgb_frame, make_preprocessor
+from models.lgbm.estimator import LGBMSalesRegressor, feature_columns, lgb_frame, make_preprocessor, tree_columns
 from models.lgbm.params import DEFAULT_NUM_BOOST_ROUND, DEFAULT_PARAMS, NAME, resolve_params
 from models.lgbm.recipe import LGBMRecipe
 
 __all__ = ["DEFAULT_NUM_BOOST_ROUND", "DEFAULT_PARAMS", "LGBMRecipe", "LGBMSalesRegressor", "NAME", "feature_columns",
-           "lgb_frame", "main", "make_preprocessor", "resolve_params", "train_and_predict"]
+           "lgb_frame", "main", "make_preprocessor", "resolve_params", "train_and_predict", "tree_columns"]

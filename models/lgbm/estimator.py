@@ -13,7 +13,7 @@ import pandas as pd
 from competition.metric import lgb_rmspe
 from core.errors import DataError
 from core.io import write_text_atomic
-from features.columns import CAT_COLS, CONT_COLS
+from features.columns import CAT_COLS, CONT_COLS, ORDINAL_CAT_COLS
 from features.preprocess import TabularPreprocessor
 from models.lgbm.params import DEFAULT_EARLY_STOPPING_ROUNDS, DEFAULT_PARAMS, DEFAULT_THREADS, MAX_BOOST_ROUND
 
@@ -133,13 +133,20 @@ def _log_sales(sales: Any, what: str) -> np.ndarray:
 
 
 def feature_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The shared CAT/CONT lists filtered to the columns present (external tables are optional)."""
-    cats = [c for c in CAT_COLS if c in df.columns]
-    conts = [c for c in CONT_COLS if c in df.columns]
+    """LightGBM's (categorical, numeric) inputs: the shared CAT/CONT lists filtered to the columns
+    present (external tables are optional), ordered categories moved to the numbers."""
+    cats, conts = tree_columns([c for c in CAT_COLS if c in df.columns], [c for c in CONT_COLS if c in df.columns])
     if not cats and not conts:
         raise DataError("the feature table has none of the feature columns in features.columns",
                         fix="rebuild the features: make features")
     return cats, conts
+
+
+def tree_columns(cats: Sequence[str], conts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(cats, conts)`` as a tree takes them: the columns of ``features.columns.ORDINAL_CAT_COLS``
+    leave the categoricals and go first among the numbers (they keep their raw values)."""
+    ordinal = [c for c in cats if c in ORDINAL_CAT_COLS]
+    return [c for c in cats if c not in ORDINAL_CAT_COLS], ordinal + [c for c in conts if c not in ordinal]
 
 
 def make_preprocessor(cats: list[str], conts: list[str], fit_df: pd.DataFrame) -> TabularPreprocessor:

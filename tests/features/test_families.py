@@ -181,7 +181,7 @@ def test_holiday_counts_next_and_last_week():
     sh = np.zeros(20, bool)
     sh[[7, 9]] = True  # 01-08 and 01-10
     df = frame([1] * 20, dates, StateHoliday=sh, SchoolHoliday=np.zeros(20, np.int8))
-    out = candidates.holiday_counts(df).set_index("Date")
+    out = fam.holiday_counts(df).set_index("Date")
     assert out.loc["2015-01-03", "StateHolidayNextWeek"] == 2  # 01-04..01-10
     assert out.loc["2015-01-08", "StateHolidayNextWeek"] == 1  # itself excluded
     assert out.loc["2015-01-12", "StateHolidayLastWeek"] == 2
@@ -209,11 +209,11 @@ def test_holiday_counts_this_calendar_week():
     sh = np.zeros(21, bool)
     sh[[2, 4, 8]] = True  # Wed 01-07, Fri 01-09, Tue 01-13
     df = frame([1] * 21, dates, StateHoliday=sh, SchoolHoliday=np.zeros(21, np.int8))
-    out = candidates.holiday_counts(df).set_index("Date")
+    out = fam.holiday_counts(df).set_index("Date")
     assert out.loc["2015-01-05":"2015-01-11", "StateHolidayThisWeek"].tolist() == [2] * 7
     assert out.loc["2015-01-12":"2015-01-18", "StateHolidayThisWeek"].tolist() == [1] * 7
     assert out.loc["2015-01-19":"2015-01-25", "StateHolidayThisWeek"].tolist() == [0] * 7
-    short = candidates.holiday_counts(df[df["Date"] <= "2015-01-21"]).set_index("Date")
+    short = fam.holiday_counts(df[df["Date"] <= "2015-01-21"]).set_index("Date")
     assert short.loc["2015-01-19":, "StateHolidayThisWeek"].isna().all()  # the week runs past the data
 
 
@@ -260,7 +260,7 @@ def test_competition_recent_only_for_openings_inside_the_data():
     df = frame([1, 1, 1, 2], ["2014-01-01", "2014-06-14", "2014-06-30", "2014-06-30"],
                CompetitionOpenSinceYear=[2014.0, 2014.0, 2014.0, 2010.0],
                CompetitionOpenSinceMonth=[6.0, 6.0, 6.0, 1.0])
-    out = candidates.competition_recent(fam.competition_open(df))
+    out = fam.competition_recent(fam.competition_open(df))
     assert out["CompetitionOpenedDays"].iloc[:3].tolist() == [-1, -1, 15]  # opens on 06-15
     assert np.isnan(out["CompetitionOpenedDays"].iat[3])  # opened before the data starts
 

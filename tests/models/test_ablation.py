@@ -53,3 +53,8 @@ def test_ablation_scores_each_window_and_seed_and_resumes(synthetic_dir: Path, t
         warnings.simplefilter("ignore")
         assert main(args) == 0
     assert "RMSPE" not in capsys.readouterr().out.split("| variant")[0]  # nothing refitted
+    # Scores from another fit must not be mixed in: other settings are refused, the scores kept.
+    before = (tmp_path / "ablation" / "results.json").read_text()
+    with pytest.raises(DataError, match="other settings"):
+        main([*args, "--learning-rate", "0.05"])
+    assert (tmp_path / "ablation" / "results.json").read_text() == before

@@ -16,6 +16,7 @@ import pytest
 from competition.metric import lgb_rmspe, rmspe
 from core.cli import run_cli
 from core.errors import DataError
+from features.columns import ORDINAL_CAT_COLS
 from models.baseline import MedianBaseline
 from models.common import load_feature_tables, run_windows, training_frames
 from models.lgbm import (
@@ -26,6 +27,7 @@ from models.lgbm import (
     main,
     make_preprocessor,
     resolve_params,
+    tree_columns,
 )
 
 
@@ -58,6 +60,20 @@ def test_categoricals_reach_lightgbm_as_category_dtype(frames: dict) -> None:
     # pandas 3 strings (StoreType, StateHoliday) must never reach LightGBM as `str`.
     assert not any(pd.api.types.is_string_dtype(X[c].dtype) for c in X.columns
                    if not isinstance(X[c].dtype, pd.CategoricalDtype))
+
+
+def test_ordered_categories_reach_lightgbm_as_their_numbers(frames: dict) -> None:
+    """Day, Week, DayOfWeek, ... are thresholds for a tree, not sets of values: numeric columns
+    holding the raw values (an unseen later Year or Week still falls on the right side of a split)."""
+    X, fit = frames["X_fit"], frames["fit"]
+    present = [c for c in ORDINAL_CAT_COLS if c in fit.columns]
+    assert {"DayOfWeek", "Day", "Month"} <= set(present)
+    for col in present:
+        assert col not in frames["cats"] and pd.api.types.is_numeric_dtype(X[col].dtype), col
+        np.testing.assert_array_equal(X[col].to_numpy(np.float64), fit[col].to_numpy(np.float64))
+    assert "Store" in frames["cats"] and isinstance(X["Store"].dtype, pd.CategoricalDtype)
+    # The same split for any column lists (the ablation passes its own).
+    assert tree_columns(["Store", "Week"], ["Promo"]) == (["Store"], ["Week", "Promo"])
 
 
 def test_beats_the_median_baseline_by_far(frames: dict) -> None:
