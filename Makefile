@@ -24,8 +24,7 @@ TUNE_SEEDS ?= 1##              seeds each trial averages over (2: half the seed 
 TUNE_WINDOWS ?=##              windows a study averages over, e.g. w2 (empty: all)
 FOLDS     ?= 2##               pseudo-test windows every model is scored on (each shaped like the test)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
-PRESET    ?= default##         default (within 10 min on 2 cores) or full (6 MLP members; docs/RESULTS.md)
-MLP_MEMBERS ?= auto##         MLP networks averaged, seeds SEED, SEED+1, ... (auto: 3, 6 with PRESET=full)
+MLP_MEMBERS ?= 3##            MLP networks averaged, seeds SEED, SEED+1, ... (more than 3 gained nothing; docs/RESULTS.md)
 BACKTEST_FOLDS ?= 6##          windows of `make backtest`
 MSG       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo manual) $(MODELS)## upload message
 KAGGLE    ?= $(CURDIR)/.venv/bin/kaggle## kaggle executable used by upload / leaderboard
@@ -83,8 +82,7 @@ features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: 
 TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS))
 MODEL_ARGS_baseline := --seed $(SEED)
 MODEL_ARGS_lgbm     := --seed $(SEED) --threads $(THREADS)
-MLP_MEMBERS_N       := $(if $(filter auto,$(MLP_MEMBERS)),$(if $(filter full,$(PRESET)),6,3),$(MLP_MEMBERS))
-MODEL_ARGS_mlp      := --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS_N)
+MODEL_ARGS_mlp      := --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS)
 
 # One rule per model: it retrains when the features, its code, its tuned parameters or its
 # settings change (the settings file is rewritten only when they do, like FOLDS_STAMP).

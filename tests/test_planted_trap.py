@@ -83,9 +83,9 @@ def _score(labels: pd.DataFrame, test: pd.DataFrame, pred: np.ndarray) -> float:
     return rmspe(y, np.where(test["Open"].to_numpy() == 0, 0, pred))
 
 
-@pytest.mark.slow
-def test_pseudo_test_catches_what_the_old_validation_missed() -> None:
-    data, truth = _trap_data()
+def _three_scores(seed: int) -> tuple[float, float, float]:
+    """(old validation, pseudo-test, real test) RMSPE of the LightGBM recipe on the trap of ``seed``."""
+    data, truth = _trap_data(seed)
 
     # The old validation: features over the whole table, train before the last N_TEST days, score them.
     tr, _ = _features(data, censor=False)
@@ -105,12 +105,23 @@ def test_pseudo_test_catches_what_the_old_validation_missed() -> None:
     tr, te = _features(data)
     pred, _ = _recipe()(tr, te, {})
     real = _score(truth, te, pred)
+    return old_validation, pseudo, real
 
-    # Measured: old validation 0.0593, pseudo-test 0.0991, real test 0.0944 (seed 1: 0.0662,
-    # 0.0983, 0.1033). The old number is 0.035 too optimistic, the pseudo-test within 0.005.
-    assert old_validation < real - 0.02, (old_validation, real)
-    assert pseudo > old_validation + 0.02, (pseudo, old_validation)
-    assert pseudo == pytest.approx(real, abs=0.015), (pseudo, real)
+
+@pytest.mark.slow
+def test_pseudo_test_catches_what_the_old_validation_missed() -> None:
+    scores = {seed: _three_scores(seed) for seed in (0, 1, 2)}
+    for old_validation, pseudo, real in scores.values():
+        assert old_validation < real - 0.02, scores
+        assert pseudo > old_validation + 0.02, scores
+    # One window of 40 stores is noisy: pseudo minus real ranged from -0.018 to +0.007 over seeds
+    # 0..5 (LightGBM with the ordered categories as numbers, and as categories alike). Measured,
+    # seeds 0/1/2: old validation 0.0573/0.0634/0.0598, pseudo-test 0.0944/0.1091/0.1114, real
+    # test 0.1125/0.1098/0.1086. The old validation is too optimistic by about 0.05 on every seed;
+    # the pseudo-test's mean is within 0.006 of the real test's.
+    pseudo_mean = np.mean([p for _, p, _ in scores.values()])
+    real_mean = np.mean([r for _, _, r in scores.values()])
+    assert pseudo_mean == pytest.approx(real_mean, abs=0.01), scores
 
 
 def test_the_trap_feature_is_unknown_at_the_tests_end() -> None:
