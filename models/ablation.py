@@ -174,11 +174,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="a combined variant to score too (repeatable), e.g. --proposal=+day_counters,-weather")
     args = parser.parse_args(argv)
     out_dir = args.build_dir / "ablation"
-    dirs = window_tables(args.data_dir, out_dir, args.folds)
-    tables = [(d.name, pd.read_parquet(d / "train.parquet"), pd.read_parquet(d / "test.parquet"),
-               pd.read_parquet(d / "labels.parquet")) for d in dirs]
-    command = ("python -m models.ablation --data-dir {} --folds {} --seeds {} --rounds {} --learning-rate {}"
-               .format(args.data_dir, args.folds, " ".join(map(str, args.seeds)), args.rounds, args.learning_rate))
     path = out_dir / "results.json"
     # Resumed scores must come from the same fit: settings.json says which one they came from.
     settings = {"rounds": args.rounds, "learning_rate": args.learning_rate, "folds": args.folds}
@@ -188,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"not {json.dumps(settings)}", file=settings_path,
                         fix="pass the same --rounds/--learning-rate/--folds, or another --build-dir")
     write_json_atomic(settings_path, settings)
+    dirs = window_tables(args.data_dir, out_dir, args.folds)
+    tables = [(d.name, pd.read_parquet(d / "train.parquet"), pd.read_parquet(d / "test.parquet"),
+               pd.read_parquet(d / "labels.parquet")) for d in dirs]
+    command = ("python -m models.ablation --data-dir {} --folds {} --seeds {} --rounds {} --learning-rate {}"
+               .format(args.data_dir, args.folds, " ".join(map(str, args.seeds)), args.rounds, args.learning_rate))
     results: dict[str, dict[str, dict[str, float]]] = json.loads(path.read_text()) if path.exists() else {}
     todo = {k: v for k, v in variants(args.base).items() if not args.only or k in args.only}
     todo.update(proposal(spec, args.base) for spec in args.proposal)
