@@ -1,9 +1,10 @@
 """How many averaged networks pay off? The window score against the number of MLP members.
 
 ``python -m models.mlp.members --build-dir B [--max-members 4] [--seed 42]`` trains
-``--max-members`` networks (seeds ``seed``, ``seed + 1``, ...) with the MLP recipe on every
-pseudo-test window and scores the geometric mean of the first k of them, for each k. Seed order
-is fixed, so k members here are exactly what ``MLPConfig.members = k`` submits. Writes
+``--max-members`` networks (seeds ``seed``, ``seed + 1``, ...; recipes cycling through
+``MLPConfig.member_recipes`` or ``--recipes``) on every pseudo-test window and scores the
+geometric mean of the first k of them, for each k. Seed and recipe order are fixed, so k members
+here are exactly what ``MLPConfig.members = k`` submits. Writes
 ``B/models/mlp/members.{json,md}``.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from core.cli import run_cli
 from core.io import write_json_atomic, write_text_atomic
 from core.seed import seed_everything
 from models.common import closed_to_zero, load_windows, window_score
-from models.mlp.config import MLPConfig
+from models.mlp.config import MEMBER_RECIPES, MLPConfig
 from models.mlp.recipe import MLPRecipe
 
 
@@ -43,7 +44,8 @@ def member_curve(build_dir: Path, config: MLPConfig) -> dict[str, dict[str, floa
     return out
 
 
-def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str) -> str:
+def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str,
+                recipes: list[str] | None = None) -> str:
     windows = sorted(curve)
     lines = [f"`{command}`", "", "| members | " + " | ".join(windows) + f" | mean | mean, last {LAST_DAYS} days |",
              "|---:|" + "---:|" * (len(windows) + 2)]
@@ -53,8 +55,10 @@ def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str) 
         lines.append(f"| {k} | " + " | ".join(f"{v:.4f}" for v in vals)
                      + f" | {np.mean(vals):.4f} | {np.mean(last):.4f} |")
     singles = [np.mean([curve[w][key] for w in windows]) for key in curve[windows[0]] if key.startswith("seed")]
-    lines += ["", f"Single networks (mean over windows): {', '.join(f'{v:.4f}' for v in singles)}; "
-              f"seed-to-seed sd {np.std(singles, ddof=1):.4f}." if len(singles) > 1 else ""]
+    names = [f" ({recipes[k % len(recipes)]})" if recipes else "" for k in range(len(singles))]
+    spread = "sd" if recipes and len(set(recipes)) > 1 else "seed-to-seed sd"
+    lines += ["", f"Single networks (mean over windows): {', '.join(f'{v:.4f}{n}' for v, n in zip(singles, names))}; "
+              f"{spread} {np.std(singles, ddof=1):.4f}." if len(singles) > 1 else ""]
     return "\n".join(lines) + "\n"
 
 
@@ -64,16 +68,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-members", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--recipes", nargs="+", choices=MEMBER_RECIPES, default=None,
+                        help="the members' recipes, cycled (default: MLPConfig.member_recipes); "
+                             "`--recipes continue` gives the curve of seeds of one recipe")
+    parser.add_argument("--params", type=json.loads, default={},
+                        help='MLPConfig parameters as JSON, e.g. \'{"ordinal_numbers": false}\'')
     args = parser.parse_args(argv)
     seed_everything(args.seed)
     config = MLPConfig(seed=args.seed, members=args.max_members, threads=args.threads, progress=False)
+    config = config.with_params({**args.params, **({"member_recipes": args.recipes} if args.recipes else {})})
     t0 = time.perf_counter()
     curve = member_curve(args.build_dir, config)
     command = f"python -m models.mlp.members --build-dir {args.build_dir} --max-members {args.max_members} " \
-              f"--seed {args.seed}"
+              f"--seed {args.seed}" + (f" --recipes {' '.join(args.recipes)}" if args.recipes else "") \
+              + (f" --params '{json.dumps(args.params)}'" if args.params else "")
     out_dir = args.build_dir / "models" / "mlp"
     write_json_atomic(out_dir / "members.json", {"curve": curve, "seconds": round(time.perf_counter() - t0, 1)})
-    text = to_markdown(curve, args.max_members, command)
+    text = to_markdown(curve, args.max_members, command, config.member_recipes)
     write_text_atomic(out_dir / "members.md", text)
     print(text)
     print(json.dumps({"seconds": round(time.perf_counter() - t0, 1)}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from competition.metric import rmspe
 from core.errors import DataError
@@ -16,15 +17,25 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def recent_twice(df: pd.DataFrame, days: int) -> pd.DataFrame:
+    """``df`` with its rows of the last ``days`` days (by ``Date``) appended once more."""
+    recent = df[df["Date"] > df["Date"].max() - pd.Timedelta(days=days)]
+    return pd.concat([df, recent], ignore_index=True)
+
+
 class MLPRecipe:
     """The MLP's recipe for ``models.common.run_stage`` (see the package docstring).
 
-    For each of ``config.members`` networks (seeds ``seed``, ``seed + 1``, ...):
+    For each of ``config.members`` networks (seeds ``seed``, ``seed + 1``, ...), the "continue"
+    recipe is:
     1. ``config.epochs`` one-cycle epochs on the table's train part up to its last test-length
        stretch, whose RMSPE is logged after each epoch (monitoring only: nothing is chosen on it);
     2. the refit: the same network continues ``refit_epochs`` epochs on all of the train part
        (the test stores' rows with ``refit_test_stores_only``), or a fresh network trains on it
        (``refit="scratch"``).
+    Member k follows ``config.member_recipes[k % len]``: "recent" is "continue" with the last
+    ``recent_days`` days of both frames counted twice, "direct" skips step 1 and trains a fresh
+    network ``epochs + refit_epochs`` epochs on the refit rows.
     The prediction is the members' geometric mean (their mean on the log scale the networks are
     trained on). The fitted members stay in ``finals_`` (``final_`` is the first), their
     predictions in ``member_predictions_`` and the first member's loss curves in ``curves_``.
@@ -43,9 +54,17 @@ class MLPRecipe:
                                 fix="rebuild the features from a train.csv and a test.csv of the same competition")
             all_df = all_df[in_test].reset_index(drop=True)
         finals, log_preds, infos = [], [], []
+        recipes = self.config.member_recipes
         for k in range(self.config.members):
             config = self.config.with_params({"seed": self.config.seed + k})
-            final, info, curves = self._fit_member(config, fit_df, inner_df, all_df, meta)
+            kind = recipes[k % len(recipes)]
+            if kind == "direct":
+                final, info, curves = self._fit_direct(config, all_df)
+            elif kind == "recent":
+                final, info, curves = self._fit_member(config, recent_twice(fit_df, config.recent_days), inner_df,
+                                                       recent_twice(all_df, config.recent_days), meta)
+            else:
+                final, info, curves = self._fit_member(config, fit_df, inner_df, all_df, meta)
             finals.append(final)
             log_preds.append(final.predict_log(test_df))
             infos.append(info)
@@ -54,9 +73,20 @@ class MLPRecipe:
         self.finals_, self.final_ = finals, finals[0]
         self.member_predictions_ = [np.exp(p) for p in log_preds]
         info = {key: round(sum(i[key] for i in infos), 1) for key in ("first_fit_seconds", "refit_seconds")}
-        info.update(members=len(finals), monitor_rmspe=[i["monitor_rmspe"] for i in infos],
-                    refit_rows=len(all_df))
+        info.update(members=len(finals), member_recipes=[recipes[k % len(recipes)] for k in range(len(finals))],
+                    monitor_rmspe=[i["monitor_rmspe"] for i in infos], refit_rows=len(all_df))
         return np.exp(np.mean(log_preds, axis=0)), info
+
+    @staticmethod
+    def _fit_direct(config: MLPConfig, all_df: Any) -> tuple[MLPRegressor, dict[str, Any], dict[str, Any]]:
+        """The "direct" member: a fresh network trains the whole schedule on the refit rows."""
+        epochs = config.epochs + config.refit_epochs
+        final = MLPRegressor(config.with_params({"epochs": epochs})).fit(all_df)
+        log(f"mlp: seed {config.seed}: direct fit, {epochs} epochs on {len(all_df):,} rows, "
+            f"{final.fit_seconds_:.1f} s (no first fit, nothing to monitor)")
+        curves = {f"direct fit ({len(all_df):,} rows)": {
+            "step_loss": final.step_loss_, "step_lr": final.step_lr_, "epochs": final.history_}}
+        return final, {"first_fit_seconds": final.fit_seconds_, "refit_seconds": 0.0, "monitor_rmspe": None}, curves
 
     @staticmethod
     def _fit_member(config: MLPConfig, fit_df: Any, inner_df: Any, all_df: Any, meta: dict[str, Any]

@@ -13,7 +13,7 @@ import torch
 from core.io import write_text_atomic, write_with
 from core.seed import seed_everything
 from features.candidates import history_span_columns
-from features.columns import CAT_COLS, CONT_COLS
+from features.columns import CAT_COLS, CONT_COLS, ORDINAL_CAT_COLS
 from features.families import HISTORY_COLS
 from features.preprocess import TabularPreprocessor
 from models.mlp.config import MLPConfig
@@ -37,10 +37,11 @@ MLP_LOG_COLS = ([c for c in HISTORY_COLS if c != "HistSalesPerCust"]
                 + [c for c in history_span_columns() if "Trend" not in c] + ["CompetitionDistance"])
 
 
-def _default_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """features.columns' lists, filtered to what the frame has (external tables are optional)."""
-    return ([c for c in CAT_COLS if c in df.columns],
-            [c for c in CONT_COLS if c in df.columns])
+def _default_columns(df: pd.DataFrame, ordinal_numbers: bool) -> tuple[list[str], list[str]]:
+    """features.columns' lists, filtered to what the frame has (external tables are optional);
+    with `ordinal_numbers` the ordered categories are continuous inputs too."""
+    conts = CONT_COLS + (ORDINAL_CAT_COLS if ordinal_numbers else [])
+    return [c for c in CAT_COLS if c in df.columns], [c for c in conts if c in df.columns]
 
 
 def _make_preprocessor(cat_cols: list[str], cont_cols: list[str], config: MLPConfig) -> Any:
@@ -105,7 +106,7 @@ class MLPRegressor:
         cfg = self.config
         default_cats, default_conts = (None, None)
         if cfg.cat_cols is None or cfg.cont_cols is None:
-            default_cats, default_conts = _default_columns(train_df)
+            default_cats, default_conts = _default_columns(train_df, cfg.ordinal_numbers)
         self.cat_cols_ = list(cfg.cat_cols) if cfg.cat_cols is not None else default_cats
         self.cont_cols_ = list(cfg.cont_cols) if cfg.cont_cols is not None else default_conts
         unknown = set(cfg.emb_sizes) - set(self.cat_cols_)

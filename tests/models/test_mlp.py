@@ -328,3 +328,19 @@ def test_inputs_unseen_in_training_do_not_make_the_network_extrapolate(frames: t
     inside = valid.assign(DaysUntil=reg.preprocessor_.medians_["DaysUntil"],
                           CompetitionDistance=float(train["CompetitionDistance"].max()))
     np.testing.assert_allclose(reg.predict(edge), reg.predict(inside), rtol=1e-6)
+
+
+def test_ordered_categories_are_embedded_and_also_numbers(frames: tuple, tmp_path) -> None:
+    train, valid = frames
+    defaults = dict(cat_cols=None, cont_cols=None, epochs=1)
+    reg = MLPRegressor(small_config(**defaults)).fit(train)
+    # DayOfWeek is ordered (features.columns.ORDINAL_CAT_COLS): an embedding and a number; Store
+    # and StoreType have no order and stay embeddings only.
+    assert reg.cat_cols_ == ["Store", "DayOfWeek", "StoreType"]
+    assert reg.cont_cols_ == ["CompetitionDistance", "Promo", "DayOfWeek"]
+    assert reg.preprocessor_.means_["DayOfWeek"] == pytest.approx(train["DayOfWeek"].mean())
+    again = load(reg.save(tmp_path / "m"))
+    assert again.cont_cols_ == reg.cont_cols_
+    np.testing.assert_allclose(again.predict(valid), reg.predict(valid), rtol=1e-6)
+    plain = MLPRegressor(small_config(**defaults, ordinal_numbers=False)).fit(train)
+    assert plain.cat_cols_ == reg.cat_cols_ and plain.cont_cols_ == ["CompetitionDistance", "Promo"]

@@ -12,8 +12,10 @@ from competition.metric import rmspe
 from models.common import fit_frame, load_feature_tables, load_windows
 from models.mlp import MLPConfig, load
 from models.mlp.cli import main
+from models.mlp.members import main as members_main
 from models.mlp.members import member_curve, to_markdown
-from models.mlp.recipe import MLPRecipe
+from models.mlp.recipe import MLPRecipe, recent_twice
+from models.mlp.regressor import MLPRegressor
 from tests.models.feature_build import write_feature_build
 
 FAST = ["--seed", "5", "--epochs", "6", "--threads", "1", "--no-progress",
@@ -128,6 +130,37 @@ def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     assert record["members"] == 2
 
 
+def test_recent_twice_counts_the_last_days_twice() -> None:
+    dates = pd.date_range("2015-01-01", periods=10)
+    out = recent_twice(pd.DataFrame({"Date": dates, "Sales": np.arange(10)}), days=3)
+    counts = out["Date"].value_counts()
+    assert len(out) == 13 and (counts[dates[-3:]] == 2).all() and (counts[dates[:-3]] == 1).all()
+
+
+def test_member_recipes_cycle_and_a_direct_member_fits_the_refit_rows_once(build_dir: Path) -> None:
+    fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "refit_epochs": 1, "threads": 1,
+            "progress": False, "seed": 5}
+    t = next(load_windows(build_dir))
+    recipes = ["continue", "recent", "direct"]
+    recipe = MLPRecipe(MLPConfig().with_params({**fast, "members": 4, "member_recipes": recipes}))
+    pred, info = recipe(t.train, t.test, t.meta)
+    assert info["member_recipes"] == ["continue", "recent", "direct", "continue"]
+    assert info["monitor_rmspe"][2] is None and all(v > 0 for k, v in enumerate(info["monitor_rmspe"]) if k != 2)
+    # "direct" (seed 7): one fresh network, epochs + refit_epochs epochs on the test stores' rows.
+    rows = fit_frame(t.train)
+    rows = rows[rows["Store"].isin(t.test["Store"].unique())].reset_index(drop=True)
+    direct = MLPRegressor(MLPConfig().with_params({**fast, "seed": 7, "epochs": 3})).fit(rows)
+    assert recipe.member_predictions_[2] == pytest.approx(direct.predict(t.test), rel=1e-6)
+    assert len(recipe.finals_[2].history_) == 3
+    # "recent" (seed 6) learns from other rows than "continue" of the same seed.
+    plain, _ = MLPRecipe(MLPConfig().with_params({**fast, "seed": 6, "member_recipes": ["continue"]}))(
+        t.train, t.test, t.meta)
+    assert not np.allclose(recipe.member_predictions_[1], plain, rtol=1e-3)
+    assert pred == pytest.approx(np.exp(np.log(np.stack(recipe.member_predictions_)).mean(axis=0)), rel=1e-9)
+    with pytest.raises(ValueError, match="member_recipes must be"):
+        MLPConfig(member_recipes=["continue", "bagged"])
+
+
 def test_member_curve_scores_the_first_k_members(build_dir: Path) -> None:
     """`python -m models.mlp.members`: k=1 is the first network alone; every k is scored per window."""
     config = MLPConfig().with_params({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "threads": 1,
@@ -137,3 +170,17 @@ def test_member_curve_scores_the_first_k_members(build_dir: Path) -> None:
     for row in curve.values():
         assert row["1"] == pytest.approx(row["seed5"]) and {"2", "2_last7", "seed6"} <= set(row)
     assert "| 2 |" in to_markdown(curve, 2, "cmd")
+    assert "(continue)" in to_markdown(curve, 2, "cmd", ["continue", "recent"]).splitlines()[-1]
+
+
+def test_members_cli_takes_recipes_and_params(build_dir: Path, capsys) -> None:
+    params = json.dumps({"layers": [32, 16], "batch_size": 64, "lr": 1e-2, "epochs": 1})
+    args = ["--build-dir", str(build_dir), "--max-members", "2", "--seed", "5", "--threads", "1",
+            "--recipes", "continue", "direct", "--params", params]
+    assert members_main(args) == 0
+    text = (build_dir / "models" / "mlp" / "members.md").read_text()
+    assert "--recipes continue direct --params" in text and "(direct)" in text and "| 2 |" in text
+    curve = json.loads((build_dir / "models" / "mlp" / "members.json").read_text())["curve"]
+    assert set(curve) == {"w1", "w2"} and all(0 < row["2"] < 1 for row in curve.values())
+    with pytest.raises(ValueError, match="unknown MLP parameter 'layer'"):
+        members_main(["--build-dir", str(build_dir), "--params", '{"layer": [8]}'])
