@@ -114,6 +114,10 @@ class MLPConfig:
             raise ValueError(f"refit_epochs must be >= 1, got {self.refit_epochs}")
         self.beta1_range = tuple(self.beta1_range)  # JSON gives lists
 
+    def member_recipe(self, k: int) -> str:
+        """The recipe member k (0-based) trains by: `member_recipes`, cycled."""
+        return self.member_recipes[k % len(self.member_recipes)]
+
     def n_threads(self) -> int:
         """The thread count to use: `threads`, or every core available to this process."""
         if self.threads > 0:

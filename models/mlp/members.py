@@ -45,7 +45,7 @@ def member_curve(build_dir: Path, config: MLPConfig) -> dict[str, dict[str, floa
 
 
 def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str,
-                recipes: list[str] | None = None) -> str:
+                config: MLPConfig | None = None) -> str:
     windows = sorted(curve)
     lines = [f"`{command}`", "", "| members | " + " | ".join(windows) + f" | mean | mean, last {LAST_DAYS} days |",
              "|---:|" + "---:|" * (len(windows) + 2)]
@@ -55,8 +55,8 @@ def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str,
         lines.append(f"| {k} | " + " | ".join(f"{v:.4f}" for v in vals)
                      + f" | {np.mean(vals):.4f} | {np.mean(last):.4f} |")
     singles = [np.mean([curve[w][key] for w in windows]) for key in curve[windows[0]] if key.startswith("seed")]
-    names = [f" ({recipes[k % len(recipes)]})" if recipes else "" for k in range(len(singles))]
-    spread = "sd" if recipes and len(set(recipes)) > 1 else "seed-to-seed sd"
+    names = [f" ({config.member_recipe(k)})" if config else "" for k in range(len(singles))]
+    spread = "sd" if config and len(set(config.member_recipes)) > 1 else "seed-to-seed sd"
     lines += ["", f"Single networks (mean over windows): {', '.join(f'{v:.4f}{n}' for v, n in zip(singles, names))}; "
               f"{spread} {np.std(singles, ddof=1):.4f}." if len(singles) > 1 else ""]
     return "\n".join(lines) + "\n"
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
               + (f" --params '{json.dumps(args.params)}'" if args.params else "")
     out_dir = args.build_dir / "models" / "mlp"
     write_json_atomic(out_dir / "members.json", {"curve": curve, "seconds": round(time.perf_counter() - t0, 1)})
-    text = to_markdown(curve, args.max_members, command, config.member_recipes)
+    text = to_markdown(curve, args.max_members, command, config)
     write_text_atomic(out_dir / "members.md", text)
     print(text)
     print(json.dumps({"seconds": round(time.perf_counter() - t0, 1)}))

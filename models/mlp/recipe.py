@@ -54,10 +54,9 @@ class MLPRecipe:
                                 fix="rebuild the features from a train.csv and a test.csv of the same competition")
             all_df = all_df[in_test].reset_index(drop=True)
         finals, log_preds, infos = [], [], []
-        recipes = self.config.member_recipes
-        for k in range(self.config.members):
+        kinds = [self.config.member_recipe(k) for k in range(self.config.members)]
+        for k, kind in enumerate(kinds):
             config = self.config.with_params({"seed": self.config.seed + k})
-            kind = recipes[k % len(recipes)]
             if kind == "direct":
                 final, info, curves = self._fit_direct(config, all_df)
             elif kind == "recent":
@@ -73,8 +72,8 @@ class MLPRecipe:
         self.finals_, self.final_ = finals, finals[0]
         self.member_predictions_ = [np.exp(p) for p in log_preds]
         info = {key: round(sum(i[key] for i in infos), 1) for key in ("first_fit_seconds", "refit_seconds")}
-        info.update(members=len(finals), member_recipes=[recipes[k % len(recipes)] for k in range(len(finals))],
-                    monitor_rmspe=[i["monitor_rmspe"] for i in infos], refit_rows=len(all_df))
+        info.update(members=len(finals), member_recipes=kinds, monitor_rmspe=[i["monitor_rmspe"] for i in infos],
+                    refit_rows=len(all_df))
         return np.exp(np.mean(log_preds, axis=0)), info
 
     @staticmethod

@@ -123,11 +123,13 @@ def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     assert pred == pytest.approx(np.sqrt(first * second), rel=1e-9)
     assert info["members"] == 2 and len(info["monitor_rmspe"]) == 2
     params = json.dumps({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "members": 2})
-    assert run(build_dir, "--seed", "5", "--epochs", "2", "--threads", "1", "--no-progress", "--params", params) == 0
+    assert run(build_dir, "--seed", "5", "--epochs", "2", "--threads", "1", "--no-progress", "--params", params,
+               "--recipes", "continue", "direct") == 0
     assert (build_dir / "models" / "mlp" / "weights.pt").exists()
     assert (build_dir / "models" / "mlp" / "member1" / "weights.pt").exists()
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
-    assert record["members"] == 2
+    assert record["members"] == 2 and record["member_recipes"] == ["continue", "direct"]
+    assert all(w["member_recipes"] == ["continue", "direct"] for w in record["windows"])
 
 
 def test_recent_twice_counts_the_last_days_twice() -> None:
@@ -170,7 +172,8 @@ def test_member_curve_scores_the_first_k_members(build_dir: Path) -> None:
     for row in curve.values():
         assert row["1"] == pytest.approx(row["seed5"]) and {"2", "2_last7", "seed6"} <= set(row)
     assert "| 2 |" in to_markdown(curve, 2, "cmd")
-    assert "(continue)" in to_markdown(curve, 2, "cmd", ["continue", "recent"]).splitlines()[-1]
+    mixed = config.with_params({"member_recipes": ["continue", "recent"]})
+    assert "(continue), " in to_markdown(curve, 2, "cmd", mixed).splitlines()[-1]
 
 
 def test_members_cli_takes_recipes_and_params(build_dir: Path, capsys) -> None:
