@@ -82,8 +82,8 @@ class MLPConfig:
     #             counted twice (the test comes after them);
     # "direct":   one fresh network, `epochs + refit_epochs` epochs on the refit rows, no first fit.
     # Cycling all three gained 0.0008 on the windows' mean against three seeds of "continue",
-    # less than the spread of three-member scores (0.0012), so the default is "continue" only
-    # (docs/RESULTS.md, "MLP members that fail differently").
+    # less than the spread of three-member scores (0.0012), so the default is "continue" only;
+    # `make submit PRESET=full` cycles all three over six members (docs/RESULTS.md).
     member_recipes: list[str] = field(default_factory=lambda: ["continue"])
     recent_days: int = 365
 

@@ -55,13 +55,14 @@ class MLPRecipe:
             all_df = all_df[in_test].reset_index(drop=True)
         finals, log_preds, infos = [], [], []
         kinds = [self.config.member_recipe(k) for k in range(self.config.members)]
+        if "recent" in kinds:  # built once for every "recent" member
+            recent_fit, recent_all = (recent_twice(df, self.config.recent_days) for df in (fit_df, all_df))
         for k, kind in enumerate(kinds):
             config = self.config.with_params({"seed": self.config.seed + k})
             if kind == "direct":
                 final, info, curves = self._fit_direct(config, all_df)
             elif kind == "recent":
-                final, info, curves = self._fit_member(config, recent_twice(fit_df, config.recent_days), inner_df,
-                                                       recent_twice(all_df, config.recent_days), meta)
+                final, info, curves = self._fit_member(config, recent_fit, inner_df, recent_all, meta)
             else:
                 final, info, curves = self._fit_member(config, fit_df, inner_df, all_df, meta)
             finals.append(final)
