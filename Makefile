@@ -24,9 +24,9 @@ TUNE_SEEDS ?= 1##              seeds each trial averages over (2: half the seed 
 TUNE_WINDOWS ?=##              windows a study averages over, e.g. w2 (empty: all)
 FOLDS     ?= 2##               pseudo-test windows every model is scored on (each shaped like the test)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
-PRESET    ?= default##         default (within 10 min on 2 cores) or full (6 MLP members of three recipes, ~15 min; docs/RESULTS.md)
-MLP_MEMBERS ?= auto##         MLP networks averaged, seeds SEED, SEED+1, ... (auto: 3, or 6 with PRESET=full)
-MLP_RECIPES ?= auto##         the members' recipes, cycled: continue recent direct (auto: continue, or all three with PRESET=full)
+MLP_MEMBERS ?= 2##            MLP members averaged, first fits of seeds SEED, SEED+1, ... (4 scored the same; docs/RESULTS.md)
+MLP_RECIPES ?= continue##     the members' recipes, cycled: continue recent direct
+MLP_REFITS ?= continue recent## each member's final networks, refits of its first fit: continue, recent (last year twice)
 BACKTEST_FOLDS ?= 6##          windows of `make backtest`
 MSG       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo manual) $(MODELS)## upload message
 KAGGLE    ?= $(CURDIR)/.venv/bin/kaggle## kaggle executable used by upload / leaderboard
@@ -80,14 +80,15 @@ $(FEATURES): $(SETUP) $(DATA_INPUTS) $(wildcard core/*.py competition/*.py featu
 
 features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: BUILD_DIR/features/ (cached)
 
-# Each model's command-line settings; SEED, THREADS, PRESET and the MLP_* all change the predictions.
+# Each model's command-line settings; SEED, THREADS and the MLP_* all change the predictions.
 TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS))
 MODEL_ARGS_baseline := --seed $(SEED)
 MODEL_ARGS_lgbm     := --seed $(SEED) --threads $(THREADS)
-$(if $(filter-out default full,$(PRESET)),$(error PRESET must be default or full, got '$(PRESET)': run e.g. make submit PRESET=full))
-MLP_MEMBERS_N       := $(if $(filter auto,$(MLP_MEMBERS)),$(if $(filter full,$(PRESET)),6,3),$(MLP_MEMBERS))
-MLP_RECIPES_L       := $(if $(filter auto,$(MLP_RECIPES)),$(if $(filter full,$(PRESET)),continue recent direct,continue),$(MLP_RECIPES))
-MODEL_ARGS_mlp      := --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS_N) --recipes $(MLP_RECIPES_L)
+# PRESET=full (more MLP members) scored the same as the default in the fourth round, so it is gone;
+# say so instead of silently running the default.
+$(if $(PRESET),$(error PRESET is gone: 4 MLP members (the last PRESET=full) scored the same as the default 2 on the windows (docs/RESULTS.md); run e.g. make submit MLP_MEMBERS=4 for more members))
+MODEL_ARGS_mlp      := --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS) --recipes $(MLP_RECIPES) \
+                       --refits $(MLP_REFITS)
 
 # One rule per model: it retrains when the features, its code, its tuned parameters or its
 # settings change (the settings file is rewritten only when they do, like FOLDS_STAMP).

@@ -69,15 +69,15 @@ def test_make_submit_on_synthetic_data_is_valid_and_reproducible(tmp_path: Path)
     assert "models.lgbm" not in again.stdout and "models.mlp" not in again.stdout
 
 
-def test_preset_full_runs_six_mlp_members_of_three_recipes(tmp_path: Path) -> None:
-    """`make -n` shows the MLP command of each preset; an unknown preset stops before anything runs."""
+def test_mlp_settings_reach_the_mlp_command(tmp_path: Path) -> None:
+    """`make -n` shows MLP_MEMBERS, MLP_RECIPES and MLP_REFITS in the MLP's command; the removed
+    PRESET stops make with the way to get more members, before anything runs."""
     paths = [f"DATA_DIR={tmp_path / 'data'}", f"BUILD_DIR={tmp_path / 'build'}"]
     default = make("-n", "train-mlp", *paths)
-    assert "--members 3 --recipes continue\n" in default.stdout
-    full = make("-n", "train-mlp", *paths, "PRESET=full")
-    assert "--members 6 --recipes continue recent direct\n" in full.stdout
-    chosen = make("-n", "train-mlp", *paths, "PRESET=full", "MLP_MEMBERS=4", "MLP_RECIPES=direct")
-    assert "--members 4 --recipes direct\n" in chosen.stdout
-    bad = make("-n", "train-mlp", *paths, "PRESET=fast")
-    assert bad.returncode != 0 and "PRESET must be default or full, got 'fast'" in bad.stderr
+    assert "--members 2 --recipes continue --refits continue recent\n" in default.stdout
+    chosen = make("-n", "train-mlp", *paths, "MLP_MEMBERS=6", "MLP_RECIPES=continue recent direct",
+                  "MLP_REFITS=continue")
+    assert "--members 6 --recipes continue recent direct --refits continue\n" in chosen.stdout
+    gone = make("-n", "train-mlp", *paths, "PRESET=full")
+    assert gone.returncode != 0 and "PRESET is gone" in gone.stderr and "MLP_MEMBERS=4" in gone.stderr
     assert not (tmp_path / "build").exists() and not (tmp_path / "data").exists()

@@ -12,17 +12,20 @@ under bfloat16 autocast (about 2x the fp32 matmul rate on this AVX-512 BF16 CPU)
 layer and the loss stay in fp32 (see `network.py`). The embeddings live in one flat parameter
 and dropout touches only the dropped positions (see `network.py` for both, and why).
 
-The recipe (`models.mlp.cli.MLPRecipe`), the same on every pseudo-test window and for the test
+The recipe (`models.mlp.recipe.MLPRecipe`), the same on every pseudo-test window and for the test
 (`python -m models.mlp`, through `models.common.run_stage`):
 1. The first fit trains on a table's train part up to its last test-length stretch
    (`models.common.training_frames`) with the full schedule of `MLPConfig` (epochs, peak LR,
    batch size), printing that stretch's RMSPE after every epoch. Nothing is chosen on it: a
    one-cycle schedule has no useful early-stopping point (the LR is only small at its end), and
    the schedule comes from the defaults, `B/tuning/mlp.json` or `--params/--epochs`.
-2. The refit (`MLPConfig.refit`). By default ("continue") the same network, preprocessor
-   included, trains `refit_epochs` (1) more one-cycle epoch with the same peak LR, batch and
-   seed on all the train rows of the test stores; "scratch" trains a fresh network and
-   preprocessor with the full schedule instead. Its predictions are the window's (or the test's).
+2. The refits (`MLPConfig.refit`, `MLPConfig.refits`). By default ("continue") the network,
+   preprocessor included, trains `refit_epochs` (2) more one-cycle epochs with the same peak LR
+   and batch on all the train rows of the test stores, once per entry of `refits`: copies of
+   the first fit with seeds seed, seed + 100, ..., a "recent" one seeing the last
+   `recent_days` days twice. "scratch" trains one fresh network and preprocessor with the full
+   schedule instead. The geometric mean of the final networks of all `members` is the window's
+   (or the test's) prediction.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import torch._dynamo  # noqa: F401
 from core.cli import run_cli
 from core.seed import seed_everything
 from models.common import load_feature_tables, run_stage, training_frames, tuned_params
-from models.mlp.config import MEMBER_RECIPES, MLPConfig
+from models.mlp.config import MEMBER_RECIPES, REFIT_RECIPES, MLPConfig
 from models.mlp.lr_find import lr_find
 from models.mlp.plots import plot_loss_curves, plot_lr_find
 from models.mlp.recipe import MLPRecipe
@@ -59,6 +59,8 @@ def build_config(build_dir: Path, args: argparse.Namespace) -> tuple[MLPConfig, 
         overrides["members"] = args.members
     if args.recipes:
         overrides["member_recipes"] = args.recipes
+    if args.refits:
+        overrides["refits"] = args.refits
     if args.no_progress:
         overrides["progress"] = False
     return config.with_params(overrides), source
@@ -76,9 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     parser.add_argument("--members", type=int, default=0,
-                        help="networks averaged, seeds seed, seed+1, ... (0: the config's, 1 by default)")
+                        help="members averaged: first fits of seeds seed, seed+1, ..., each giving its "
+                             "--refits networks (0: the config's, 1 by default)")
     parser.add_argument("--recipes", nargs="+", choices=MEMBER_RECIPES, default=None,
                         help="the members' recipes, cycled over them (default: the config's, continue)")
+    parser.add_argument("--refits", nargs="+", choices=REFIT_RECIPES, default=None,
+                        help="the final networks each member's first fit spawns, e.g. continue continue recent "
+                             "(default: the config's, continue)")
     args = parser.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -102,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
              "refit": config.refit,
              "refit_epochs": config.refit_epochs if config.refit == "continue" else config.epochs,
              "refit_test_stores_only": config.refit_test_stores_only, "seed": config.seed,
-             "members": config.members, "member_recipes": config.member_recipes}
+             "members": config.members, "member_recipes": config.member_recipes, "refits": config.refits}
     run_stage(build_dir, NAME, recipe, extra, log)
-    for k, member in enumerate(recipe.finals_):
-        member.save(out_dir if k == 0 else out_dir / f"member{k}")
+    for k, network in enumerate(recipe.finals_):
+        network.save(out_dir if k == 0 else out_dir / f"network{k}")
     plot_loss_curves(recipe.curves_, out_dir / "loss_curves.png")
     log(f"mlp: total {time.perf_counter() - t_start:.1f} s; wrote {out_dir}")
     return 0

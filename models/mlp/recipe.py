@@ -1,10 +1,13 @@
 """The MLP's recipe that ``models.common.run_stage`` runs on every window and on the test."""
 from __future__ import annotations
 
+import copy
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from competition.metric import rmspe
 from core.errors import DataError
@@ -19,26 +22,38 @@ def log(msg: str) -> None:
 
 def recent_twice(df: pd.DataFrame, days: int) -> pd.DataFrame:
     """``df`` with its rows of the last ``days`` days (by ``Date``) appended once more."""
-    recent = df[df["Date"] > df["Date"].max() - pd.Timedelta(days=days)]
-    return pd.concat([df, recent], ignore_index=True)
+    return df.iloc[np.concatenate([np.arange(len(df)), recent_positions(df, days)])].reset_index(drop=True)
+
+
+def recent_positions(df: pd.DataFrame, days: int) -> np.ndarray:
+    """Positions of ``df``'s rows from its last ``days`` days (by ``Date``)."""
+    return np.flatnonzero((df["Date"] > df["Date"].max() - pd.Timedelta(days=days)).to_numpy())
+
+
+def recent_rows(df: pd.DataFrame, days: int) -> torch.Tensor:
+    """An epoch's rows of ``df`` with the last ``days`` days counted twice (``fit_network``'s ``rows``),
+    in ``recent_twice``'s order: every row, then the recent ones again."""
+    return torch.from_numpy(np.concatenate([np.arange(len(df)), recent_positions(df, days)]).astype(np.int64))
 
 
 class MLPRecipe:
     """The MLP's recipe for ``models.common.run_stage`` (see the package docstring).
 
-    For each of ``config.members`` networks (seeds ``seed``, ``seed + 1``, ...), the "continue"
-    recipe is:
+    For each of ``config.members`` members (first-fit seeds ``seed``, ``seed + 1``, ...), the
+    "continue" recipe is:
     1. ``config.epochs`` one-cycle epochs on the table's train part up to its last test-length
        stretch, whose RMSPE is logged after each epoch (monitoring only: nothing is chosen on it);
-    2. the refit: the same network continues ``refit_epochs`` epochs on all of the train part
-       (the test stores' rows with ``refit_test_stores_only``), or a fresh network trains on it
-       (``refit="scratch"``).
+    2. the refits: one final network per entry of ``config.refits``, each a copy of the first
+       fit that continues ``refit_epochs`` epochs on all of the train part (the test stores' rows
+       with ``refit_test_stores_only``), "recent" ones with the last ``recent_days`` days counted
+       twice; or one fresh network trained on those rows (``refit="scratch"``).
     Member k follows ``config.member_recipes[k % len]``: "recent" is "continue" with the last
-    ``recent_days`` days of both frames counted twice, "direct" skips step 1 and trains a fresh
+    ``recent_days`` days of both frames counted twice, "direct" skips step 1 and trains one fresh
     network ``epochs + refit_epochs`` epochs on the refit rows.
-    The prediction is the members' geometric mean (their mean on the log scale the networks are
-    trained on). The fitted members stay in ``finals_`` (``final_`` is the first), their
-    predictions in ``member_predictions_`` and the first member's loss curves in ``curves_``.
+    The prediction is the final networks' geometric mean (their mean on the log scale they are
+    trained on). The networks stay in ``finals_`` (``final_`` is the first), member by member,
+    with ``member_of_[i]`` the member of network i; their predictions are in
+    ``member_predictions_`` and the first member's loss curves in ``curves_``.
     """
 
     def __init__(self, config: MLPConfig) -> None:
@@ -53,60 +68,80 @@ class MLPRecipe:
                 raise DataError("no test store has a training row", column="Store",
                                 fix="rebuild the features from a train.csv and a test.csv of the same competition")
             all_df = all_df[in_test].reset_index(drop=True)
-        finals, log_preds, infos = [], [], []
+        finals, log_preds, infos, member_of = [], [], [], []
         kinds = [self.config.member_recipe(k) for k in range(self.config.members)]
         if "recent" in kinds:  # built once for every "recent" member
-            recent_fit, recent_all = (recent_twice(df, self.config.recent_days) for df in (fit_df, all_df))
+            recent_fit = recent_twice(fit_df, self.config.recent_days)
         for k, kind in enumerate(kinds):
             config = self.config.with_params({"seed": self.config.seed + k})
             if kind == "direct":
-                final, info, curves = self._fit_direct(config, all_df)
-            elif kind == "recent":
-                final, info, curves = self._fit_member(config, recent_fit, inner_df, recent_all, meta)
+                nets, info, curves = self._fit_direct(config, all_df)
             else:
-                final, info, curves = self._fit_member(config, fit_df, inner_df, all_df, meta)
-            finals.append(final)
-            log_preds.append(final.predict_log(test_df))
+                nets, info, curves = self._fit_member(config, recent_fit if kind == "recent" else fit_df,
+                                                      inner_df, all_df, meta, recent_member=kind == "recent")
+            for net in nets:
+                finals.append(net)
+                log_preds.append(net.predict_log(test_df))
+                member_of.append(k)
             infos.append(info)
             if k == 0:
                 self.curves_ = curves
-        self.finals_, self.final_ = finals, finals[0]
+        self.finals_, self.final_, self.member_of_ = finals, finals[0], member_of
         self.member_predictions_ = [np.exp(p) for p in log_preds]
         info = {key: round(sum(i[key] for i in infos), 1) for key in ("first_fit_seconds", "refit_seconds")}
-        info.update(members=len(finals), member_recipes=kinds, monitor_rmspe=[i["monitor_rmspe"] for i in infos],
-                    refit_rows=len(all_df))
+        info.update(members=len(kinds), networks=len(finals), member_recipes=kinds,
+                    monitor_rmspe=[i["monitor_rmspe"] for i in infos], refit_rows=len(all_df))
         return np.exp(np.mean(log_preds, axis=0)), info
 
     @staticmethod
-    def _fit_direct(config: MLPConfig, all_df: Any) -> tuple[MLPRegressor, dict[str, Any], dict[str, Any]]:
-        """The "direct" member: a fresh network trains the whole schedule on the refit rows."""
+    def _fit_direct(config: MLPConfig, all_df: Any) -> tuple[list[MLPRegressor], dict[str, Any], dict[str, Any]]:
+        """The "direct" member: one fresh network trains the whole schedule on the refit rows."""
         epochs = config.epochs + config.refit_epochs
         final = MLPRegressor(config.with_params({"epochs": epochs})).fit(all_df)
         log(f"mlp: seed {config.seed}: direct fit, {epochs} epochs on {len(all_df):,} rows, "
             f"{final.fit_seconds_:.1f} s (no first fit, nothing to monitor)")
         curves = {f"direct fit ({len(all_df):,} rows)": {
             "step_loss": final.step_loss_, "step_lr": final.step_lr_, "epochs": final.history_}}
-        return final, {"first_fit_seconds": final.fit_seconds_, "refit_seconds": 0.0, "monitor_rmspe": None}, curves
+        return [final], {"first_fit_seconds": final.fit_seconds_, "refit_seconds": 0.0, "monitor_rmspe": None}, curves
 
     @staticmethod
-    def _fit_member(config: MLPConfig, fit_df: Any, inner_df: Any, all_df: Any, meta: dict[str, Any]
-                    ) -> tuple[MLPRegressor, dict[str, Any], dict[str, Any]]:
+    def _fit_member(config: MLPConfig, fit_df: Any, inner_df: Any, all_df: Any, meta: dict[str, Any],
+                    recent_member: bool = False) -> tuple[list[MLPRegressor], dict[str, Any], dict[str, Any]]:
         reg = MLPRegressor(config).fit(fit_df, inner_df)
         inner = rmspe(inner_df["Sales"].to_numpy(), reg.predict(inner_df))
         curves = {f"first fit ({len(fit_df):,} rows)": {
             "step_loss": reg.step_loss_, "step_lr": reg.step_lr_, "epochs": reg.history_}}
         first_seconds = reg.fit_seconds_
-        if config.refit == "continue":
-            final = reg.fit_more(all_df, config.refit_epochs)
-        else:
-            final = MLPRegressor(config).fit(all_df)
-        curves[f"refit ({len(all_df):,} rows)"] = {
-            "step_loss": final.step_loss_, "step_lr": final.step_lr_, "epochs": final.history_}
-        how = (f"the network continues {config.refit_epochs} epoch(s)" if config.refit == "continue"
-               else f"a fresh network, {config.epochs} epochs")
         stores = f"the {all_df['Store'].nunique():,} test stores' " if config.refit_test_stores_only else ""
+        if config.refit == "scratch":
+            finals = [MLPRegressor(config).fit(recent_twice(all_df, config.recent_days) if recent_member else all_df)]
+            labels = [f"a fresh network, {len(all_df):,} rows"]
+            summary = (f"a fresh network, {config.epochs} epochs on {stores}{len(all_df):,} rows, "
+                       f"{finals[0].fit_seconds_:.1f} s")
+        else:
+            # The refit rows become tensors once, through the first fit's preprocessor, for all refits.
+            t0 = time.perf_counter()
+            data = reg.tensors(all_df)
+            recent = recent_rows(all_df, config.recent_days) if recent_member or "recent" in config.refits else None
+            finals, done, labels = [], [], []
+            for j, how in enumerate(config.refits):
+                # Copies first: the first fit itself becomes the last refit.
+                net = reg if j == len(config.refits) - 1 else copy.deepcopy(reg)
+                if j:
+                    net.config = config.with_params({"seed": config.seed + 100 * j})
+                rows = recent if recent_member or how == "recent" else None
+                net.fit_more(data, config.refit_epochs, rows=rows)
+                finals.append(net)
+                labels.append(f"{how}, seed {net.config.seed}, {len(data if rows is None else rows):,} rows an epoch")
+                done.append(f"{how} (seed {net.config.seed}) {net.fit_seconds_:.1f} s")
+            finals[0].fit_seconds_ += time.perf_counter() - t0 - sum(f.fit_seconds_ for f in finals)
+            summary = (f"the network continues {config.refit_epochs} epoch(s) on {stores}{len(all_df):,} rows, "
+                       f"as {len(finals)} refit(s): {'; '.join(done)}")
+        for net, label in zip(finals, labels):
+            curves[f"refit: {label}"] = {
+                "step_loss": net.step_loss_, "step_lr": net.step_lr_, "epochs": net.history_}
+        refit_seconds = sum(f.fit_seconds_ for f in finals)
         log(f"mlp: seed {config.seed}: first fit {first_seconds:.1f} s (RMSPE on its last stretch from "
-            f"{meta.get('valid_start')}, monitoring only: {inner:.4f}); refit: {how} on {stores}"
-            f"{len(all_df):,} rows, {final.fit_seconds_:.1f} s")
-        return final, {"first_fit_seconds": first_seconds, "refit_seconds": final.fit_seconds_,
-                       "monitor_rmspe": inner}, curves
+            f"{meta.get('valid_start')}, monitoring only: {inner:.4f}); refit: {summary}")
+        return finals, {"first_fit_seconds": first_seconds, "refit_seconds": refit_seconds,
+                        "monitor_rmspe": inner}, curves

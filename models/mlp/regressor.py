@@ -145,25 +145,33 @@ class MLPRegressor:
             history = fit_network(self.model_, train, cfg, valid, epoch_callback)
         return self._record(history, t0)
 
-    def fit_more(self, train_df: pd.DataFrame, epochs: int, valid_df: pd.DataFrame | None = None,
-                 epoch_callback: EpochCallback | None = None) -> MLPRegressor:
+    def fit_more(self, train_df: pd.DataFrame | TensorData, epochs: int, valid_df: pd.DataFrame | None = None,
+                 epoch_callback: EpochCallback | None = None, rows: torch.Tensor | None = None) -> MLPRegressor:
         """Warm start: train the fitted network `epochs` more one-cycle epochs on `train_df`.
 
         The schedule is `config`'s (peak LR, batch, seed) over `epochs` epochs. The preprocessor
         and `y_range_` stay as fitted: the network learned those codes and scales, and a category
         it has never seen gets the unknown code 0, as at prediction time. `history_`,
         `step_loss_`, `step_lr_` and `fit_seconds_` then describe this call only.
+        `train_df` may also be `self.tensors(df)`, so that several continuations of one network
+        (`MLPRecipe`'s refits) transform their rows once; `rows` is `fit_network`'s.
         """
         if not hasattr(self, "model_"):
             raise RuntimeError("MLPRegressor.fit_more continues a fitted network: call fit first")
         cfg = self.config.with_params({"epochs": epochs})
         t0 = time.perf_counter()
         _seed_everything(cfg.seed)
-        train = self._tensors(train_df, with_target=True)
+        train = train_df if isinstance(train_df, TensorData) else self._tensors(train_df, with_target=True)
         valid = self._tensors(valid_df, with_target=True) if valid_df is not None else None
         with torch_threads(cfg.n_threads()):
-            history = fit_network(self.model_, train, cfg, valid, epoch_callback, desc="continue")
+            history = fit_network(self.model_, train, cfg, valid, epoch_callback, desc="continue", rows=rows)
         return self._record(history, t0)
+
+    def tensors(self, df: pd.DataFrame) -> TensorData:
+        """`df` (rows with Sales > 0) as the fitted preprocessor's tensors, with the log target."""
+        if not hasattr(self, "preprocessor_"):
+            raise RuntimeError("MLPRegressor.tensors needs the fitted preprocessor: call fit first")
+        return self._tensors(df, with_target=True)
 
     def _record(self, history: History, t0: float) -> MLPRegressor:
         """Keep what a training call measured (`fit` and `fit_more` alike)."""

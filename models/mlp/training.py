@@ -145,14 +145,19 @@ def rmspe_from_log(log_pred: torch.Tensor, y_log: torch.Tensor) -> float:
 
 
 def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: TensorData | None = None,
-                epoch_callback: EpochCallback | None = None, desc: str = "fit") -> History:
+                epoch_callback: EpochCallback | None = None, desc: str = "fit",
+                rows: torch.Tensor | None = None) -> History:
     """Train `model` in place for `config.epochs` one-cycle epochs and return the history.
 
     `epoch_callback(epoch, valid_rmspe)` runs after every epoch (epoch counts from 0; the RMSPE is
     NaN without `valid`). Exceptions it raises, such as `optuna.TrialPruned`, propagate.
+    `rows` (int64 indices into `train`) makes up an epoch instead of every row once: a row listed
+    twice is seen twice per epoch, without a second copy of the table in memory.
     """
     assert train.y_log is not None
-    n = len(train)
+    if rows is not None and len(rows) and not (0 <= int(rows.min()) and int(rows.max()) < len(train)):
+        raise IndexError(f"rows must index the {len(train):,} training rows, got {int(rows.min())}..{int(rows.max())}")
+    n = len(train) if rows is None else len(rows)
     batch_size = effective_batch_size(n, config)
     # Square-root scaling keeps the noise of the update roughly constant when the batch shrinks.
     lr = config.lr * math.sqrt(batch_size / config.batch_size)
@@ -173,6 +178,8 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
         # Shuffle the whole table once per epoch; batches are then contiguous slices (views),
         # cheaper than gathering 1K scattered rows from three tensors at every step.
         perm = torch.randperm(n, generator=gen)
+        if rows is not None:
+            perm = rows[perm]
         cats, conts, y_log = train.cats[perm], train.conts[perm], train.y_log[perm]
         bounds = [len(b) for b in torch.tensor_split(torch.arange(n), n_steps)]
         bar = tqdm(total=n_steps, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", unit="batch",

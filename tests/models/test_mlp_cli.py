@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from competition.metric import rmspe
-from models.common import fit_frame, load_feature_tables, load_windows
+from models.common import fit_frame, load_feature_tables, load_windows, training_frames
 from models.mlp import MLPConfig, load
 from models.mlp.cli import main
 from models.mlp.members import main as members_main
 from models.mlp.members import member_curve, to_markdown
 from models.mlp.recipe import MLPRecipe, recent_twice
 from models.mlp.regressor import MLPRegressor
+from models.mlp.training import TensorData, fit_network
 from tests.models.feature_build import write_feature_build
 
 FAST = ["--seed", "5", "--epochs", "6", "--threads", "1", "--no-progress",
@@ -103,7 +105,7 @@ def test_refit_modes(build_dir: Path, mode: str, capsys) -> None:
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
     assert record["refit"] == mode
     if mode == "continue":
-        assert "continues 1 epoch(s)" in out and record["refit_epochs"] == 1
+        assert "continues 2 epoch(s)" in out and record["refit_epochs"] == 2
     else:
         assert "a fresh network, 6 epochs" in out and record["refit_epochs"] == 6
     history = json.loads((build_dir / "models" / "mlp" / "history.json").read_text())["epochs"]
@@ -126,7 +128,7 @@ def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     assert run(build_dir, "--seed", "5", "--epochs", "2", "--threads", "1", "--no-progress", "--params", params,
                "--recipes", "continue", "direct") == 0
     assert (build_dir / "models" / "mlp" / "weights.pt").exists()
-    assert (build_dir / "models" / "mlp" / "member1" / "weights.pt").exists()
+    assert (build_dir / "models" / "mlp" / "network1" / "weights.pt").exists()
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
     assert record["members"] == 2 and record["member_recipes"] == ["continue", "direct"]
     assert all(w["member_recipes"] == ["continue", "direct"] for w in record["windows"])
@@ -163,6 +165,44 @@ def test_member_recipes_cycle_and_a_direct_member_fits_the_refit_rows_once(build
         MLPConfig(member_recipes=["continue", "bagged"])
 
 
+def test_refits_continue_copies_of_one_first_fit(build_dir: Path) -> None:
+    """refits=[continue, continue, recent]: three final networks from one first fit. The first is
+    the single-refit recipe's network; the "recent" one is exactly the first fit continued on the
+    refit rows with the last days appended once more (the index rows of `fit_network`)."""
+    fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "refit_epochs": 1, "threads": 1,
+            "progress": False, "seed": 5, "recent_days": 20}
+    t = next(load_windows(build_dir))
+    single, _ = MLPRecipe(MLPConfig().with_params(fast))(t.train, t.test, t.meta)
+    recipe = MLPRecipe(MLPConfig().with_params({**fast, "refits": ["continue", "continue", "recent"]}))
+    pred, info = recipe(t.train, t.test, t.meta)
+    assert info["members"] == 1 and info["networks"] == 3 and recipe.member_of_ == [0, 0, 0]
+    plain, again, recent = recipe.member_predictions_
+    assert plain == pytest.approx(single, rel=1e-6)
+    assert [f.config.seed for f in recipe.finals_] == [5, 105, 205]
+    assert not np.allclose(plain, again, rtol=1e-3) and not np.allclose(plain, recent, rtol=1e-3)
+    assert pred == pytest.approx(np.exp(np.log(np.stack(recipe.member_predictions_)).mean(axis=0)), rel=1e-9)
+    # The "recent" refit by hand: the first fit of seed 5, continued with seed 205 on a frame
+    # holding the last 20 days twice.
+    fit_df, inner_df = training_frames(t.train, t.meta)
+    rows = fit_frame(t.train)
+    rows = rows[rows["Store"].isin(t.test["Store"].unique())].reset_index(drop=True)
+    by_hand = MLPRegressor(MLPConfig().with_params(fast)).fit(fit_df, inner_df)
+    by_hand.config = by_hand.config.with_params({"seed": 205})
+    by_hand.fit_more(recent_twice(rows, 20), 1)
+    assert recent == pytest.approx(by_hand.predict(t.test), rel=1e-5)
+    assert len(recipe.curves_) == 4  # the first fit and three refits
+    with pytest.raises(ValueError, match="refits must be"):
+        MLPConfig(refits=["continue", "bagged"])
+    with pytest.raises(ValueError, match="refit='scratch' trains a fresh network"):
+        MLPConfig(refit="scratch", refits=["continue", "recent"])
+
+
+def test_fit_network_rows_must_index_the_table() -> None:
+    data = TensorData(torch.zeros(10, 1, dtype=torch.int32), torch.zeros(10, 2), torch.ones(10))
+    with pytest.raises(IndexError, match="must index the 10 training rows"):
+        fit_network(torch.nn.Linear(2, 1), data, MLPConfig(), rows=torch.tensor([0, 10]))
+
+
 def test_member_curve_scores_the_first_k_members(build_dir: Path) -> None:
     """`python -m models.mlp.members`: k=1 is the first network alone; every k is scored per window."""
     config = MLPConfig().with_params({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "threads": 1,
@@ -170,20 +210,23 @@ def test_member_curve_scores_the_first_k_members(build_dir: Path) -> None:
     curve = member_curve(build_dir, config)
     assert set(curve) == {"w1", "w2"}
     for row in curve.values():
-        assert row["1"] == pytest.approx(row["seed5"]) and {"2", "2_last7", "seed6"} <= set(row)
+        assert row["1"] == pytest.approx(row["net0"]) and {"2", "2_last7", "net1"} <= set(row)
     assert "| 2 |" in to_markdown(curve, 2, "cmd")
     mixed = config.with_params({"member_recipes": ["continue", "recent"]})
-    assert "(continue), " in to_markdown(curve, 2, "cmd", mixed).splitlines()[-1]
+    assert "seed 5 (continue, refit continue) 0." in to_markdown(curve, 2, "cmd", mixed).splitlines()[-1]
 
 
-def test_members_cli_takes_recipes_and_params(build_dir: Path, capsys) -> None:
+def test_members_cli_takes_recipes_refits_and_params(build_dir: Path, capsys) -> None:
     params = json.dumps({"layers": [32, 16], "batch_size": 64, "lr": 1e-2, "epochs": 1})
     args = ["--build-dir", str(build_dir), "--max-members", "2", "--seed", "5", "--threads", "1",
-            "--recipes", "continue", "direct", "--params", params]
+            "--recipes", "continue", "direct", "--refits", "continue", "recent", "--params", params]
     assert members_main(args) == 0
     text = (build_dir / "models" / "mlp" / "members.md").read_text()
-    assert "--recipes continue direct --params" in text and "(direct)" in text and "| 2 |" in text
+    assert "--recipes continue direct --refits continue recent --params" in text and "| 2 |" in text
+    # Member 0 gives two networks (its refits), the direct member one.
+    assert "seed 5 (continue, refit recent) 0." in text and "seed 6 (direct) 0." in text
     curve = json.loads((build_dir / "models" / "mlp" / "members.json").read_text())["curve"]
     assert set(curve) == {"w1", "w2"} and all(0 < row["2"] < 1 for row in curve.values())
+    assert all({"net0", "net1", "net2"} <= set(row) and "net3" not in row for row in curve.values())
     with pytest.raises(ValueError, match="unknown MLP parameter 'layer'"):
         members_main(["--build-dir", str(build_dir), "--params", '{"layer": [8]}'])
