@@ -22,7 +22,7 @@ def log(msg: str) -> None:
 
 def recent_twice(df: pd.DataFrame, days: int) -> pd.DataFrame:
     """``df`` with its rows of the last ``days`` days (by ``Date``) appended once more."""
-    return df.iloc[np.concatenate([np.arange(len(df)), recent_positions(df, days)])].reset_index(drop=True)
+    return df.iloc[recent_rows(df, days).numpy()].reset_index(drop=True)
 
 
 def recent_positions(df: pd.DataFrame, days: int) -> np.ndarray:
@@ -113,17 +113,16 @@ class MLPRecipe:
             "step_loss": reg.step_loss_, "step_lr": reg.step_lr_, "epochs": reg.history_}}
         first_seconds = reg.fit_seconds_
         stores = f"the {all_df['Store'].nunique():,} test stores' " if config.refit_test_stores_only else ""
+        t0 = time.perf_counter()
         if config.refit == "scratch":
             finals = [MLPRegressor(config).fit(recent_twice(all_df, config.recent_days) if recent_member else all_df)]
             labels = [f"a fresh network, {len(all_df):,} rows"]
-            summary = (f"a fresh network, {config.epochs} epochs on {stores}{len(all_df):,} rows, "
-                       f"{finals[0].fit_seconds_:.1f} s")
+            summary = f"a fresh network, {config.epochs} epochs on {stores}{len(all_df):,} rows"
         else:
             # The refit rows become tensors once, through the first fit's preprocessor, for all refits.
-            t0 = time.perf_counter()
             data = reg.tensors(all_df)
             recent = recent_rows(all_df, config.recent_days) if recent_member or "recent" in config.refits else None
-            finals, done, labels = [], [], []
+            finals, labels = [], []
             for j, how in enumerate(config.refits):
                 # Copies first: the first fit itself becomes the last refit.
                 net = reg if j == len(config.refits) - 1 else copy.deepcopy(reg)
@@ -133,15 +132,14 @@ class MLPRecipe:
                 net.fit_more(data, config.refit_epochs, rows=rows)
                 finals.append(net)
                 labels.append(f"{how}, seed {net.config.seed}, {len(data if rows is None else rows):,} rows an epoch")
-                done.append(f"{how} (seed {net.config.seed}) {net.fit_seconds_:.1f} s")
-            finals[0].fit_seconds_ += time.perf_counter() - t0 - sum(f.fit_seconds_ for f in finals)
             summary = (f"the network continues {config.refit_epochs} epoch(s) on {stores}{len(all_df):,} rows, "
-                       f"as {len(finals)} refit(s): {'; '.join(done)}")
+                       f"as {len(finals)} refit(s): " + "; ".join(
+                           f"{label} {net.fit_seconds_:.1f} s" for label, net in zip(labels, finals)))
+        refit_seconds = time.perf_counter() - t0
         for net, label in zip(finals, labels):
             curves[f"refit: {label}"] = {
                 "step_loss": net.step_loss_, "step_lr": net.step_lr_, "epochs": net.history_}
-        refit_seconds = sum(f.fit_seconds_ for f in finals)
         log(f"mlp: seed {config.seed}: first fit {first_seconds:.1f} s (RMSPE on its last stretch from "
-            f"{meta.get('valid_start')}, monitoring only: {inner:.4f}); refit: {summary}")
+            f"{meta.get('valid_start')}, monitoring only: {inner:.4f}); refit: {summary}; {refit_seconds:.1f} s")
         return finals, {"first_fit_seconds": first_seconds, "refit_seconds": refit_seconds,
                         "monitor_rmspe": inner}, curves
