@@ -26,7 +26,7 @@ FOLDS     ?= 2##               pseudo-test windows every model is scored on (eac
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
 MLP_MEMBERS ?= 2##            MLP members averaged, first fits of seeds SEED, SEED+1, ... (4 scored the same; docs/RESULTS.md)
 MLP_RECIPES ?= continue##     the members' recipes, cycled: continue recent direct
-MLP_REFITS ?= continue recent## each member's final networks, refits of its first fit: continue, recent (last year twice)
+MLP_REFITS ?= continue##      each member's final networks, refits of its first fit: continue, recent (last year twice; +2 min)
 BACKTEST_FOLDS ?= 6##          windows of `make backtest`
 MSG       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo manual) $(MODELS)## upload message
 KAGGLE    ?= $(CURDIR)/.venv/bin/kaggle## kaggle executable used by upload / leaderboard
@@ -142,7 +142,8 @@ tune-worker: $(FEATURES) ## join an existing study as one more worker (STORAGE=p
 	    --study "$(STUDY)" --build-dir $(BUILD_DIR) --seed $(SEED) $(TUNE_ARGS) --worker
 
 bench: $(SETUP) | data ## time, memory and accuracy of every stage + scaling: BUILD_DIR/bench/results.{json,md}
-	$(PY) -m models.bench --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --seed $(SEED)
+	$(PY) -m models.bench --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --seed $(SEED) --models $(MODELS) \
+		$(foreach m,$(MODELS),--model-args "$(m)=$(MODEL_ARGS_$(m))")
 
 bench-readme: ## regenerate README.md's performance section from the last `make bench`
 	$(PY) -m models.bench --build-dir $(BUILD_DIR) --readme README.md

@@ -1,6 +1,7 @@
 """`make bench`: time, memory, throughput and accuracy of every pipeline stage, and how cost grows.
 
-Each stage runs as its own process, exactly as `make` runs it, and is measured with ``os.wait4``,
+Each stage runs as its own process, exactly as `make` runs it (the Makefile passes each model's
+command-line settings through ``--model-args NAME=ARGS``), and is measured with ``os.wait4``,
 which returns that one child's resource usage: wall time, CPU time (user + system) and peak RSS.
 Short stages are repeated and the median is reported, so two runs can be compared.
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import sys
@@ -231,9 +233,10 @@ def markdown(results: dict[str, Any]) -> str:
     mlp = results["stages"].get("train mlp", {}).get("details", {})
     if "final" in mlp:
         fin = mlp["final"]
-        out.append(f"MLP final fit: {_seconds(fin)} s = first fit {fin['first_fit_seconds']:.1f} s "
-                   f"+ refit {fin['refit_seconds']:.1f} s ({mlp.get('refit', 'scratch')}, {fin.get('refit_rows', 0):,} "
-                   "rows); fast.ai's lesson model took 203 s for one fit here.")
+        nets = f"{fin.get('members', 1)} member(s), {fin.get('networks', fin.get('members', 1))} network(s)"
+        out.append(f"MLP final fit ({nets}): {_seconds(fin)} s = first fits {fin['first_fit_seconds']:.1f} s "
+                   f"+ refits {fin['refit_seconds']:.1f} s ({mlp.get('refit', 'scratch')}, "
+                   f"{fin.get('refit_rows', 0):,} rows); fast.ai's lesson model took 203 s for one fit here.")
     if "scaling" in results:
         t = results["scaling"]["table"]
         out += ["", "Scaling with the number of stores:", "",
@@ -257,6 +260,17 @@ def update_readme(readme: Path, results_md: str) -> None:
     write_text_atomic(readme, f"{head}{README_START}\n{body}{README_END}{tail}")
 
 
+def parse_model_args(values: list[str]) -> dict[str, list[str]]:
+    """``["mlp=--members 2 --refits continue recent", ...]`` -> ``{"mlp": ["--members", "2", ...]}``."""
+    out: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--model-args takes NAME=ARGS, e.g. 'mlp=--members 2'; got {value!r}")
+        out[name.strip()] = shlex.split(rest)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path("data/raw"))
@@ -264,10 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each short stage (median reported)")
     parser.add_argument("--models", nargs="*", default=["baseline", "lgbm", "mlp"])
+    parser.add_argument("--model-args", action="append", default=[], metavar="NAME=ARGS",
+                        help="extra command-line settings of one model, as `make submit` gives them, "
+                             "e.g. 'mlp=--threads 2 --members 2' (repeatable)")
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument("--readme", type=Path, default=None,
                         help="only regenerate this README's bench section from the last results")
     args = parser.parse_args(argv)
+    model_args = parse_model_args(args.model_args)
     out_dir = args.build_dir / "bench"
     if args.readme is not None:
         # Re-rendered from the JSON, so a change to the table layout needs no rerun.
@@ -307,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "throughput": f"{n_rows / f.wall_s:,.0f} rows/s"}
     for name in args.models:
         print(f"bench: train {name} ...", flush=True)
-        u = run_measured([py, "-m", f"models.{name}", "--build-dir", str(build), "--seed", str(args.seed)],
-                         work / f"{name}.log")
+        u = run_measured([py, "-m", f"models.{name}", "--build-dir", str(build), "--seed", str(args.seed),
+                          *model_args.get(name, [])], work / f"{name}.log")
         entry = json.loads((build / "reports" / "validation.json").read_text())["models"][name]
         stage = {**asdict(u), "rmspe": entry["rmspe"], "details": entry}
         if name == "lgbm":

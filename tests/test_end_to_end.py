@@ -70,14 +70,18 @@ def test_make_submit_on_synthetic_data_is_valid_and_reproducible(tmp_path: Path)
 
 
 def test_mlp_settings_reach_the_mlp_command(tmp_path: Path) -> None:
-    """`make -n` shows MLP_MEMBERS, MLP_RECIPES and MLP_REFITS in the MLP's command; the removed
-    PRESET stops make with the way to get more members, before anything runs."""
+    """`make -n` shows MLP_MEMBERS, MLP_RECIPES and MLP_REFITS in the MLP's command, and `make bench`
+    passes the same settings; the removed PRESET stops make with the way to get more members,
+    before anything runs."""
     paths = [f"DATA_DIR={tmp_path / 'data'}", f"BUILD_DIR={tmp_path / 'build'}"]
     default = make("-n", "train-mlp", *paths)
-    assert "--members 2 --recipes continue --refits continue recent\n" in default.stdout
+    assert "--members 2 --recipes continue --refits continue\n" in default.stdout
     chosen = make("-n", "train-mlp", *paths, "MLP_MEMBERS=6", "MLP_RECIPES=continue recent direct",
                   "MLP_REFITS=continue")
     assert "--members 6 --recipes continue recent direct --refits continue\n" in chosen.stdout
+    bench = make("-n", "bench", *paths, "MLP_MEMBERS=3", "MLP_REFITS=continue recent")
+    assert '--model-args "mlp=--seed 42 --threads 2 --members 3 --recipes continue --refits continue recent"' \
+        in bench.stdout and '--model-args "lgbm=--seed 42 --threads 2"' in bench.stdout
     gone = make("-n", "train-mlp", *paths, "PRESET=full")
     assert gone.returncode != 0 and "PRESET is gone" in gone.stderr and "MLP_MEMBERS=4" in gone.stderr
     assert not (tmp_path / "build").exists() and not (tmp_path / "data").exists()

@@ -93,9 +93,9 @@ class MLPConfig:
     # a copy of the first fit with seed `seed + k + 100 * j` (its row order and dropout), on the
     # refit rows ("continue") or on them with the last `recent_days` days counted twice
     # ("recent"). A refit costs under half a first fit, and refits that start from one first
-    # fit still differ enough to average: `make submit`'s two members x ["continue", "recent"]
-    # beat three members x ["continue"] on the windows at about the same cost (docs/RESULTS.md,
-    # "Refits"). One network by default here, as `members`.
+    # fit still differ enough to average: two members x ["continue", "recent"] beat three
+    # members x ["continue"] on the windows at about the same cost (docs/RESULTS.md, "Refits"),
+    # but `make submit` keeps one refit to stay within 10 minutes when the machine is slow.
     refits: list[str] = field(default_factory=lambda: ["continue"])
 
     # --- runtime ---

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from models.bench import README_END, README_START, linear_fit, linearity_note, run_measured, update_readme
+from models.bench import (
+    README_END,
+    README_START,
+    linear_fit,
+    linearity_note,
+    parse_model_args,
+    run_measured,
+    update_readme,
+)
 
 
 def test_run_measured_reports_the_child_alone(tmp_path: Path) -> None:
@@ -38,3 +46,11 @@ def test_update_readme_replaces_only_the_section(tmp_path: Path) -> None:
     update_readme(readme, "new table\n![scaling](scaling.png)\n")
     assert readme.read_text() == (f"intro\n{README_START}\nnew table\n![scaling](docs/bench-scaling.png)\n"
                                   f"{README_END}\nrest\n")
+
+
+def test_model_args_reach_each_model_as_make_gives_them() -> None:
+    parsed = parse_model_args(["mlp=--seed 42 --members 2 --refits continue recent", "lgbm=--threads 2", "baseline="])
+    assert parsed == {"mlp": ["--seed", "42", "--members", "2", "--refits", "continue", "recent"],
+                      "lgbm": ["--threads", "2"], "baseline": []}
+    with pytest.raises(ValueError, match="NAME=ARGS"):
+        parse_model_args(["--members 2"])
