@@ -38,6 +38,14 @@ NEW_CONT_COLS: list[str] = [
     # days since a competitor opened, where it opened inside the data
     "CompetitionOpenedDays",
 ]
+# The store's recent level as the row's own forecast would have known it, 43..90 days back
+# (features.families.lagged_level). LightGBM gained 0.0011 with it (four seeds, each better); the
+# MLP did not gain, with or without the counter embeddings, so it leaves them out unless
+# MLPConfig.lagged_level_inputs (features/ABLATION.md, fifth round).
+LAGGED_LEVEL_COLS: list[str] = [
+    "LagHorizon", "LagSales91Mean", "LagSalesDow91Mean", "LagCust91Mean",
+    "LagSales365Mean", "LagSalesDow365Mean", "LagCust365Mean",
+]
 
 CAT_COLS: list[str] = FASTAI_CAT_COLS + NEW_CAT_COLS
 # The categorical columns whose values are ordered numbers: calendar parts, counts of months or
@@ -50,7 +58,19 @@ ORDINAL_CAT_COLS: list[str] = [
     "CompetitionOpenSinceYear", "Promo2SinceYear", "Week", "Promo_fw", "Promo_bw",
     "StateHoliday_fw", "StateHoliday_bw", "SchoolHoliday_fw", "SchoolHoliday_bw",
 ]
-CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS
+CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS + LAGGED_LEVEL_COLS
+# The day and holiday counters (features.families.day_counters and holiday_counts): whole numbers
+# of days, capped. Every model takes them as numbers; the MLP also embeds each value (unknown, 0,
+# 1, ..., the cap), so that it can give one value its own effect ("the day after a holiday", "a
+# promo starts tomorrow") instead of bending a number through its ReLU layers. LightGBM gets the
+# same from a split. Embedding them gained 0.0076 for single networks on the windows
+# (docs/RESULTS.md, "MLP: the counters as embeddings too").
+COUNTER_CAT_COLS: list[str] = [
+    "DaysToStateHoliday", "DaysFromStateHoliday", "DaysToSchoolHoliday", "DaysFromSchoolHoliday",
+    "DaysToPromo", "DaysFromPromo",
+    "StateHolidayNextWeek", "StateHolidayLastWeek", "StateHolidayThisWeek",
+    "SchoolHolidayNextWeek", "SchoolHolidayLastWeek", "SchoolHolidayThisWeek",
+]
 
 # Columns that are not inputs: identifiers and targets.
 ID_COLS: list[str] = ["Store", "Date"]

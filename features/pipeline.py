@@ -124,18 +124,33 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
     return fam.with_columns(df, new)
 
 
-# The families beyond fast.ai, in pipeline order. Those in REJECTED (features/candidates.py) did
-# not earn their place in features/ablation.py (ABLATION.md); only the ablation builds them.
-EXTRA_FAMILIES: dict[str, Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp], pd.DataFrame]] = {
-    "promo2_month": lambda df, vs, ts: candidates.promo2_month(df),
-    "store_history": fam.store_history,
-    "recent_ratio": candidates.recent_ratio,
-    "closures": lambda df, vs, ts: fam.closures(df),
-    "holiday_counts": lambda df, vs, ts: fam.holiday_counts(df),
-    "year_ago": lambda df, vs, ts: candidates.year_ago(df, vs),
-    "history_spans": candidates.history_spans,
-    "day_counters": lambda df, vs, ts: fam.day_counters(df),
-    "competition_recent": lambda df, vs, ts: fam.competition_recent(df),
+def block_starts(df: pd.DataFrame, shape: PeriodShape) -> np.ndarray:
+    """Each row's block start as a day number: the test start for test rows, the start of its
+    test-length block (``sequence_blocks``, as ``censored`` cuts them) for train rows."""
+    is_test = df["_test"].to_numpy()
+    day = fam.day_number(df["Date"])
+    out = np.full(len(df), int(day[is_test].min()) if is_test.any() else int(day.max()) + shape.gap + 1)
+    for start, end in sequence_blocks(df.loc[~is_test, "Date"], shape):
+        s, e = fam.day_number(pd.Series([start, end]))
+        out[~is_test & (day >= s) & (day <= e)] = s
+    return out
+
+
+# The families beyond fast.ai, in pipeline order, each called as ``fn(df, valid_start, test_start,
+# shape)``. Those in REJECTED (features/candidates.py) did not earn their place in
+# features/ablation.py (ABLATION.md); only the ablation builds them.
+Family = Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp, PeriodShape], pd.DataFrame]
+EXTRA_FAMILIES: dict[str, Family] = {
+    "promo2_month": lambda df, vs, ts, shape: candidates.promo2_month(df),
+    "store_history": lambda df, vs, ts, shape: fam.store_history(df, vs, ts),
+    "recent_ratio": lambda df, vs, ts, shape: candidates.recent_ratio(df, vs, ts),
+    "closures": lambda df, vs, ts, shape: fam.closures(df),
+    "holiday_counts": lambda df, vs, ts, shape: fam.holiday_counts(df),
+    "year_ago": lambda df, vs, ts, shape: candidates.year_ago(df, vs),
+    "history_spans": lambda df, vs, ts, shape: candidates.history_spans(df, vs, ts),
+    "day_counters": lambda df, vs, ts, shape: fam.day_counters(df),
+    "competition_recent": lambda df, vs, ts, shape: fam.competition_recent(df),
+    "lagged_level": lambda df, vs, ts, shape: fam.lagged_level(df, block_starts(df, shape), shape.gap, vs),
 }
 REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "promo2_month", "history_spans"})
 
@@ -184,9 +199,9 @@ def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | Non
         if name not in chosen:
             continue
         if censor and name in SEQUENCE_EXTRAS:
-            df = censored(df, lambda d, fn=fn: fn(d, valid_start, test_start), shape)
+            df = censored(df, lambda d, fn=fn: fn(d, valid_start, test_start, shape), shape)
         else:
-            df = fn(df, valid_start, test_start)
+            df = fn(df, valid_start, test_start, shape)
     return split(df)
 
 

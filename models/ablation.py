@@ -29,6 +29,7 @@ from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic, write_with
 from features.candidates import history_span_columns
 from features.columns import CAT_COLS, CONT_COLS
+from features.families import lagged_level_columns
 from features.pipeline import EXTRA_FAMILIES, build_features
 from models.common import fit_frame
 from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor, lgb_frame, make_preprocessor, tree_columns
@@ -42,6 +43,7 @@ FAMILIES: dict[str, tuple[list[str], list[str]]] = {
                            "HistCustPromoMedian", "HistSalesPerCust"]),
     "closures": ([], ["DaysSinceClosed", "DaysUntilClosed", "DaysSinceRefurb", "DaysUntilRefurb"]),
     "history_spans": ([], history_span_columns()),
+    "lagged_level": ([], lagged_level_columns()),
     "day_counters": ([], [f"Days{d}{e}" for e in ("StateHoliday", "SchoolHoliday", "Promo") for d in ("To", "From")]
                      + ["SchoolHolidayRunDay", "SchoolHolidayRunLeft"]),
     "holiday_counts": ([], [f"{c}{w}" for c in ("StateHoliday", "SchoolHoliday")
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--base", nargs="+",
                         default=["store_history", "closures", "day_counters", "holiday_counts", "competition_recent",
-                                 "weather", "google_trend"],
+                                 "lagged_level", "weather", "google_trend"],
                         help="the default families, each removed in turn")
     parser.add_argument("--only", nargs="*", default=None, help="run only these variants")
     parser.add_argument("--proposal", action="append", default=[],

@@ -13,7 +13,7 @@ import torch
 from core.io import write_text_atomic, write_with
 from core.seed import seed_everything
 from features.candidates import history_span_columns
-from features.columns import CAT_COLS, CONT_COLS, ORDINAL_CAT_COLS
+from features.columns import CAT_COLS, CONT_COLS, COUNTER_CAT_COLS, LAGGED_LEVEL_COLS, ORDINAL_CAT_COLS
 from features.families import HISTORY_COLS
 from features.preprocess import TabularPreprocessor
 from models.mlp.config import MLPConfig
@@ -34,14 +34,20 @@ TARGET = "Sales"
 # Sales and customer levels (and their spreads) span orders of magnitude across stores: the
 # network sees their logs. Ratios (sales per customer, trends) stay as they are.
 MLP_LOG_COLS = ([c for c in HISTORY_COLS if c != "HistSalesPerCust"]
-                + [c for c in history_span_columns() if "Trend" not in c] + ["CompetitionDistance"])
+                + [c for c in history_span_columns() if "Trend" not in c]
+                + [c for c in LAGGED_LEVEL_COLS if c != "LagHorizon"] + ["CompetitionDistance"])
 
 
-def _default_columns(df: pd.DataFrame, ordinal_numbers: bool) -> tuple[list[str], list[str]]:
-    """features.columns' lists, filtered to what the frame has (external tables are optional);
-    with `ordinal_numbers` the ordered categories are continuous inputs too."""
-    conts = CONT_COLS + (ORDINAL_CAT_COLS if ordinal_numbers else [])
-    return [c for c in CAT_COLS if c in df.columns], [c for c in conts if c in df.columns]
+def _default_columns(df: pd.DataFrame, config: MLPConfig) -> tuple[list[str], list[str]]:
+    """features.columns' lists, filtered to what the frame has (external tables are optional).
+    With `ordinal_numbers` the ordered categories are continuous inputs too, with
+    `counter_embeddings` the day and holiday counters are categories too; the lagged level
+    columns only with `lagged_level_inputs`."""
+    cats = CAT_COLS + (COUNTER_CAT_COLS if config.counter_embeddings else [])
+    conts = CONT_COLS + (ORDINAL_CAT_COLS if config.ordinal_numbers else [])
+    if not config.lagged_level_inputs:
+        conts = [c for c in conts if c not in LAGGED_LEVEL_COLS]
+    return [c for c in cats if c in df.columns], [c for c in conts if c in df.columns]
 
 
 def _make_preprocessor(cat_cols: list[str], cont_cols: list[str], config: MLPConfig) -> Any:
@@ -106,7 +112,7 @@ class MLPRegressor:
         cfg = self.config
         default_cats, default_conts = (None, None)
         if cfg.cat_cols is None or cfg.cont_cols is None:
-            default_cats, default_conts = _default_columns(train_df, cfg.ordinal_numbers)
+            default_cats, default_conts = _default_columns(train_df, cfg)
         self.cat_cols_ = list(cfg.cat_cols) if cfg.cat_cols is not None else default_cats
         self.cont_cols_ = list(cfg.cont_cols) if cfg.cont_cols is not None else default_conts
         unknown = set(cfg.emb_sizes) - set(self.cat_cols_)

@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from competition.pseudo_test import PeriodShape
 from core.errors import DataError
 from features import candidates
 from features import families as fam
-from features.pipeline import combine
+from features.pipeline import block_starts, combine
 
 
 def frame(store: list[int], dates: list[str], **cols) -> pd.DataFrame:
@@ -236,6 +237,55 @@ def test_history_spans_end_at_the_history_cut_and_respect_cutoffs():
     # Test rows: everything before the test start, the 1e6 days included.
     assert test_row["HistSales91Mean"] > 1e5 and test_row["HistSalesStd"] > 0
     assert set(candidates.history_span_columns()) <= set(out.columns)
+
+
+def test_lagged_level_sees_only_the_days_before_its_own_gap():
+    # Two stores, 2014-01-01..2014-12-31 train, a 10-day gap, then a 20-day test.
+    dates = pd.date_range("2014-01-01", "2015-01-30")
+    n = len(dates)
+    is_test = np.asarray(dates >= "2015-01-11")
+    gap_days = np.asarray((dates > "2014-12-31") & ~is_test)
+    dates, is_test = dates[~gap_days], is_test[~gap_days]
+    n = len(dates)
+    rng = np.random.default_rng(0)
+    sales = rng.uniform(50, 150, size=(2, n))
+    df = pd.concat([frame([s] * n, dates.strftime("%Y-%m-%d").tolist(), Open=np.ones(n, np.int8),
+                          Sales=np.where(is_test, np.nan, sales[s - 1]),
+                          Customers=np.where(is_test, np.nan, sales[s - 1] / 10), _test=is_test)
+                    for s in (1, 2)], ignore_index=True)
+    shape = PeriodShape(n_days=20, gap=10)
+    starts = block_starts(df, shape)
+    out = fam.lagged_level(df, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
+    day = fam.day_number(df["Date"])
+    # Test rows: the cut is the last train day; train rows: the day `gap + 1` before their block.
+    assert (starts[df["_test"].to_numpy()] == fam.day_number(pd.Series([pd.Timestamp("2015-01-11")]))[0]).all()
+    horizon = out["LagHorizon"].to_numpy()
+    assert horizon.min() == 11 and horizon.max() == 30 and (horizon == day - (starts - 11)).all()
+    # Brute force for every row: the mean over the 30 days ending at its cut.
+    for i in rng.choice(len(df), 60, replace=False):
+        cut = starts[i] - 11
+        same = (df["Store"] == df["Store"].iat[i]) & (day <= cut) & (day > cut - 30) & ~df["_test"]
+        want = df.loc[same, "Sales"].mean() if same.sum() >= 5 else np.nan
+        assert out["LagSales30Mean"].iat[i] == pytest.approx(want, rel=1e-5, nan_ok=True)
+        dow = same & (df["Date"].dt.day_of_week == df["Date"].iat[i].day_of_week)
+        want = df.loc[dow, "Sales"].mean() if dow.sum() >= 1 else np.nan
+        assert out["LagSalesDow30Mean"].iat[i] == pytest.approx(want, rel=1e-5, nan_ok=True)
+    # Nothing on or after a row's cut reaches it: change every sale after the first block's cut.
+    first_cut = np.sort(np.unique(starts))[1] - 11
+    changed = df.assign(Sales=np.where(day > first_cut, df["Sales"] * 1000, df["Sales"]))
+    again = fam.lagged_level(changed, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
+    rows = starts <= first_cut + 11
+    np.testing.assert_array_equal(out.loc[rows, "LagSales30Mean"], again.loc[rows, "LagSales30Mean"])
+    assert np.isnan(out["LagSales30Mean"].iat[0])  # the first block has no history
+    assert set(fam.lagged_level_columns((30,))) <= set(out.columns)
+    # With the validation start on 12-01, no train row sees a day after 11-30; test rows still do.
+    early = fam.lagged_level(df, starts, shape.gap, pd.Timestamp("2014-12-01"), spans=(30,), min_days=5)
+    late_train = ~df["_test"].to_numpy() & (starts - 11 >= fam.day_number(pd.Series([pd.Timestamp("2014-11-30")]))[0])
+    assert late_train.any() and (early["LagHorizon"].to_numpy()[late_train] > horizon[late_train]).all()
+    nov = df[(df["Store"] == 1) & (df["Date"] > "2014-10-31") & (df["Date"] <= "2014-11-30")]["Sales"].mean()
+    assert early.loc[late_train & (df["Store"] == 1).to_numpy(), "LagSales30Mean"].to_numpy() == pytest.approx(nov)
+    test_rows = df["_test"].to_numpy()
+    np.testing.assert_array_equal(early.loc[test_rows, "LagSales30Mean"], out.loc[test_rows, "LagSales30Mean"])
 
 
 def test_day_counters_are_days_capped_and_unknown_across_gaps():
