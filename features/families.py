@@ -587,8 +587,11 @@ def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_star
     Here every row gets its own cut, placed the way the test's is: ``block_start`` is the first
     day (as a day number, ``families.day_number``) of the row's test-length block (the test
     start for test rows, ``pipeline.sequence_blocks`` for train rows), and the row's history ends
-    ``gap + 1`` days before it. So a train row sees the level 43..90 days back exactly as a test
-    row does, and never its own block's or gap's sales.
+    ``gap + 1`` days before it. So a train row sees the level as far back as a test row in the
+    same place of the test period does (43..90 days with the real test's 42-day gap and 48
+    days), and never its own block's or gap's sales. Like ``store_history``, a train row never
+    sees a day on or after ``valid_start`` (a validation row's cut is moved back to the day
+    before it), a test row sees every train day.
 
     Per span ``s`` (days ending at the cut), over open train days with Sales > 0: mean Sales
     (``LagSales<s>Mean``), mean Sales on the row's weekday (``LagSalesDow<s>Mean``) and mean
@@ -615,12 +618,13 @@ def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_star
         np.cumsum(grid, axis=1, out=out[:, 1:])
         return out
 
-    n_all = prefix(g.scatter(ok.astype(np.float64), 0.0))
-    s_all = prefix(g.scatter(np.where(ok, sales, 0.0), 0.0))
+    count_grid = g.scatter(ok.astype(np.float64), 0.0)
+    sales_grid = g.scatter(np.where(ok, sales, 0.0), 0.0)
+    n_all, s_all = prefix(count_grid), prefix(sales_grid)
     c_all = prefix(g.scatter(np.where(ok, cust, 0.0), 0.0))
     dow_mask = col_dow[None, :] == np.arange(7)[:, None, None]  # (7, 1, n_day)
-    n_dow = np.stack([prefix(g.scatter(ok.astype(np.float64), 0.0) * m) for m in dow_mask])
-    s_dow = np.stack([prefix(g.scatter(np.where(ok, sales, 0.0), 0.0) * m) for m in dow_mask])
+    n_dow = np.stack([prefix(count_grid * m) for m in dow_mask])
+    s_dow = np.stack([prefix(sales_grid * m) for m in dow_mask])
 
     r = g.store_row
     hi = np.clip(cut_col + 1, 0, g.n_day)
