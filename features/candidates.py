@@ -136,4 +136,3 @@ def history_spans(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Ti
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"HistSalesTrend{s}"][rows] = (mean / all_mean)[r[rows]]
     return with_columns(df, out)
-

@@ -64,7 +64,7 @@ CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS + LAGGED_LEVEL_COLS
 # 1, ..., the cap), so that it can give one value its own effect ("the day after a holiday", "a
 # promo starts tomorrow") instead of bending a number through its ReLU layers. LightGBM gets the
 # same from a split. Embedding them gained 0.0076 for single networks on the windows
-# (docs/RESULTS.md, "MLP: the counters as embeddings too").
+# (docs/RESULTS.md, "The MLP against LightGBM, day by day, and the counters as embeddings").
 COUNTER_CAT_COLS: list[str] = [
     "DaysToStateHoliday", "DaysFromStateHoliday", "DaysToSchoolHoliday", "DaysFromSchoolHoliday",
     "DaysToPromo", "DaysFromPromo",

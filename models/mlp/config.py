@@ -43,7 +43,7 @@ class MLPConfig:
     # With the default cat_cols, the day and holiday counters (features.columns.COUNTER_CAT_COLS:
     # days to / from holidays and promos, holiday days this / next / last week) are embedded too,
     # besides entering as numbers: the days next to a holiday are where the network lost most to
-    # LightGBM (docs/RESULTS.md, "MLP: the counters as embeddings too").
+    # LightGBM (docs/RESULTS.md, "The MLP against LightGBM, day by day, and the counters as embeddings").
     counter_embeddings: bool = True
     # With the default cont_cols, the store's recent level per row (features.columns.LAGGED_LEVEL_COLS,
     # which LightGBM uses) is left out: it changed nothing for the network (features/ABLATION.md).
