@@ -87,6 +87,20 @@ def sequence_blocks(train_dates: pd.Series, shape: PeriodShape) -> list[tuple[pd
     return out[::-1]
 
 
+def block_starts(df: pd.DataFrame, shape: PeriodShape) -> np.ndarray:
+    """Each row's block start as a day number: the test start for test rows, the start of its
+    test-length block (``sequence_blocks``) for train rows. ``censored`` runs the sequence
+    families block by block; ``families.lagged_level`` ends each row's history before its
+    block's gap."""
+    is_test = df["_test"].to_numpy()
+    day = fam.day_number(df["Date"])
+    out = np.full(len(df), int(day[is_test].min()) if is_test.any() else int(day.max()) + shape.gap + 1)
+    for start, end in sequence_blocks(df.loc[~is_test, "Date"], shape):
+        s, e = fam.day_number(pd.Series([start, end]))
+        out[~is_test & (day >= s) & (day <= e)] = s
+    return out
+
+
 def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], shape: PeriodShape
              ) -> pd.DataFrame:
     """Run a sequence family so that every row sees exactly as much of the calendar as a test row.
@@ -105,12 +119,11 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
     lookback = SEQUENCE_LOOKBACK_DAYS + shape.gap
     # Test rows first: (rows whose values are kept, rows the family sees).
     parts: list[tuple[np.ndarray, np.ndarray]] = []
+    starts = block_starts(df, shape)
     if is_test.any():
-        t0 = int(day[is_test].min())
-        parts.append((is_test, day >= t0 - lookback))
-    for start, end in sequence_blocks(df.loc[~is_test, "Date"], shape):
-        s, e = int(fam.day_number(pd.Series([start]))[0]), int(fam.day_number(pd.Series([end]))[0])
-        target = ~is_test & (day >= s) & (day <= e)
+        parts.append((is_test, day >= int(starts[is_test][0]) - lookback))
+    for s in np.unique(starts[~is_test]):
+        target = ~is_test & (starts == s)
         history = ~is_test & (day < s - shape.gap) & (day >= s - lookback)
         parts.append((target, target | history))
     new: dict[str, np.ndarray] = {}
@@ -122,18 +135,6 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
                 new[col] = np.zeros(len(df), dtype=values.dtype)
             new[col][target] = values[target[visible]]
     return fam.with_columns(df, new)
-
-
-def block_starts(df: pd.DataFrame, shape: PeriodShape) -> np.ndarray:
-    """Each row's block start as a day number: the test start for test rows, the start of its
-    test-length block (``sequence_blocks``, as ``censored`` cuts them) for train rows."""
-    is_test = df["_test"].to_numpy()
-    day = fam.day_number(df["Date"])
-    out = np.full(len(df), int(day[is_test].min()) if is_test.any() else int(day.max()) + shape.gap + 1)
-    for start, end in sequence_blocks(df.loc[~is_test, "Date"], shape):
-        s, e = fam.day_number(pd.Series([start, end]))
-        out[~is_test & (day >= s) & (day <= e)] = s
-    return out
 
 
 # The families beyond fast.ai, in pipeline order, each called as ``fn(df, valid_start, test_start,
