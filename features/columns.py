@@ -2,6 +2,8 @@
 external tables, and so State / weather / trend, are optional)."""
 from __future__ import annotations
 
+from features.families import lagged_level_columns
+
 # fast.ai lesson 3 (Rossmann) categorical inputs, in its order.
 FASTAI_CAT_COLS: list[str] = [
     "Store", "DayOfWeek", "Year", "Month", "Day", "StateHoliday", "CompetitionMonthsOpen",
@@ -42,10 +44,7 @@ NEW_CONT_COLS: list[str] = [
 # (features.families.lagged_level). LightGBM gained 0.0011 with it (four seeds, each better); the
 # MLP did not gain, with or without the counter embeddings, so it leaves them out unless
 # MLPConfig.lagged_level_inputs (features/ABLATION.md, fifth round).
-LAGGED_LEVEL_COLS: list[str] = [
-    "LagHorizon", "LagSales91Mean", "LagSalesDow91Mean", "LagCust91Mean",
-    "LagSales365Mean", "LagSalesDow365Mean", "LagCust365Mean",
-]
+LAGGED_LEVEL_COLS: list[str] = lagged_level_columns()
 
 CAT_COLS: list[str] = FASTAI_CAT_COLS + NEW_CAT_COLS
 # The categorical columns whose values are ordered numbers: calendar parts, counts of months or
@@ -63,7 +62,7 @@ CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS + LAGGED_LEVEL_COLS
 # of days, capped. Every model takes them as numbers; the MLP also embeds each value (unknown, 0,
 # 1, ..., the cap), so that it can give one value its own effect ("the day after a holiday", "a
 # promo starts tomorrow") instead of bending a number through its ReLU layers. LightGBM gets the
-# same from a split. Embedding them gained 0.0076 for single networks on the windows
+# same from a split. Embedding them gained 0.0079 for single networks on the windows
 # (docs/RESULTS.md, "The MLP against LightGBM, day by day, and the counters as embeddings").
 COUNTER_CAT_COLS: list[str] = [
     "DaysToStateHoliday", "DaysFromStateHoliday", "DaysToSchoolHoliday", "DaysFromSchoolHoliday",

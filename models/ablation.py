@@ -28,8 +28,7 @@ from core.cli import run_cli
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic, write_with
 from features.candidates import history_span_columns
-from features.columns import CAT_COLS, CONT_COLS
-from features.families import lagged_level_columns
+from features.columns import CAT_COLS, CONT_COLS, LAGGED_LEVEL_COLS
 from features.pipeline import EXTRA_FAMILIES, build_features
 from models.common import fit_frame
 from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor, lgb_frame, make_preprocessor, tree_columns
@@ -43,7 +42,7 @@ FAMILIES: dict[str, tuple[list[str], list[str]]] = {
                            "HistCustPromoMedian", "HistSalesPerCust"]),
     "closures": ([], ["DaysSinceClosed", "DaysUntilClosed", "DaysSinceRefurb", "DaysUntilRefurb"]),
     "history_spans": ([], history_span_columns()),
-    "lagged_level": ([], lagged_level_columns()),
+    "lagged_level": ([], LAGGED_LEVEL_COLS),
     "day_counters": ([], [f"Days{d}{e}" for e in ("StateHoliday", "SchoolHoliday", "Promo") for d in ("To", "From")]
                      + ["SchoolHolidayRunDay", "SchoolHolidayRunLeft"]),
     "holiday_counts": ([], [f"{c}{w}" for c in ("StateHoliday", "SchoolHoliday")

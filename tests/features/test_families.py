@@ -242,7 +242,6 @@ def test_history_spans_end_at_the_history_cut_and_respect_cutoffs():
 def test_lagged_level_sees_only_the_days_before_its_own_gap():
     # Two stores, 2014-01-01..2014-12-31 train, a 10-day gap, then a 20-day test.
     dates = pd.date_range("2014-01-01", "2015-01-30")
-    n = len(dates)
     is_test = np.asarray(dates >= "2015-01-11")
     gap_days = np.asarray((dates > "2014-12-31") & ~is_test)
     dates, is_test = dates[~gap_days], is_test[~gap_days]
