@@ -152,6 +152,10 @@ def _first_bad_row(raw: pd.Series, ok: np.ndarray) -> tuple[int, str]:
 def _read_csv(data: bytes, name: str, where: str) -> pd.DataFrame:
     """Read one competition CSV with explicit dtypes, failing with the exact line on bad values."""
     expected = _columns_of(name)
+    if not data.strip():
+        raise DataError("the file is empty (not even a header line)", file=where,
+                        fix=f"restore {name} from Kaggle's rossmann-store-sales.zip (or `make data` into an "
+                            "empty DATA_DIR)")
     try:
         header = pd.read_csv(io.BytesIO(data), nrows=0).columns.tolist()
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -205,6 +209,13 @@ def _parse_dates(raw: pd.Series, where: str | Path) -> pd.Series:
     return dates.astype("datetime64[us]")
 
 
+def _require_rows(df: pd.DataFrame, where: str, holds: str) -> None:
+    if df.empty:
+        raise DataError(f"the file has a header but no rows; it must hold {holds}", file=where,
+                        fix="restore the file from Kaggle's rossmann-store-sales.zip (or `make data` into an empty "
+                            "DATA_DIR)")
+
+
 def _check_state_holiday(df: pd.DataFrame, where: str) -> None:
     ok = df["StateHoliday"].isin(STATE_HOLIDAY_CODES).to_numpy()
     if not ok.all():
@@ -235,6 +246,7 @@ def _check_range(df: pd.DataFrame, col: str, low: float, high: float, where: str
 def _load_train(data_dir: Path) -> tuple[pd.DataFrame, str]:
     data, where = read_raw_file(data_dir, "train.csv")
     df = _read_csv(data, "train.csv", where)
+    _require_rows(df, where, "the days to learn from")
     _check_state_holiday(df, where)
     _check_range(df, "Sales", 0, np.inf, where, "Sales cannot be negative; correct the value or delete the line")
     _check_range(df, "Customers", 0, np.inf, where,
@@ -248,6 +260,7 @@ def _load_train(data_dir: Path) -> tuple[pd.DataFrame, str]:
 def _load_test(data_dir: Path) -> tuple[pd.DataFrame, str]:
     data, where = read_raw_file(data_dir, "test.csv")
     df = _read_csv(data, "test.csv", where)
+    _require_rows(df, where, "the days to predict")
     _check_state_holiday(df, where)
     _check_unique(df, where)
     blank = df["Open"].isna()
@@ -266,6 +279,7 @@ def _load_test(data_dir: Path) -> tuple[pd.DataFrame, str]:
 def _load_store(data_dir: Path) -> tuple[pd.DataFrame, str]:
     data, where = read_raw_file(data_dir, "store.csv")
     df = _read_csv(data, "store.csv", where)
+    _require_rows(df, where, "one line per store")
     dup = df["Store"].duplicated().to_numpy()
     if dup.any():
         row, value = _first_bad_row(df["Store"], ~dup)
@@ -297,7 +311,7 @@ def _check_known_stores(frame: pd.DataFrame, store: pd.DataFrame, where: str, st
 def _check_test_period(train: pd.DataFrame, test: pd.DataFrame, train_where: str, test_where: str) -> None:
     """The test period's contract: rows, unique Ids, and dates after the train period."""
     if test.empty:
-        raise DataError("test.csv has no rows", file=test_where,
+        raise DataError("the file has a header but no rows; it must hold the days to predict", file=test_where,
                         fix="use the test.csv that came with the competition data (it lists the days to predict)")
     dup = test["Id"].duplicated().to_numpy()
     if dup.any():
@@ -349,6 +363,13 @@ def _load_external(data_dir: Path) -> ExternalTables | None:
         tables[name.removesuffix(".csv")] = df
     tables["store_states"]["State"] = tables["store_states"]["State"].astype("str").str.strip()
     return ExternalTables(**tables)
+
+
+def load_sample_submission(data_dir: str | Path) -> pd.DataFrame:
+    """``sample_submission.csv`` alone (Kaggle's Id order), read and checked like in
+    :func:`load_competition`, without reading the other files."""
+    data, where = read_raw_file(Path(data_dir), "sample_submission.csv")
+    return _read_csv(data, "sample_submission.csv", where)
 
 
 def load_competition(data_dir: str | Path) -> CompetitionData:

@@ -3,6 +3,10 @@
 1. Competition files already there: nothing to do.
 2. Kaggle credentials configured: download with the kaggle CLI (a 403 means: accept the rules).
 3. Otherwise: generate the synthetic Rossmann-shaped dataset, and say so loudly.
+
+Then it validates the data (empty files, a train period too short for one pseudo-test window and
+every check of ``competition.data`` stop here, with exit 2) and, given ``--build-dir``, records
+which dataset the build is made from (``competition.dataset``).
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from competition.data import (
     is_synthetic,
     load_competition,
 )
+from competition.dataset import identify, read_record, write_record
+from competition.pseudo_test import period_shape, windows
 from competition.synthetic import SyntheticConfig, write_dataset
 from core.errors import DataError
 from core.kaggle_cli import COMPETITION, credentials_configured, explain_failure, run_kaggle
@@ -67,10 +73,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", type=int, default=SyntheticConfig.n_stores,
                         help="size of the synthetic dataset (only used when it is generated)")
     parser.add_argument("--no-download", action="store_true", help="never call the kaggle CLI")
+    parser.add_argument("--build-dir", type=Path, default=None,
+                        help="record the dataset in BUILD_DIR/dataset.json (rewritten only when it changes)")
     args = parser.parse_args(argv)
     ensure_data(args.data_dir, args.seed, args.stores, download=not args.no_download)
-    print(describe(load_competition(args.data_dir)))
+    dataset = identify(args.data_dir)
+    if args.build_dir is not None and read_record(args.build_dir) == dataset:
+        # Validated when it was recorded, and not a byte has changed since: nothing to read.
+        print(f"{dataset.describe()}: unchanged since {args.build_dir} recorded it")
+        return 0
+    data = load_competition(args.data_dir)
+    check_one_window(data)
+    print(describe(data))
+    if args.build_dir is not None:
+        write_record(args.build_dir, dataset)
+        print(f"{args.build_dir / 'dataset.json'}: this build is now made from {dataset.describe()}")
     return 0
+
+
+def check_one_window(data: CompetitionData) -> None:
+    """A train period too short for one pseudo-test window stops here, not in `make features`."""
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    windows(data.train["Date"], shape, 1, where=str(data.data_dir / "train.csv"))
 
 
 def describe(data: CompetitionData) -> str:

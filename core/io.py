@@ -1,6 +1,7 @@
 """Atomic file writes: a crash or a bad input never leaves a half-written output behind."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -47,6 +48,43 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Call ``writer(tmp_path)`` and move the result into place atomically."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def sha256_of(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# Parquet files keep their own provenance in the schema's key-value metadata, under this prefix,
+# so that it cannot be separated from the rows it describes.
+METADATA_PREFIX = "rossmann:"
+
+
+def write_parquet(df: Any, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """``df`` (a DataFrame, without its index) as parquet, atomically, with ``metadata`` stored in
+    the file (read back by :func:`parquet_metadata`)."""
+    # pyarrow is imported with the first parquet written: pets and the commands that write no
+    # parquet do not pay its import.
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    extra = {f"{METADATA_PREFIX}{k}".encode(): str(v).encode() for k, v in (metadata or {}).items()}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+    write_with(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def parquet_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata :func:`write_parquet` stored in a parquet file ({} when it stored none)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415 - see write_parquet
+
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode()[len(METADATA_PREFIX):]: v.decode() for k, v in meta.items()
+            if k.decode().startswith(METADATA_PREFIX)}
 
 
 def pyplot() -> Any:

@@ -28,12 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from competition.dataset import identify, require_match
 from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, last_days
 from core.errors import DataError
-from core.io import atomic_path, write_json_atomic, write_with
+from core.io import atomic_path, sha256_of, write_json_atomic, write_with
 from ensembling import blend
-from ensembling.inputs import load_predictions, load_segments, model_names
+from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
 from ensembling.outputs import record_ensemble, write_submission_file
 
 DEFAULT_SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "Store")
@@ -178,8 +179,12 @@ def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
                  min_gain: float = DEFAULT_MIN_GAIN, strength: float = DEFAULT_STRENGTH) -> dict[str, Any]:
     """Fit on the out-of-window predictions, predict test, write the submission files and the report entry."""
     names = model_names(build_dir, only)
-    oof = load_predictions(build_dir, names, "oof")
-    test = load_predictions(build_dir, names, "test")
+    dataset = identify(data_dir)
+    require_match(dataset, load_meta(build_dir).get("data_fingerprint"), build_dir / "features" / "meta.json",
+                  f"rebuild the features from the current data: `make features BUILD_DIR={build_dir} "
+                  f"DATA_DIR={data_dir}`")
+    oof = load_predictions(build_dir, names, "oof", dataset)
+    test = load_predictions(build_dir, names, "test", dataset)
     seg_oof = load_segments(build_dir, "oof", oof)
     seg_test = load_segments(build_dir, "test", test)
 
@@ -212,6 +217,8 @@ def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
     if entry["segment"] and len(entry["segment"]["factors"]) > 60:
         entry["segment"] = {**entry["segment"], "factors": f"{len(entry['segment']['factors'])} factors in "
                                                             f"ensemble/decision.json"}
+    entry.update({"dataset": dataset.fingerprint, "data_source": dataset.source,
+                  "submission_sha256": sha256_of(sub_dir / "submission.csv")})
     record_ensemble(build_dir, decision["rmspe"], entry)
     return decision
 

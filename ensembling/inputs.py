@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from competition.dataset import Dataset, parquet_dataset, require_match
 from core.errors import DataError
 
 OOF_COLUMNS = ("Window", "Store", "Date", "Sales", "prediction")
@@ -76,14 +77,35 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-def load_predictions(build_dir: Path, names: list[str], part: str) -> pd.DataFrame:
+def check_datasets(build_dir: Path, names: list[str], expected: Dataset | None) -> None:
+    """Refuse (exit 2) prediction files made from another dataset than ``expected`` (the data in
+    ``DATA_DIR``), or, without one, from different datasets."""
+    files = [(n, p) for n in names for part in ("oof", "test")
+             if (p := build_dir / "predictions" / f"{n}.{part}.parquet").exists()]
+    found = {p: parquet_dataset(p) for _, p in files}
+    if expected is not None:
+        for n, p in files:
+            require_match(expected, found[p], p,
+                          f"retrain it from the current data: `make train-{n} BUILD_DIR={build_dir} DATA_DIR=...`")
+        return
+    if len(set(found.values())) > 1:
+        made = ", ".join(f"{p.name} from {fp[:12] if fp else 'no recorded dataset'}" for p, fp in found.items())
+        raise DataError(f"the prediction files were made from different datasets ({made}); they are never combined",
+                        file=build_dir / "predictions",
+                        fix=f"retrain every model from one dataset: `make train BUILD_DIR={build_dir} DATA_DIR=...`")
+
+
+def load_predictions(build_dir: Path, names: list[str], part: str,
+                     expected: Dataset | None = None) -> pd.DataFrame:
     """One wide frame: key columns plus one prediction column per model (named after the model).
 
     Every model must cover exactly the same rows: a blend over partly missing rows would be
-    scored on a different window than the models it is compared with.
+    scored on a different window than the models it is compared with. And every file must come
+    from the same dataset (``expected`` where given): see :func:`check_datasets`.
     """
     columns = OOF_COLUMNS if part == "oof" else TEST_COLUMNS
     key = ["Window", "Store", "Date"] if part == "oof" else ["Id"]
+    check_datasets(build_dir, names, expected)
     wide: pd.DataFrame | None = None
     for n in names:
         path = build_dir / "predictions" / f"{n}.{part}.parquet"

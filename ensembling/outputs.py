@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from competition.data import load_competition
+from competition.data import load_sample_submission
 from core.errors import DataError
 from submissions.report import read_validation as _read
 from submissions.report import record_model, scores, validation_path
@@ -20,8 +20,7 @@ from submissions.writer import write_submission
 
 def write_submission_file(pred: pd.DataFrame, data_dir: Path, path: Path) -> None:
     """Validate ``pred`` [Id, Sales] against the data's sample submission and write it atomically."""
-    sample = load_competition(data_dir).sample_submission
-    write_submission(pred, sample, path)
+    write_submission(pred, load_sample_submission(data_dir), path)
 
 
 def record_ensemble(build_dir: Path, score: float, extra: dict[str, Any]) -> None:

@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from competition.dataset import PARQUET_KEY, Dataset, read_record, require_match
 from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, Window, last_days
 from core.errors import DataError
-from core.io import write_with
+from core.io import sha256_of, write_parquet
 from submissions.report import record_model, update_validation
 from submissions.writer import to_submission, write_submission
 
@@ -90,11 +91,27 @@ def tuned_params(build_dir: str | Path, name: str) -> dict[str, Any] | None:
     if not path.exists():
         return None
     doc = json.loads(path.read_text())
+    if (Path(build_dir) / "features" / "meta.json").exists():
+        # Parameters tuned on other data (the synthetic set, say) are not this data's best.
+        require_match(features_dataset(load_feature_tables_meta(Path(build_dir))), doc.get("dataset"), path,
+                      f"tune again on these features (`make tune MODEL={name} BUILD_DIR={build_dir}`) or delete "
+                      f"{path} to use the defaults")
     return doc.get("params", doc)
 
 
-def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
+def features_dataset(meta: dict[str, Any]) -> Dataset | None:
+    """The dataset a feature build was made from (None for a build that predates dataset records)."""
+    if "data_fingerprint" not in meta:
+        return None
+    return Dataset(str(meta.get("data_dir", "?")), str(meta["data_fingerprint"]), str(meta.get("source", "?")))
+
+
+def check_features_dataset(build_dir: Path, meta: dict[str, Any]) -> Dataset | None:
+    """The features' dataset, refused (exit 2) when it is not the one the build records in
+    ``dataset.json`` (``make data`` writes it for the current ``DATA_DIR``)."""
+    require_match(read_record(build_dir), meta.get("data_fingerprint"), build_dir / "features" / "meta.json",
+                  f"rebuild the features from the current data: `make features BUILD_DIR={build_dir} DATA_DIR=...`")
+    return features_dataset(meta)
 
 
 def window_score(labels: pd.DataFrame, pred: np.ndarray) -> dict[str, Any]:
@@ -118,6 +135,14 @@ def load_feature_tables_meta(build_dir: Path) -> dict[str, Any]:
         raise DataError("the feature files are missing", file=path,
                         fix=f"run `make features BUILD_DIR={build_dir}` first")
     return json.loads(path.read_text())
+
+
+def dataset_fields(dataset: Dataset | None, csv: Path) -> dict[str, Any]:
+    """What a validation.json entry records of where its file came from: the dataset's fingerprint
+    and source, and the sha256 of the submission file it made (upload and summary check both)."""
+    if dataset is None:
+        return {}
+    return {"dataset": dataset.fingerprint, "data_source": dataset.source, "submission_sha256": sha256_of(csv)}
 
 
 @dataclass(frozen=True)
@@ -201,6 +226,7 @@ def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: 
     """
     t0 = time.perf_counter()
     build_dir = Path(build_dir)
+    dataset = check_features_dataset(build_dir, load_feature_tables_meta(build_dir))
     oof, records = run_windows(build_dir, name, fit_predict, log)
     train, test, meta = load_feature_tables(build_dir)
     test_pred, info = fit_predict(train, test, meta)
@@ -208,7 +234,7 @@ def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: 
     cost = {"seconds": round(time.perf_counter() - t0, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     summary = {**summarize_windows(records), "windows": records, "final": info, **cost, **(extra or {})}
-    write_outputs(build_dir, name, oof, test, test_pred, summary)
+    write_outputs(build_dir, name, oof, test, test_pred, summary, dataset)
     log(f"{name}: pseudo-test RMSPE {summary['rmspe']:.4f} +/- {summary['rmspe_sd']:.4f} over "
         f"{len(records)} windows (last {LAST_DAYS} days {summary[f'rmspe_last{LAST_DAYS}']:.4f}); "
         f"{cost['seconds']:.1f} s, peak RSS {cost['peak_rss_mb']} MB; wrote "
@@ -217,7 +243,7 @@ def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: 
 
 
 def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.DataFrame,
-                  test_pred: np.ndarray, summary: dict[str, Any]) -> None:
+                  test_pred: np.ndarray, summary: dict[str, Any], dataset: Dataset | None = None) -> None:
     """Write one model's predictions, its submission and its scores.
 
     - ``predictions/<name>.oof.parquet``: Window, Store, Date, Sales (actual), prediction: the
@@ -225,17 +251,21 @@ def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.
     - ``predictions/<name>.test.parquet``: Id, Store, Date, Open, prediction (0 on closed days)
     - ``submissions/<name>.csv``
     - ``reports/validation.json``: ``models.<name>`` = ``summary`` (``rmspe`` = mean over windows)
+
+    Each file records ``dataset`` (the data the features were made from), when given.
     """
     build_dir = Path(build_dir)
+    provenance = {PARQUET_KEY: dataset.fingerprint} if dataset else {}
     test_pred = closed_to_zero(test, test_pred)
     pdir = build_dir / "predictions"
-    _write_parquet(oof, pdir / f"{name}.oof.parquet")
-    _write_parquet(pd.DataFrame({"Id": test["Id"].to_numpy(), "Store": test["Store"].to_numpy(),
-                                 "Date": test["Date"].to_numpy(), "Open": test["Open"].to_numpy(),
-                                 "prediction": test_pred}), pdir / f"{name}.test.parquet")
-    write_submission(to_submission(test, test_pred), sample_submission(build_dir),
-                     build_dir / "submissions" / f"{name}.csv")
-    record_model(build_dir, name, summary["rmspe"], {k: v for k, v in summary.items() if k != "rmspe"})
+    write_parquet(oof, pdir / f"{name}.oof.parquet", provenance)
+    write_parquet(pd.DataFrame({"Id": test["Id"].to_numpy(), "Store": test["Store"].to_numpy(),
+                                "Date": test["Date"].to_numpy(), "Open": test["Open"].to_numpy(),
+                                "prediction": test_pred}), pdir / f"{name}.test.parquet", provenance)
+    csv = build_dir / "submissions" / f"{name}.csv"
+    write_submission(to_submission(test, test_pred), sample_submission(build_dir), csv)
+    record_model(build_dir, name, summary["rmspe"],
+                 {**{k: v for k, v in summary.items() if k != "rmspe"}, **dataset_fields(dataset, csv)})
     windows = [{k: r[k] for k in ("index", "start", "end", "train_end", "n_days")} for r in summary["windows"]]
     update_validation(build_dir, {"validation": {
         "kind": "pseudo-test windows, each shaped like the test (same length, stores and gap)",

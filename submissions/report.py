@@ -42,7 +42,13 @@ def update_validation(build_dir: str | Path, updates: dict[str, Any]) -> dict[st
         doc = read_validation(build_dir)
         for key, value in updates.items():
             if key == "models":
-                doc.setdefault("models", {}).update(value)
+                models = doc.setdefault("models", {})
+                # An entry of another dataset describes data this build no longer serves: it goes,
+                # so that the file never mixes the scores of two datasets.
+                datasets = {e["dataset"] for e in value.values() if isinstance(e, dict) and "dataset" in e}
+                for name in [n for n, e in models.items() if datasets and e.get("dataset") not in datasets]:
+                    del models[name]
+                models.update(value)
             else:
                 doc[key] = value
         write_json_atomic(path, doc)

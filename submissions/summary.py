@@ -1,17 +1,62 @@
-"""Print what `make submit` produced: each model's pseudo-test RMSPE and the final file."""
+"""Print what `make submit` produced: each model's pseudo-test RMSPE and the final file.
+
+Before printing anything it checks that what it reports belongs to ``DATA_DIR``: every entry of
+``reports/validation.json`` must have been made from the data in ``DATA_DIR`` (its fingerprint,
+``competition.dataset``), and ``submission.csv`` must hold exactly the Ids of ``DATA_DIR``'s
+sample submission, in its order, and be the file the ensembler recorded. Anything else stops with
+exit 2 and the command that rebuilds it.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from competition.data import is_synthetic
+import numpy as np
+import pandas as pd
+
+from competition.data import is_synthetic, load_sample_submission
+from competition.dataset import Dataset, identify, require_match
 from competition.fetch import synthetic_banner
+from core.errors import DataError
+from core.io import sha256_of
 from submissions.report import read_validation, validation_path
+
+
+def check_entries(doc: dict[str, Any], dataset: Dataset, build_dir: Path, data_dir: Path) -> None:
+    """Every recorded score must come from ``dataset``: a score of other data is not this build's."""
+    for name, entry in sorted(doc.get("models", {}).items()):
+        require_match(dataset, entry.get("dataset"), validation_path(build_dir),
+                      f"`make submit BUILD_DIR={build_dir} DATA_DIR={data_dir}` remakes the {name!r} entry from "
+                      f"the current data (or `make clean BUILD_DIR={build_dir}` to start afresh)")
+
+
+def check_submission(path: Path, doc: dict[str, Any], data_dir: Path, build_dir: Path) -> int:
+    """``submission.csv`` against DATA_DIR's sample submission (row count, Ids and their order) and
+    against the file the ensembler recorded; returns its row count."""
+    rerun = f"`make submit BUILD_DIR={build_dir} DATA_DIR={data_dir}` writes it again"
+    try:
+        ids = pd.read_csv(path, usecols=["Id"])["Id"].to_numpy()
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"not a submission file ({err})", file=path, fix=rerun) from None
+    want = load_sample_submission(data_dir)["Id"].to_numpy()
+    if len(ids) != len(want) or not np.array_equal(ids, want):
+        raise DataError(f"holds {len(ids):,} rows, but {data_dir}'s sample_submission.csv has {len(want):,} Ids"
+                        if len(ids) != len(want) else
+                        f"its Ids are not those of {data_dir}'s sample_submission.csv, in its order",
+                        file=path, column="Id", fix=rerun)
+    recorded = doc.get("models", {}).get("ensemble", {}).get("submission_sha256")
+    if recorded is not None and sha256_of(path) != recorded:
+        raise DataError("is not the file the ensembler wrote (its sha256 differs from the one recorded in "
+                        f"{validation_path(build_dir)})", file=path, fix=rerun)
+    return len(ids)
 
 
 def summary(build_dir: Path, data_dir: Path) -> str:
     doc = read_validation(build_dir)
+    dataset = identify(data_dir)
+    check_entries(doc, dataset, build_dir, data_dir)
     lines = []
     windows = (doc.get("validation") or {}).get("windows", [])
     if windows:
@@ -28,8 +73,9 @@ def summary(build_dir: Path, data_dir: Path) -> str:
         lines.append(f"  {name:<10} pseudo-test RMSPE {entry['rmspe']:.4f}{spread}{last}")
     final = build_dir / "submissions" / "submission.csv"
     if final.exists():
-        n = sum(1 for _ in final.open()) - 1
-        lines.append(f"submission: {final} ({n} rows)")
+        n = check_submission(final, doc, data_dir, build_dir)
+        lines.append(f"submission: {final} ({n} rows, the Ids of {data_dir}/sample_submission.csv; "
+                     f"made from {dataset.describe()})")
     text = "\n".join(lines)
     if is_synthetic(data_dir):
         text = f"{synthetic_banner(data_dir)}\n{text}\n(SYNTHETIC data: these numbers are not Rossmann's)"
@@ -37,7 +83,7 @@ def summary(build_dir: Path, data_dir: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     parser.add_argument("--data-dir", type=Path, default=Path("data/raw"))
     args = parser.parse_args(argv)

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from competition.dataset import read_record
 from core.errors import DataError
-from core.io import write_text_atomic
+from core.io import sha256_of, write_text_atomic
 from core.kaggle_cli import (
     COMPETITION,
     CREDENTIALS_HELP,
@@ -33,14 +33,6 @@ from core.kaggle_cli import (
 from submissions.report import read_validation, scores, validation_path
 
 LOG_COLUMNS = ["time_utc", "file", "sha256", "message", "validation_rmspe"]
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def require_credentials() -> None:
@@ -78,6 +70,24 @@ def submitted_rmspe(build_dir: Path, submission: Path) -> float | None:
     return recorded.get(submission.stem)
 
 
+def submission_source(build_dir: Path, submission: Path) -> str | None:
+    """Whether the file was made from "kaggle" or "synthetic" data, as recorded (None: unknown).
+
+    The validation.json entry that recorded this file's sha256 says; a file no entry recorded
+    takes the build's dataset (``dataset.json``).
+    """
+    try:
+        models = read_validation(build_dir).get("models", {})
+    except json.JSONDecodeError:
+        models = {}
+    digest = sha256_of(submission)
+    for entry in models.values():
+        if isinstance(entry, dict) and entry.get("submission_sha256") == digest and "data_source" in entry:
+            return str(entry["data_source"])
+    record = read_record(build_dir)
+    return record.source if record is not None else None
+
+
 def append_log(log: Path, row: dict[str, str]) -> None:
     """Append one line to log.csv; written whole to a temp file and renamed, like every output."""
     old = log.read_text() if log.exists() else ""
@@ -89,7 +99,8 @@ def append_log(log: Path, row: dict[str, str]) -> None:
     write_text_atomic(log, old + buf.getvalue())
 
 
-def upload(build_dir: Path, message: str, file: Path | None = None, check_credentials: bool = True) -> dict[str, str]:
+def upload(build_dir: Path, message: str, file: Path | None = None, check_credentials: bool = True,
+           allow_synthetic: bool = False) -> dict[str, str]:
     """Submit ``file`` (default ``B/submissions/submission.csv``) and log it; returns the log row."""
     path = file or build_dir / "submissions" / "submission.csv"
     if not path.exists():
@@ -98,6 +109,12 @@ def upload(build_dir: Path, message: str, file: Path | None = None, check_creden
                             "uploading never builds or trains")
     if not message.strip():
         raise DataError("the submission message is empty", fix='pass one: make upload MSG="what changed"')
+    if submission_source(build_dir, path) == "synthetic" and not allow_synthetic:
+        raise DataError("was made from SYNTHETIC data (generated, not Kaggle's): its score would say nothing about "
+                        "your model, and it would take one of your daily submissions", file=path,
+                        fix=f"build it from the competition data first (`make submit BUILD_DIR={build_dir} "
+                            "DATA_DIR=path/to/rossmann`); to send it anyway, e.g. to try your Kaggle set-up, "
+                            "pass ALLOW_SYNTHETIC=1 (`--allow-synthetic`)")
     if check_credentials:
         require_credentials()
     check_executable()
@@ -126,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build-dir", type=Path, default=Path("build"))
     ap.add_argument("--message", "-m", required=True, help="the submission description shown on Kaggle")
     ap.add_argument("--file", type=Path, help="default: BUILD_DIR/submissions/submission.csv")
+    ap.add_argument("--allow-synthetic", action="store_true",
+                    help="upload even a file made from synthetic data (refused otherwise)")
     args = ap.parse_args(argv)
-    row = upload(args.build_dir, args.message, args.file)
+    row = upload(args.build_dir, args.message, args.file, allow_synthetic=args.allow_synthetic)
     print(f"uploaded {row['file']} (sha256 {row['sha256'][:12]}, validation RMSPE "
           f"{row['validation_rmspe'] or 'unknown'}); logged in {args.build_dir / 'submissions' / 'log.csv'}")
     print("scores: `make leaderboard` (Kaggle scores a submission within a minute or two)")

@@ -26,6 +26,12 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=states)
 
 
+def features_fingerprint(build_dir: Path) -> str | None:
+    """The data fingerprint of the build's features (None without a feature build)."""
+    meta = build_dir / "features" / "meta.json"
+    return json.loads(meta.read_text()).get("data_fingerprint") if meta.exists() else None
+
+
 def write_best(study: optuna.Study, model: str, build_dir: Path, storage_url: str,
                objective: Any) -> Path | None:
     """``B/tuning/<model>.json``: the best trial's parameters in the model's own names."""
@@ -43,6 +49,8 @@ def write_best(study: optuna.Study, model: str, build_dir: Path, storage_url: st
         # The objective's budget: which windows and how many seeds the value averages over.
         "budget": dataclasses.asdict(objective.budget),
         "user_attrs": best.user_attrs,
+        # The data the study ran on: a model stage refuses these parameters for other data.
+        "dataset": features_fingerprint(build_dir),
         "study": study.study_name,
         "storage": redact(storage_url),
         "n_finished": len(finished_trials(study)),

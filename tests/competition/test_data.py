@@ -160,6 +160,28 @@ def test_empty_test_csv(csv_dir: Path) -> None:
     assert_user_error(run_fetch(csv_dir), "test.csv", "no rows")
 
 
+@pytest.mark.parametrize("name", ["train.csv", "test.csv", "store.csv"])
+def test_header_only_file_stops_make_data(csv_dir: Path, name: str) -> None:
+    path = csv_dir / name
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    assert_user_error(run_fetch(csv_dir), name, "header but no rows", "fix:", "rossmann-store-sales.zip")
+
+
+@pytest.mark.parametrize("name", ["train.csv", "test.csv", "store.csv"])
+def test_empty_file_stops_make_data(csv_dir: Path, name: str) -> None:
+    (csv_dir / name).write_text("")
+    assert_user_error(run_fetch(csv_dir), name, "the file is empty", f"restore {name}")
+
+
+def test_train_too_short_for_one_window_stops_make_data(csv_dir: Path) -> None:
+    # Keep the last 60 days of train: fewer than one 48-day window plus 48 days to learn from.
+    train = pd.read_csv(csv_dir / "train.csv", dtype=str, keep_default_na=False)
+    last = pd.to_datetime(train["Date"]).max()
+    train[pd.to_datetime(train["Date"]) > last - pd.Timedelta(days=60)].to_csv(csv_dir / "train.csv", index=False)
+    assert_user_error(run_fetch(csv_dir), "train.csv", "'Date'", "holds 0 pseudo-test window(s)",
+                      "needs a longer train period")
+
+
 def test_duplicated_test_id(csv_dir: Path) -> None:
     set_field(csv_dir / "test.csv", 3, 0, "1")
     assert_user_error(run_fetch(csv_dir), "test.csv", "Id 1 appears twice", "line 3", "'Id'")

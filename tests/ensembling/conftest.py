@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competition.data import load_competition
+from competition.data import SYNTHETIC_MARKER, load_competition
+from competition.dataset import PARQUET_KEY, identify
+from core.io import write_parquet
 
 N_STORES = 30
 TRAIN_START = "2015-01-01"
@@ -69,6 +71,7 @@ def make_competition(data_dir: Path, seed: int = 0, n_stores: int = N_STORES) ->
         out.to_csv(data_dir / name, index=False)
     store.to_csv(data_dir / "store.csv", index=False)
     pd.DataFrame({"Id": test["Id"], "Sales": 0}).to_csv(data_dir / "sample_submission.csv", index=False)
+    (data_dir / SYNTHETIC_MARKER).write_text("made by tests/ensembling/conftest.py\n")
     # Minimal fast.ai tables, so the backtest has an external/ to carry over.
     ext = data_dir / "external"
     ext.mkdir(exist_ok=True)
@@ -83,10 +86,11 @@ def make_competition(data_dir: Path, seed: int = 0, n_stores: int = N_STORES) ->
     return {"train": train, "test": test, "store": store}
 
 
-def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str, Callable], seed: int = 1,
-               n_valid: int = N_VALID) -> None:
+def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str, Callable], data_dir: Path,
+               seed: int = 1, n_valid: int = N_VALID) -> None:
     """Feature tables, meta.json and prediction files for ``models``: out-of-window predictions on
-    the last ``n_valid`` train dates (N_WINDOWS windows) and test predictions.
+    the last ``n_valid`` train dates (N_WINDOWS windows) and test predictions, each recording the
+    fingerprint of ``data_dir`` as the pipeline's stages do.
 
     Each model is ``f(actual_or_truth, frame, rng) -> prediction``; for test rows the "truth" is
     a fresh draw from the same process, which is all a blend needs.
@@ -103,9 +107,11 @@ def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str,
     test.to_parquet(build_dir / "features" / "test.parquet", index=False)
     dates = np.sort(train["Date"].unique())
     valid_start = pd.Timestamp(dates[-n_valid])
+    dataset = identify(data_dir)
     (build_dir / "features" / "meta.json").write_text(json.dumps({
         "valid_start": str(valid_start.date()), "test_start": str(test["Date"].min().date()),
-        "rows": {"train": len(train), "test": len(test)}, "source": "synthetic"}))
+        "rows": {"train": len(train), "test": len(test)}, "source": dataset.source,
+        "data_fingerprint": dataset.fingerprint, "data_dir": dataset.data_dir}))
     valid = train[train["Date"] >= valid_start].reset_index(drop=True)
     # Window 1 is the last stretch of train, as competition.pseudo_test numbers them.
     day = (valid["Date"] - valid_start).dt.days.to_numpy()
@@ -115,10 +121,11 @@ def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str,
     for name, f in models.items():
         pv = np.where(valid["Open"] == 1, f(valid["Sales"].to_numpy(float), valid, rng), 0.0)
         pt = np.where(test["Open"] == 1, f(truth_test, test, rng), 0.0)
-        valid[["Window", "Store", "Date", "Sales"]].assign(prediction=pv).to_parquet(
-            build_dir / "predictions" / f"{name}.oof.parquet", index=False)
-        test[["Id", "Store", "Date"]].assign(prediction=pt).to_parquet(
-            build_dir / "predictions" / f"{name}.test.parquet", index=False)
+        provenance = {PARQUET_KEY: dataset.fingerprint}
+        write_parquet(valid[["Window", "Store", "Date", "Sales"]].assign(prediction=pv),
+                      build_dir / "predictions" / f"{name}.oof.parquet", provenance)
+        write_parquet(test[["Id", "Store", "Date"]].assign(prediction=pt),
+                      build_dir / "predictions" / f"{name}.test.parquet", provenance)
 
 
 def noisy(sd: float, bias: float = 1.0) -> Callable:
@@ -154,7 +161,7 @@ def build_factory(tmp_path: Path, data_dir: Path) -> Callable[..., Path]:
 
     def factory(models: dict[str, Callable], name: str = "build", seed: int = 1) -> Path:
         b = tmp_path / name
-        make_build(b, comp, models, seed=seed)
+        make_build(b, comp, models, data_dir, seed=seed)
         return b
 
     return factory

@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from competition.dataset import PARQUET_KEY, identify
 from core.errors import DataError
+from core.io import parquet_metadata, sha256_of, write_parquet
 from ensembling.ensemble import run_ensemble
-from submissions.report import record_model
+from ensembling.inputs import load_predictions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,18 +61,53 @@ def test_rerun_does_not_blend_its_own_output(build_factory, data_dir, synth):
 
 
 def test_merges_into_existing_validation_json(build_factory, data_dir, synth):
+    """Entries of the same dataset stay; one of another dataset (or of none) goes, so the file
+    never mixes the scores of two datasets."""
     build = build_factory(_models(synth))
-    record_model(build, "lgbm", 0.123, {"n_trees": 10})
+    fp = identify(data_dir).fingerprint
+    (build / "reports").mkdir()
+    (build / "reports" / "validation.json").write_text(json.dumps({"models": {
+        "lgbm": {"rmspe": 0.123, "n_trees": 10, "dataset": fp}, "old": {"rmspe": 0.2, "dataset": "0" * 64}}}))
     run_ensemble(build, data_dir)
     models = json.loads((build / "reports" / "validation.json").read_text())["models"]
-    assert models["lgbm"] == {"rmspe": 0.123, "n_trees": 10}
-    assert "ensemble" in models
+    assert models["lgbm"] == {"rmspe": 0.123, "n_trees": 10, "dataset": fp}
+    assert "old" not in models
+    assert models["ensemble"]["dataset"] == fp and models["ensemble"]["data_source"] == "synthetic"
+    assert models["ensemble"]["submission_sha256"] == sha256_of(build / "submissions" / "submission.csv")
+
+
+def _rewrite(path: Path, df: pd.DataFrame) -> None:
+    """Replace a predictions file, keeping the dataset it records."""
+    write_parquet(df, path, parquet_metadata(path))
+
+
+def test_predictions_of_another_dataset_are_refused(build_factory, data_dir, synth, tmp_path):
+    """A model retrained on other data (or an older file that records none) is never blended in."""
+    build = build_factory(_models(synth))
+    path = build / "predictions" / "mlp.oof.parquet"
+    write_parquet(pd.read_parquet(path), path, {PARQUET_KEY: "f" * 64})
+    with pytest.raises(DataError, match="was made from dataset ffffffffffff") as err:
+        run_ensemble(build, data_dir)
+    assert "mlp.oof.parquet" in err.value.render() and "make train-mlp" in err.value.render()
+    pd.read_parquet(path).to_parquet(path, index=False)
+    with pytest.raises(DataError, match="records no dataset"):
+        run_ensemble(build, data_dir)
+    # Without DATA_DIR (the report), files of two datasets are refused too.
+    write_parquet(pd.read_parquet(path), path, {PARQUET_KEY: "f" * 64})
+    with pytest.raises(DataError, match="different datasets"):
+        load_predictions(build, ["baseline", "lgbm", "mlp"], "oof")
+    # And the same models' files against other data in DATA_DIR.
+    other = tmp_path / "other"
+    synth.make_competition(other, seed=9)
+    build2 = build_factory(_models(synth), name="build2")
+    with pytest.raises(DataError, match="the current dataset is synthetic data"):
+        run_ensemble(build2, other)
 
 
 def test_models_covering_different_rows_is_a_data_error(build_factory, data_dir, synth):
     build = build_factory(_models(synth))
     path = build / "predictions" / "mlp.oof.parquet"
-    pd.read_parquet(path).iloc[5:].to_parquet(path, index=False)
+    _rewrite(path, pd.read_parquet(path).iloc[5:])
     with pytest.raises(DataError, match="covers different rows"):
         run_ensemble(build, data_dir)
 
@@ -79,7 +116,7 @@ def test_one_window_is_a_data_error(build_factory, data_dir, synth):
     build = build_factory(_models(synth))
     for path in (build / "predictions").glob("*.oof.parquet"):
         df = pd.read_parquet(path)
-        df[df["Window"] == 1].to_parquet(path, index=False)
+        _rewrite(path, df[df["Window"] == 1])
     with pytest.raises(DataError, match="at least 2"):
         run_ensemble(build, data_dir)
 
@@ -95,7 +132,7 @@ def test_cli_user_error_exits_2_without_traceback(tmp_path, data_dir):
 def test_cli_missing_column(build_factory, data_dir, synth):
     build = build_factory(_models(synth))
     path = build / "predictions" / "lgbm.test.parquet"
-    pd.read_parquet(path).drop(columns="prediction").to_parquet(path, index=False)
+    _rewrite(path, pd.read_parquet(path).drop(columns="prediction"))
     res = subprocess.run([sys.executable, "-m", "ensembling", "--build-dir", str(build), "--data-dir", str(data_dir)],
                          cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 2

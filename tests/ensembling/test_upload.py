@@ -138,6 +138,33 @@ def test_real_cli_failure_is_explained_when_precheck_is_skipped(tmp_path, build,
     assert not (build / "submissions" / "log.csv").exists()
 
 
+@pytest.mark.parametrize("recorded_by", ["validation entry", "build record"])
+def test_upload_refuses_a_synthetic_submission_without_the_override(tmp_path, build, stand_in, recorded_by):
+    """A file recorded as made from synthetic data (by the entry that recorded its sha256, or, for a
+    file no entry recorded, by the build's dataset.json) is refused before the CLI runs;
+    ALLOW_SYNTHETIC=1 sends it."""
+    sub = build / "submissions" / "submission.csv"
+    if recorded_by == "validation entry":
+        doc = json.loads((build / "reports" / "validation.json").read_text())
+        doc["models"]["ensemble"].update(data_source="synthetic", dataset="ab" * 32, submission_sha256=_sha(sub))
+        (build / "reports" / "validation.json").write_text(json.dumps(doc))
+    else:
+        (build / "dataset.json").write_text(json.dumps({"data_dir": "/d", "fingerprint": "ab" * 32,
+                                                        "source": "synthetic"}))
+    before = sub.read_bytes()
+    env = _env(tmp_path, KAGGLE=str(stand_in), KAGGLE_API_TOKEN="tok")
+    res = subprocess.run(["make", "--no-print-directory", "upload", f"BUILD_DIR={build}", "MSG=x"], cwd=REPO, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "SYNTHETIC" in res.stderr and "ALLOW_SYNTHETIC=1" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "argv.log").exists() and not (build / "submissions" / "log.csv").exists()
+    assert sub.read_bytes() == before
+    res = subprocess.run(["make", "--no-print-directory", "upload", f"BUILD_DIR={build}", "MSG=x",
+                          "ALLOW_SYNTHETIC=1"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert len(list(csv.DictReader((build / "submissions" / "log.csv").open()))) == 1
+
+
 def test_upload_missing_file_is_a_data_error(tmp_path, stand_in):
     env = _env(tmp_path, KAGGLE=str(stand_in), KAGGLE_API_TOKEN="tok")
     res = _run("submissions.upload", ["--build-dir", str(tmp_path / "nothing"), "-m", "x"], env)

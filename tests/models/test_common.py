@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from competition.dataset import Dataset, parquet_dataset
 from core.errors import DataError
 from models.common import write_outputs
+from submissions.report import read_validation
 
 
 def _tables() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -25,10 +27,16 @@ def test_model_submission_follows_the_sample_submission_order(tmp_path: Path) ->
     test, oof, summary = _tables()
     (tmp_path / "features").mkdir()
     pd.DataFrame({"Id": [3, 1, 4, 2], "Sales": 0.0}).to_parquet(tmp_path / "features" / "sample_submission.parquet")
-    write_outputs(tmp_path, "m", oof, test, np.array([10.0, 20.0, 30.0, 40.0]), summary)
+    dataset = Dataset("/data", "ab" * 32, "kaggle")
+    write_outputs(tmp_path, "m", oof, test, np.array([10.0, 20.0, 30.0, 40.0]), summary, dataset)
     sub = pd.read_csv(tmp_path / "submissions" / "m.csv")
     assert sub["Id"].tolist() == [3, 1, 4, 2]
     assert sub["Sales"].tolist() == pytest.approx([30.0, 10.0, 40.0, 0.0])
+    # Every output records the data it was made from.
+    for part in ("oof", "test"):
+        assert parquet_dataset(tmp_path / "predictions" / f"m.{part}.parquet") == dataset.fingerprint
+    entry = read_validation(tmp_path)["models"]["m"]
+    assert entry["dataset"] == dataset.fingerprint and entry["data_source"] == "kaggle"
 
 
 def test_missing_sample_submission_says_rebuild_the_features(tmp_path: Path) -> None:
