@@ -26,12 +26,14 @@ STORAGE   ?= sqlite:///$(BUILD_DIR)/tuning/optuna.db## Optuna storage URL
 STUDY     ?= rossmann-$(MODEL)## Optuna study name
 TUNE_SEEDS ?= 1##              seeds each trial averages over (2: half the seed noise's variance)
 TUNE_WINDOWS ?=##              windows a study averages over, e.g. w2 (empty: all)
-FOLDS     ?= 2##               pseudo-test windows every model is scored on (each shaped like the test)
+FOLDS     ?= 2##               recent pseudo-test windows every model is scored on (each shaped like the test)
+SEASONS   ?= 1##               same-season windows: the test's dates 1, 2, ... years back (52 weeks)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
 MLP_MEMBERS ?= 2##            MLP members averaged, first fits of seeds SEED, SEED+1, ... (4 scored the same; docs/RESULTS.md)
 MLP_RECIPES ?= continue##     the members' recipes, cycled: continue recent direct
 MLP_REFITS ?= continue##      each member's final networks, refits of its first fit: continue, recent (last year twice; +2 min)
 BACKTEST_FOLDS ?= 6##          windows of `make backtest`
+REALTEST_CUTS ?= 2015-05-08 2014-06-20 2014-09-19 2015-03-27## train ends of `make realtests`' real tests
 MSG       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo manual) $(MODELS)## upload message
 ALLOW_SYNTHETIC ?=##         1: let `make upload` send a submission made from synthetic data
 KAGGLE    ?= $(CURDIR)/.venv/bin/kaggle## kaggle executable used by upload / leaderboard
@@ -51,7 +53,7 @@ PREDICTIONS := $(foreach m,$(MODELS),$(BUILD_DIR)/predictions/$(m).test.parquet)
 SUBMISSION  := $(BUILD_DIR)/submissions/submission.csv
 
 .PHONY: FORCE help setup data features train $(addprefix train-,$(MODELS)) lr-find tune tune-worker ensemble \
-        submit report upload leaderboard backtest bench bench-readme test lint clean
+        submit report upload leaderboard backtest realtests bench bench-readme test lint clean
 
 help: ## list the targets and variables
 	@echo "Targets:"
@@ -80,14 +82,14 @@ data: $(DATASET) ## make sure DATA_DIR has data (Kaggle download with credential
 # so what depends on it) moves only when the setting really changes.
 stamp = @mkdir -p $(dir $1); echo "$2" | cmp -s - $1 || echo "$2" > $1
 
-# Rewritten only when FOLDS changes, so that a new FOLDS rebuilds the windows and what follows.
+# Rewritten only when FOLDS or SEASONS changes, so that new windows rebuild what follows.
 $(FOLDS_STAMP): FORCE
-	$(call stamp,$@,$(FOLDS))
+	$(call stamp,$@,$(FOLDS) $(SEASONS))
 
 # The features stage runs when the dataset, its code or FOLDS changes, and rewrites the tables only
 # when its input hash (data fingerprint + code + FOLDS) changed; it always touches meta.json. The
 # models follow train.parquet, so the same data under another path retrains nothing.
-FEATURES_CMD = $(PY) -m features --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --folds $(FOLDS)
+FEATURES_CMD = $(PY) -m features --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --folds $(FOLDS) --seasons $(SEASONS)
 $(FEATURES_META): $(SETUP) $(DATASET) $(wildcard core/*.py competition/*.py features/*.py) $(FOLDS_STAMP)
 	$(FEATURES_CMD)
 
@@ -152,6 +154,13 @@ leaderboard: $(SETUP) ## show this account's Kaggle scores for the competition
 backtest: ## the pipeline on BACKTEST_FOLDS windows: BUILD_DIR/backtest/results.md (every model, mean +/- sd)
 	$(MAKE) --no-print-directory ensemble BUILD_DIR=$(BUILD_DIR)/backtest FOLDS=$(BACKTEST_FOLDS)
 	$(PY) -m ensembling.backtest --build-dir $(BUILD_DIR)/backtest
+
+# Every model's settings, so that `make realtests` runs the very pipeline `make submit` runs.
+PIPELINE_ARGS = SEED=$(SEED) THREADS=$(THREADS) "MODELS=$(MODELS)" MLP_MEMBERS=$(MLP_MEMBERS) \
+                "MLP_RECIPES=$(MLP_RECIPES)" "MLP_REFITS=$(MLP_REFITS)"
+realtests: $(SETUP) ## the pipeline on real tests cut from DATA_DIR: each window scheme's report vs the real score
+	$(PY) -m ensembling.realtests --data-dir $(DATA_DIR) --out $(BUILD_DIR)/realtests --cuts $(REALTEST_CUTS) \
+	    --make-args FOLDS=4 SEASONS=2 $(PIPELINE_ARGS)
 
 tune: $(FEATURES) ## Optuna study (MODEL, TRIALS, TIMEOUT, STORAGE, STUDY); resumes; best -> tuning/MODEL.json
 	$(PY) -m models.tune --model $(MODEL) --trials $(TRIALS) --timeout $(TIMEOUT) --storage "$(STORAGE)" \

@@ -12,8 +12,16 @@ window rebuilds exactly that from the train data:
 - nothing dated after the window's end exists in any table (weather and Google trend included).
 
 The triple is a :class:`~competition.data.CompetitionData`, so ``features.build_features`` runs on
-it unchanged and a window's features are computed exactly as the test's are. Window 1 ends on the
-last train date; window k+1 ends the day before window k starts.
+it unchanged and a window's features are computed exactly as the test's are.
+
+Two kinds of window:
+- **recent** (``windows``): window 1 ends on the last train date; window k+1 ends the day before
+  window k starts. They say how the models do on the weeks just before the test.
+- **same-season** (``season_windows``): the test's own dates 52 weeks back (same weekdays; 104
+  weeks for the second year), with the train cut the same gap before. They say how the models do
+  in the test's season (the summer holidays, say), which the recent windows may not have. Such a
+  window sees up to a year less history than the test does, and a store without rows in it
+  (180 stores have none in 2014-07..12) is left out of it.
 """
 from __future__ import annotations
 
@@ -27,6 +35,9 @@ import pandas as pd
 from core.errors import DataError
 
 TEST_COLUMNS = ["Id", "Store", "DayOfWeek", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
+RECENT, SEASON = "recent", "season"
+# A year back on the same weekdays: 52 weeks.
+SEASON_DAYS = 364
 # The end of a window is where the test is hardest (forward-looking inputs run out), so every
 # window's last LAST_DAYS dates are also scored on their own.
 LAST_DAYS = 7
@@ -48,10 +59,12 @@ class PeriodShape:
 class Window:
     """One pseudo-test window: train on dates <= ``train_end``, predict ``start``..``end``."""
 
-    index: int  # 1 = the window that ends on the last train date
+    index: int  # 1 = the recent window that ends on the last train date; season windows follow
     train_end: pd.Timestamp
     start: pd.Timestamp
     end: pd.Timestamp
+    kind: str = RECENT
+    years_back: int = 0  # season windows: the test's dates this many times 52 weeks back
 
     @property
     def n_days(self) -> int:
@@ -61,13 +74,20 @@ class Window:
     def name(self) -> str:
         return f"w{self.index}"
 
+    @property
+    def label(self) -> str:
+        """``recent 1``, ``season -1y``: what the window is, for tables."""
+        return f"season -{self.years_back}y" if self.kind == SEASON else f"recent {self.index}"
+
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "train_end": str(self.train_end.date()), "start": str(self.start.date()),
-                "end": str(self.end.date()), "n_days": self.n_days}
+                "end": str(self.end.date()), "n_days": self.n_days, "kind": self.kind,
+                "years_back": self.years_back, "label": self.label}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Window:
-        return cls(int(d["index"]), pd.Timestamp(d["train_end"]), pd.Timestamp(d["start"]), pd.Timestamp(d["end"]))
+        return cls(int(d["index"]), pd.Timestamp(d["train_end"]), pd.Timestamp(d["start"]), pd.Timestamp(d["end"]),
+                   str(d.get("kind", RECENT)), int(d.get("years_back", 0)))
 
 
 @dataclass
@@ -78,6 +98,7 @@ class PseudoTest:
     window: Window
     data: Any
     labels: pd.DataFrame
+    missing_stores: list[int] = dataclasses.field(default_factory=list)  # test stores without rows in it
 
 
 def last_days(dates: Any) -> np.ndarray:
@@ -124,11 +145,89 @@ def windows(train_dates: pd.Series, shape: PeriodShape, folds: int, *, min_train
     return out
 
 
-def pseudo_test(data: Any, window: Window) -> PseudoTest:
-    """Cut ``window`` out of ``data`` (a CompetitionData): see the module docstring."""
+def season_windows(train_dates: pd.Series, test_dates: pd.Series, shape: PeriodShape, years: int, *,
+                   first_index: int, min_train_days: int | None = None) -> tuple[list[Window], list[str]]:
+    """The test's dates ``1..years`` times 52 weeks back, each with its train ending ``shape.gap``
+    days before it: ``(windows, notes)``, where ``notes`` says why a year back has no window
+    (its dates lie before the train data, or it would leave fewer than ``min_train_days``,
+    default one window's length, to learn from). Indices start at ``first_index``."""
+    if years < 0:
+        raise DataError(f"need 0 or more same-season windows, got SEASONS={years}", column="SEASONS",
+                        fix="set SEASONS to 0, 1 or 2 (make submit SEASONS=1)")
+    dates = pd.Series(train_dates)
+    first, last = pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
+    test = pd.Series(test_dates)
+    test_start, test_end = pd.Timestamp(test.min()), pd.Timestamp(test.max())
+    need = shape.n_days if min_train_days is None else min_train_days
+    out: list[Window] = []
+    notes: list[str] = []
+    for y in range(1, years + 1):
+        back = pd.Timedelta(days=SEASON_DAYS * y)
+        start, end = test_start - back, test_end - back
+        train_end = start - pd.Timedelta(days=shape.gap + 1)
+        held = (train_end - first).days + 1
+        if end > last:
+            notes.append(f"no same-season window {y} year(s) back ({start.date()}..{end.date()}): it ends after "
+                         f"the last train date {last.date()}")
+            continue
+        if held < need:
+            notes.append(f"no same-season window {y} year(s) back ({start.date()}..{end.date()}): its train "
+                         f"would hold {max(held, 0)} days, fewer than {need}")
+            continue
+        out.append(Window(first_index + len(out), train_end, start, end, SEASON, y))
+    return out, notes
+
+
+def plan(train_dates: pd.Series, test_dates: pd.Series, folds: int, seasons: int, *,
+         where: str = "train.csv") -> tuple[list[Window], list[str]]:
+    """Every window a build scores: ``folds`` recent windows (an error if they do not fit, with how
+    many do), then up to ``seasons`` same-season ones (``notes`` says which years back have none)."""
+    shape = period_shape(train_dates, test_dates)
+    recent = windows(train_dates, shape, folds, where=where)
+    season, notes = season_windows(train_dates, test_dates, shape, seasons, first_index=len(recent) + 1)
+    return recent + season, notes
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The expected test RMSPE from the window scores, and an interval as wide as the windows
+    disagree (``low``..``high``)."""
+
+    value: float
+    low: float
+    high: float
+    weights: dict[str, float]  # window name -> its weight in ``value``
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"estimate": self.value, "estimate_low": self.low, "estimate_high": self.high,
+                "estimate_weights": self.weights}
+
+
+def window_weights(windows: list[Window]) -> dict[str, float]:
+    """Each window's weight in the estimate: the recent windows and the same-season windows count
+    half each (all of it to one kind when the other has no window), equally within a kind."""
+    kinds = {k: [w for w in windows if w.kind == k] for k in (RECENT, SEASON)}
+    present = [k for k, ws in kinds.items() if ws]
+    return {w.name: 1.0 / len(present) / len(kinds[w.kind]) for k in present for w in kinds[k]}
+
+
+def estimate(scores: dict[str, float], windows: list[Window]) -> Estimate:
+    """The expected test RMSPE: the weighted mean of the window scores (``window_weights``), with
+    an interval of one weighted standard deviation of the window scores on either side."""
+    weights = {n: w for n, w in window_weights([w for w in windows if w.name in scores]).items()}
+    v = np.array([scores[n] for n in weights])
+    wt = np.array(list(weights.values()))
+    mean = float(np.sum(wt * v))
+    sd = float(np.sqrt(np.sum(wt * (v - mean) ** 2)))
+    return Estimate(mean, mean - sd, mean + sd, weights)
+
+
+def pseudo_test(data: Any, window: Window, stores: np.ndarray | None = None) -> PseudoTest:
+    """Cut ``window`` out of ``data`` (a CompetitionData): see the module docstring. Its rows are
+    those of the real test's stores (or of ``stores``)."""
     train = data.train
     dates = train["Date"]
-    test_stores = np.unique(data.test["Store"].to_numpy())
+    test_stores = np.unique(data.test["Store"].to_numpy() if stores is None else np.asarray(stores))
     in_window = ((dates >= window.start) & (dates <= window.end)).to_numpy()
     rows = train[in_window & train["Store"].isin(test_stores).to_numpy()]
     rows = rows.sort_values(["Date", "Store"], kind="stable").reset_index(drop=True)
@@ -144,4 +243,5 @@ def pseudo_test(data: Any, window: Window) -> PseudoTest:
     cut = dataclasses.replace(
         data, train=train[(dates <= window.train_end).to_numpy()].reset_index(drop=True), test=test,
         sample_submission=pd.DataFrame({"Id": ids, "Sales": np.zeros(len(ids))}), external=ext)
-    return PseudoTest(window, cut, labels)
+    missing = np.setdiff1d(test_stores, labels["Store"].to_numpy()).tolist()
+    return PseudoTest(window, cut, labels, [int(m) for m in missing])

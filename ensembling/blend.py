@@ -19,6 +19,7 @@ import numpy as np
 from scipy.optimize import minimize, nnls
 
 from competition.metric import optimal_factor, rmspe
+from competition.pseudo_test import Window
 
 SPACES = ("linear", "geometric")
 
@@ -114,12 +115,12 @@ def predict(P: np.ndarray, fit: BlendFit) -> np.ndarray:
     return fit.factor * base_blend(P, fit.weights, fit.space)
 
 
-# Candidate procedures, simplest first. Weights and factor fitted on a few windows can chase
-# week-level shocks that every model shares (holiday weeks, weather); whether a blend and a factor
-# carry over to an unseen window is decided by the leave-one-window-out score, not assumed.
-# ``equal`` fits no weights: with two windows, weights fitted on a window where one model failed
-# (LightGBM on the Easter window, say) push it out of the blend for the other window too.
-PROCEDURES = ("single", "single+factor", "equal", "equal+factor", "blend", "blend+factor")
+# Candidate procedures, simplest first: ``equal`` is the prior's own procedure (it fits no weight),
+# so it wins when the windows cannot tell the procedures apart. Weights and a factor fitted on a few
+# windows can chase week-level shocks that every model shares (holiday weeks, weather, a spring
+# factor applied to the summer); whether they carry over to a later window is decided by the
+# causal score (``choose``), not assumed.
+PROCEDURES = ("equal", "equal+factor", "single", "single+factor", "blend", "blend+factor")
 # ``equal`` averages the models within this ratio of the best one's RMSPE on the fitting rows
 # (the median baseline, half as accurate again, stays out).
 EQUAL_WITHIN = 1.25
@@ -183,29 +184,37 @@ def _key(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def window_folds(groups: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, Any]]:
-    """Leave-one-window-out: ``(fit rows, held-out rows, window)`` for each window in ``groups``."""
-    g = np.asarray(groups)
-    uniq = np.unique(g)
-    if len(uniq) < 2:
-        raise ValueError(f"leave-one-window-out needs at least two pseudo-test windows, got {len(uniq)}")
-    return [(g != w, g == w, _key(w)) for w in uniq]
-
-
 def mean_window_rmspe(y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> float:
     """The mean over windows of each window's RMSPE (how every model's score is reported)."""
     g = np.asarray(groups)
     return float(np.mean([rmspe(y[g == w], pred[g == w]) for w in np.unique(g)]))
 
 
+# ---------------------------------------------------------------------------------------------
+# The causal loop: what the ensemble knows when it predicts a window
+# ---------------------------------------------------------------------------------------------
+
+def prior(k: int) -> BlendFit:
+    """The blend fitted on nothing: the geometric mean of the ``k`` models, no factor. A window
+    with no earlier window to learn from is predicted by it."""
+    return BlendFit("geometric", np.full(k, 1.0 / k), 1.0, float("nan"))
+
+
+def known_before(windows: dict[Any, Window], w: Any, among: Any = None) -> list[Any]:
+    """The windows (of ``among``, default all) whose every date lies on or before window ``w``'s
+    train end: the only ones whose predictions and answers exist when ``w``'s models are trained."""
+    cut = windows[w].train_end
+    return [v for v in (windows if among is None else among) if windows[v].end <= cut]
+
+
 @dataclass
 class SegmentCheck:
-    """How per-segment factors for one column did out of window: fitted on the other windows,
-    scored on each window in turn."""
+    """How per-segment factors for one column did inside a set of windows: for each window that
+    has earlier windows, the procedure and segment factors fitted on those, scored on it."""
 
     column: str
     n_segments: int
-    global_rmspe: list[float] = field(default_factory=list)  # one per held-out window
+    global_rmspe: list[float] = field(default_factory=list)  # one per scored window
     segment_rmspe: list[float] = field(default_factory=list)
     accepted: bool = False
 
@@ -219,65 +228,95 @@ class SegmentCheck:
                 "gains": self.gains, "accepted": self.accepted}
 
 
-def check_segments(P: np.ndarray, y: np.ndarray, groups: np.ndarray, segments: dict[str, np.ndarray],
-                   strength: float, min_gain: float, procedure: str = "blend+factor") -> list[SegmentCheck]:
-    """Does a per-segment factor beat the global one leave-one-window-out, in every window?
+@dataclass
+class Choice:
+    """What the ensembler decides from a set of windows: the procedure (chosen by its causal score
+    inside them), its fit on all of them, and per-segment factors if they won the same way."""
 
-    For each held-out window the blend and global factor are fitted on the other windows, then
-    segment factors on top of them. A segmentation is accepted only if it lowers RMSPE on the
-    held-out window by at least ``min_gain`` every time: a gain in some windows only, or one that
-    shows only in-sample, is over-fitting.
+    procedure: str
+    fit: BlendFit
+    procedure_rmspe: dict[str, float]  # each procedure's causal score inside the windows
+    segment_checks: list[SegmentCheck]
+    segment: str | None = None
+    segment_factors: dict[Any, float] | None = None
+    windows: list[Any] = field(default_factory=list)  # the windows it was fitted on
+
+    def predict(self, P: np.ndarray, segments: dict[str, np.ndarray]) -> np.ndarray:
+        base = base_blend(P, self.fit.weights, self.fit.space)
+        if self.segment is None:
+            return self.fit.factor * base
+        return apply_segment_factors(base, segments[self.segment], self.segment_factors or {}, self.fit.factor)
+
+
+def _fit_or_prior(P: np.ndarray, y: np.ndarray, rows: np.ndarray, procedure: str) -> BlendFit:
+    return fit_procedure(P[rows], y[rows], procedure) if rows.any() else prior(P.shape[1])
+
+
+def choose(P: np.ndarray, y: np.ndarray, groups: np.ndarray, windows: dict[Any, Window], among: list[Any],
+           segments: dict[str, np.ndarray], min_gain: float, strength: float,
+           procedures: tuple[str, ...] = ()) -> Choice:
+    """Decide and fit the ensemble on the windows ``among`` only, nothing chosen on what it scores.
+
+    Inside ``among`` every window is predicted the causal way (each procedure fitted on the windows
+    known before it, :func:`known_before`; the prior where there is none), and the procedure with
+    the best mean score wins, a simpler one (earlier in ``PROCEDURES``) within ``min_gain`` of it
+    first: with no window that has an earlier one, every procedure scores the prior's and the
+    prior's own procedure, ``equal``, wins. Per-segment factors (fitted on top, shrunk towards the
+    factor) are accepted only if they gain at least ``min_gain`` on every window scored that way.
     """
-    checks = {col: SegmentCheck(col, int(len(np.unique(seg)))) for col, seg in segments.items()}
-    for fit_m, eval_m, _ in window_folds(groups):
-        fit = fit_procedure(P[fit_m], y[fit_m], procedure)
-        base_fit = base_blend(P[fit_m], fit.weights, fit.space)
-        base_eval = base_blend(P[eval_m], fit.weights, fit.space)
-        global_score = rmspe(y[eval_m], fit.factor * base_eval)
-        for col, seg in segments.items():
-            factors = fit_segment_factors(base_fit, y[fit_m], seg[fit_m], fit.factor, strength)
-            pred = apply_segment_factors(base_eval, seg[eval_m], factors, fit.factor)
-            checks[col].global_rmspe.append(global_score)
-            checks[col].segment_rmspe.append(rmspe(y[eval_m], pred))
-    for c in checks.values():
-        c.accepted = all(g >= min_gain for g in c.gains)
-    return list(checks.values())
-
-
-def cross_fit(P: np.ndarray, y: np.ndarray, groups: np.ndarray, segment: np.ndarray | None,
-              strength: float, procedure: str = "blend+factor") -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Leave-one-window-out predictions of the whole procedure, for an honest score.
-
-    Each window is predicted by a blend (space choice, weights, factor and, if used, segment
-    factors) fitted on the other windows only, so no row scores a fit it took part in.
-    """
-    out = np.empty(len(y), dtype=np.float64)
-    details = []
-    for fit_m, eval_m, window in window_folds(groups):
-        fit = fit_procedure(P[fit_m], y[fit_m], procedure)
-        base_eval = base_blend(P[eval_m], fit.weights, fit.space)
-        if segment is not None:
-            base_fit = base_blend(P[fit_m], fit.weights, fit.space)
-            factors = fit_segment_factors(base_fit, y[fit_m], segment[fit_m], fit.factor, strength)
-            out[eval_m] = apply_segment_factors(base_eval, segment[eval_m], factors, fit.factor)
-        else:
-            out[eval_m] = fit.factor * base_eval
-        details.append({"held_out_window": window, "space": fit.space, "factor": float(fit.factor),
-                        "weights": [float(w) for w in fit.weights],
-                        "rmspe_held_out": rmspe(y[eval_m], out[eval_m])})
-    return out, details
-
-
-def choose_procedure(P: np.ndarray, y: np.ndarray, groups: np.ndarray, min_gain: float,
-                     strength: float) -> tuple[str, dict[str, float]]:
-    """The procedure with the best leave-one-window-out RMSPE (mean over windows); a simpler
-    one within ``min_gain`` of it wins.
-
-    Preferring the simpler procedure on near-ties is the usual guard against picking the
-    winner of a noisy comparison (a few windows are not many).
-    """
-    scores = {p: mean_window_rmspe(y, cross_fit(P, y, groups, None, strength, p)[0], groups)
-              for p in PROCEDURES}
+    procedures = procedures or PROCEDURES
+    g = np.asarray(groups)
+    if not among:
+        return Choice("equal", prior(P.shape[1]), {}, [])
+    inner = {v: np.isin(g, known_before(windows, v, among)) for v in among}
+    scores: dict[str, float] = {}
+    for p in procedures:
+        per = []
+        for v in among:
+            m = g == v
+            per.append(rmspe(y[m], predict(P[m], _fit_or_prior(P, y, inner[v], p))))
+        scores[p] = float(np.mean(per))
     best = min(scores.values())
-    chosen = next(p for p in PROCEDURES if scores[p] <= best + min_gain)
-    return chosen, scores
+    procedure = next(p for p in procedures if scores[p] <= best + min_gain)
+    rows = np.isin(g, among)
+    fit = fit_procedure(P[rows], y[rows], procedure)
+    checks = {c: SegmentCheck(c, int(len(np.unique(seg[rows])))) for c, seg in segments.items()}
+    for v in among:
+        if not inner[v].any():
+            continue
+        m = g == v
+        fv = fit_procedure(P[inner[v]], y[inner[v]], procedure)
+        base_fit = base_blend(P[inner[v]], fv.weights, fv.space)
+        base_eval = base_blend(P[m], fv.weights, fv.space)
+        for c, seg in segments.items():
+            factors = fit_segment_factors(base_fit, y[inner[v]], seg[inner[v]], fv.factor, strength)
+            checks[c].global_rmspe.append(rmspe(y[m], fv.factor * base_eval))
+            checks[c].segment_rmspe.append(rmspe(y[m], apply_segment_factors(base_eval, seg[m], factors, fv.factor)))
+    for c in checks.values():
+        c.accepted = bool(c.gains) and all(gain >= min_gain for gain in c.gains)
+    accepted = [c for c in checks.values() if c.accepted]
+    choice = Choice(procedure, fit, scores, list(checks.values()), windows=list(among))
+    if accepted:
+        chosen = max(accepted, key=lambda c: float(np.mean(c.gains)))
+        base = base_blend(P[rows], fit.weights, fit.space)
+        choice.segment = chosen.column
+        choice.segment_factors = fit_segment_factors(base, y[rows], segments[chosen.column][rows], fit.factor,
+                                                     strength)
+    return choice
+
+
+def causal_predictions(P: np.ndarray, y: np.ndarray, groups: np.ndarray, windows: dict[Any, Window],
+                       segments: dict[str, np.ndarray], min_gain: float, strength: float,
+                       procedures: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[Any, Choice]]:
+    """Every window predicted by the ensemble as it stood at that window's train end: decided and
+    fitted (:func:`choose`) on the windows known before it only. Returns the predictions, row-aligned,
+    and each window's choice."""
+    g = np.asarray(groups)
+    out = np.empty(len(y), dtype=np.float64)
+    choices: dict[Any, Choice] = {}
+    for w in sorted(windows, key=lambda w: windows[w].end):
+        m = g == w
+        choice = choose(P, y, g, windows, known_before(windows, w), segments, min_gain, strength, procedures)
+        out[m] = choice.predict(P[m], {c: seg[m] for c, seg in segments.items()})
+        choices[w] = choice
+    return out, choices

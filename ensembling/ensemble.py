@@ -1,21 +1,24 @@
 """Blend the models' predictions into ``submissions/ensemble.csv`` and ``submission.csv``.
 
-Everything is fitted on the pooled out-of-window predictions (``predictions/<model>.oof.parquet``):
-each model predicted every pseudo-test window from a fit that ended before the window's gap, with
-the same recipe that made its test predictions, so the blend and the factor learn how that recipe
-errs on unseen weeks, and carry over to the test unchanged.
-1. weights in linear and geometric (log1p) space, non-negative, summing to one, each with its
-   own RMSPE correction factor (the one correction factor in the whole chain: no model applies
-   its own); the space with the lower RMSPE wins;
-2. six procedures (best single model, equal-weight geometric mean of the good models, fitted
-   blend; each with and without the factor) are scored
-   leave-one-window-out (fitted on the other windows, scored on each in turn); the simplest
-   within ``min_gain`` of the best is used;
-3. per-segment factors (StoreType, Assortment, State, Promo, DayOfWeek, Store) on top, only if
-   they beat the global factor leave-one-window-out in every window;
-4. the reported score is the chosen procedure's leave-one-window-out RMSPE, averaged over windows
-   as every model's is. The in-sample score (fitted on the rows it is scored on) is kept,
-   labelled so, for comparison only.
+Everything is fitted on the out-of-window predictions (``predictions/<model>.oof.parquet``): each
+model predicted every pseudo-test window from a fit that ended before the window's gap, with the
+same recipe that made its test predictions, so the blend and the factor learn how that recipe errs
+on unseen weeks, and carry over to the test unchanged. And everything is causal: a window's
+ensemble prediction comes from a blend decided and fitted only on the windows whose dates all lie
+on or before that window's train end (``ensembling.blend.choose``), as at the real test, where
+nothing after the final train's end can be seen.
+1. six procedures (equal-weight geometric mean of the good models, the best single model, a fitted
+   blend in linear or geometric space; each with and without the RMSPE correction factor, the one
+   factor of the whole chain) are scored causally inside the windows at hand; the simplest within
+   ``min_gain`` of the best is used, and the equal-weight prior where the windows cannot tell;
+2. per-segment factors (StoreType, Assortment, State, Promo, DayOfWeek, Store) on top, only if
+   they gain in every window scored the same way;
+3. the reported score of a window is that causal prediction's RMSPE; a window with no earlier
+   window gets the prior (the models' geometric mean). Reference models (the median baseline) are
+   scored beside the others but never blended. The in-sample score (the final blend on the rows it
+   was fitted on) is kept, labelled so, for comparison only.
+4. every model's and the ensemble's expected test RMSPE, with its interval, comes from the window
+   scores (``competition.pseudo_test.estimate``).
 """
 from __future__ import annotations
 
@@ -30,11 +33,11 @@ import pandas as pd
 
 from competition.dataset import identify, require_match
 from competition.metric import rmspe
-from competition.pseudo_test import LAST_DAYS, last_days
+from competition.pseudo_test import LAST_DAYS, Window, estimate, last_days
 from core.errors import DataError
 from core.io import atomic_path, sha256_of, write_json_atomic, write_with
 from ensembling import blend
-from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
+from ensembling.inputs import load_meta, load_predictions, load_segments, load_windows, model_names
 from ensembling.outputs import record_ensemble, write_submission_file
 
 DEFAULT_SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "Store")
@@ -44,13 +47,16 @@ DEFAULT_MIN_GAIN = 0.0005
 # Shrinkage of segment factors towards the global one, in pseudo-rows: a store with ~20 open
 # days moves only about half-way to its own raw factor.
 DEFAULT_STRENGTH = 20.0
+# Scored and reported beside the others, never blended: the bar every real model must clear.
+REFERENCE_MODELS = ("baseline",)
 
 
 @dataclass
 class EnsembleFit:
     """What ``fit_ensemble`` learned: the JSON-ready ``decision`` and its row-aligned predictions
-    (``in_sample``: fitted on all windows; ``out_of_window``: each window from a fit on the others)
-    on the ``scored`` rows (Sales > 0) of the out-of-window frame."""
+    (``in_sample``: the final blend, fitted on all windows; ``out_of_window``: each window from the
+    blend decided on the windows before it) on the ``scored`` rows (Sales > 0) of the out-of-window
+    frame."""
 
     decision: dict[str, Any]
     in_sample: np.ndarray
@@ -85,69 +91,71 @@ def _window_table(y: np.ndarray, P: np.ndarray, names: list[str], groups: np.nda
     return rows
 
 
-def fit_ensemble(oof: pd.DataFrame, names: list[str], segments: pd.DataFrame,
+def fit_ensemble(oof: pd.DataFrame, names: list[str], segments: pd.DataFrame, windows: list[Window],
                  segment_columns: tuple[str, ...] | list[str] = DEFAULT_SEGMENTS,
-                 min_gain: float = DEFAULT_MIN_GAIN, strength: float = DEFAULT_STRENGTH) -> EnsembleFit:
-    """Fit everything on the pooled out-of-window frame and score it leave-one-window-out.
+                 min_gain: float = DEFAULT_MIN_GAIN, strength: float = DEFAULT_STRENGTH,
+                 procedures: tuple[str, ...] = blend.PROCEDURES) -> EnsembleFit:
+    """Decide and fit the ensemble on the out-of-window frame, and score it causally.
 
-    ``oof`` has Window, Store, Date, Sales and one column per model; ``segments`` is row-aligned.
+    ``oof`` has Window, Store, Date, Sales and one column per model; ``segments`` is row-aligned;
+    ``windows`` are the build's pseudo-test windows (their dates say which came before which).
     """
     scored = (oof["Sales"] > 0).to_numpy()
     if scored.sum() < 10:
         raise DataError(f"only {int(scored.sum())} out-of-window rows with Sales > 0; cannot fit a blend",
                         fix="check the pseudo-test windows in features/meta.json")
     groups = oof.loc[scored, "Window"].to_numpy()
-    if len(np.unique(groups)) < 2:
-        raise DataError(f"the predictions cover {len(np.unique(groups))} pseudo-test window; the ensemble is "
-                        "scored leave-one-window-out and needs at least 2", column="Window",
-                        fix="rebuild with FOLDS=2 or more (make submit FOLDS=3)")
-    P = oof.loc[scored, names].to_numpy(np.float64)
+    by_index = {w.index: w for w in windows}
+    unknown = sorted(set(np.unique(groups).tolist()) - set(by_index))
+    if unknown:
+        raise DataError(f"the predictions cover window(s) {unknown} that features/meta.json does not list",
+                        column="Window", fix="retrain every model from the current features (`make train`)")
+    spans = {int(i): by_index[int(i)] for i in np.unique(groups)}
+    blended = [n for n in names if n not in REFERENCE_MODELS] or list(names)
+    P = oof.loc[scored, blended].to_numpy(np.float64)
     y = oof.loc[scored, "Sales"].to_numpy(np.float64)
     dates = oof.loc[scored, "Date"].to_numpy()
-    seg_all = _segment_arrays(segments, segment_columns)
-    seg = {c: a[scored] for c, a in seg_all.items()}
+    seg = {c: a[scored] for c, a in _segment_arrays(segments, segment_columns).items()}
 
-    procedure, procedure_scores = blend.choose_procedure(P, y, groups, min_gain, strength)
-    _, fits = blend.fit_blend(P, y)
-    fit = blend.fit_procedure(P, y, procedure)
-    base = blend.base_blend(P, fit.weights, fit.space)
-    checks = blend.check_segments(P, y, groups, seg, strength, min_gain, procedure) if seg else []
-    accepted = [c for c in checks if c.accepted]
-    chosen = max(accepted, key=lambda c: float(np.mean(c.gains))) if accepted else None
-
-    seg_factors: dict[Any, float] | None = None
-    if chosen is not None:
-        seg_factors = blend.fit_segment_factors(base, y, seg[chosen.column], fit.factor, strength)
-        pred_in = blend.apply_segment_factors(base, seg[chosen.column], seg_factors, fit.factor)
-    else:
-        pred_in = fit.factor * base
-    pred_oow, held_out = blend.cross_fit(P, y, groups, seg[chosen.column] if chosen else None, strength, procedure)
-    windows = _window_table(y, P, names, groups, dates, pred_oow)
-    per_window = np.array([w["models"]["ensemble"]["rmspe"] for w in windows])
+    pred_oow, held_out = blend.causal_predictions(P, y, groups, spans, seg, min_gain, strength, procedures)
+    final = blend.choose(P, y, groups, spans, list(spans), seg, min_gain, strength, procedures)
+    pred_in = final.predict(P, seg)
+    table = _window_table(y, oof.loc[scored, names].to_numpy(np.float64), names, groups, dates, pred_oow)
+    for row in table:
+        w = spans[row["window"]]
+        row.update(kind=w.kind, label=w.label, start=str(w.start.date()), end=str(w.end.date()),
+                   train_end=str(w.train_end.date()))
+    per_window = np.array([w["models"]["ensemble"]["rmspe"] for w in table])
+    weights = dict.fromkeys(names, 0.0) | {n: float(w) for n, w in zip(blended, final.fit.weights)}
     decision = {
         "models": names,
-        "procedure": procedure,
-        "procedure_rmspe_out_of_window": procedure_scores,
-        "space": fit.space,
-        "weights": {n: float(w) for n, w in zip(names, fit.weights)},
-        "factor": float(fit.factor),
-        "segment": None if chosen is None else {
-            "column": chosen.column, "n_segments": len(seg_factors or {}),
-            "factors": {str(k): float(v) for k, v in (seg_factors or {}).items()},
+        "blended": blended,
+        "procedure": final.procedure,
+        "procedure_rmspe_causal": final.procedure_rmspe,
+        "space": final.fit.space,
+        "weights": weights,
+        "factor": float(final.fit.factor),
+        "segment": None if final.segment is None else {
+            "column": final.segment, "n_segments": len(final.segment_factors or {}),
+            "factors": {str(k): float(v) for k, v in (final.segment_factors or {}).items()},
             "strength": strength},
-        "segment_checks": [c.to_dict() for c in checks],
+        "segment_checks": [c.to_dict() for c in final.segment_checks],
         "segment_min_gain": min_gain,
-        "spaces_in_sample": {s: f.to_dict(names) for s, f in fits.items()},
         "rmspe": float(per_window.mean()),
-        "rmspe_sd": float(per_window.std(ddof=1)),
-        f"rmspe_last{LAST_DAYS}": float(np.mean([w["models"]["ensemble"][f"rmspe_last{LAST_DAYS}"] for w in windows])),
+        "rmspe_sd": float(per_window.std(ddof=1)) if len(per_window) > 1 else 0.0,
+        f"rmspe_last{LAST_DAYS}": float(np.mean([w["models"]["ensemble"][f"rmspe_last{LAST_DAYS}"] for w in table])),
         "rmspe_in_sample": blend.mean_window_rmspe(y, pred_in, groups),
-        "rmspe_without_factor_in_sample": blend.mean_window_rmspe(y, base, groups),
-        "models_rmspe": {n: float(np.mean([w["models"][n]["rmspe"] for w in windows])) for n in names},
-        "held_out_fits": held_out,
-        "windows": windows,
+        "models_rmspe": {n: float(np.mean([w["models"][n]["rmspe"] for w in table])) for n in names},
+        "held_out": [{"window": int(w), "fitted_on": [int(v) for v in c.windows], "procedure": c.procedure,
+                      "space": c.fit.space, "factor": float(c.fit.factor),
+                      "weights": {n: float(x) for n, x in zip(blended, c.fit.weights)}, "segment": c.segment}
+                     for w, c in held_out.items()],
+        "windows": table,
         "n_rows_scored": int(len(y)),
     }
+    wins = list(spans.values())
+    decision["estimates"] = {n: estimate({f"w{w['window']}": w["models"][n]["rmspe"] for w in table}, wins).to_dict()
+                             for n in names + ["ensemble"]}
     return EnsembleFit(decision, pred_in, pred_oow, scored)
 
 
@@ -188,7 +196,7 @@ def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
     seg_oof = load_segments(build_dir, "oof", oof)
     seg_test = load_segments(build_dir, "test", test)
 
-    fitted = fit_ensemble(oof, names, seg_oof, segment_columns, min_gain, strength)
+    fitted = fit_ensemble(oof, names, seg_oof, load_windows(build_dir), segment_columns, min_gain, strength)
     decision = fitted.decision
 
     # The ensemble's own predictions live under ensemble/, not predictions/: the latter is what
@@ -217,8 +225,8 @@ def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
     if entry["segment"] and len(entry["segment"]["factors"]) > 60:
         entry["segment"] = {**entry["segment"], "factors": f"{len(entry['segment']['factors'])} factors in "
                                                             f"ensemble/decision.json"}
-    entry.update({"dataset": dataset.fingerprint, "data_source": dataset.source,
-                  "submission_sha256": sha256_of(sub_dir / "submission.csv")})
+    entry.update({**decision["estimates"]["ensemble"], "dataset": dataset.fingerprint,
+                  "data_source": dataset.source, "submission_sha256": sha256_of(sub_dir / "submission.csv")})
     record_ensemble(build_dir, decision["rmspe"], entry)
     return decision
 
@@ -227,24 +235,34 @@ def format_summary(decision: dict[str, Any]) -> str:
     last = f"rmspe_last{LAST_DAYS}"
     windows = decision["windows"]
     names = decision["models"] + ["ensemble"]
+    est = decision["estimates"]
     head = f"{'model':<12}" + "".join(f"{'w' + str(w['window']):>9}" for w in windows) \
-        + f"{'mean':>9}{'last ' + str(LAST_DAYS) + 'd':>9}"
-    lines = ["pseudo-test windows: " + ", ".join(f"w{w['window']} {w['start']}..{w['end']}" for w in windows),
-             f"{decision['n_rows_scored']} rows with Sales > 0; every score is out-of-window "
-             "(the ensemble's: fitted on the other windows)", "", head]
-    for n in sorted(names, key=lambda n: np.mean([w["models"][n]["rmspe"] for w in windows])):
+        + f"{'last ' + str(LAST_DAYS) + 'd':>9}   expected test RMSPE"
+    lines = ["pseudo-test windows: " + ", ".join(f"w{w['window']} {w['label']} {w['start']}..{w['end']}"
+                                                 for w in windows),
+             f"{decision['n_rows_scored']} rows with Sales > 0; every score is out-of-window (the ensemble's: "
+             "decided and fitted on the windows before each one only)", "", head]
+    for n in sorted(names, key=lambda n: est[n]["estimate"]):
         scores = [w["models"][n]["rmspe"] for w in windows]
-        lines.append(f"{n:<12}" + "".join(f"{v:>9.4f}" for v in scores) + f"{np.mean(scores):>9.4f}"
-                     + f"{np.mean([w['models'][n][last] for w in windows]):>9.4f}")
-    lines += ["", f"ensemble in-sample (fitted on the rows it is scored on; not a score): "
+        e = est[n]
+        lines.append(f"{n:<12}" + "".join(f"{v:>9.4f}" for v in scores)
+                     + f"{np.mean([w['models'][n][last] for w in windows]):>9.4f}"
+                     + f"   {e['estimate']:.4f} ({e['estimate_low']:.4f}..{e['estimate_high']:.4f})")
+    lines += ["", "window weights of the estimate: " + ", ".join(
+        f"{k} {v:.2f}" for k, v in est["ensemble"]["estimate_weights"].items()),
+              f"ensemble in-sample (the final blend on the rows it was fitted on; not a score): "
               f"{decision['rmspe_in_sample']:.4f}",
-              "procedures, leave-one-window-out (simplest within min-gain of the best wins): "
-              + ", ".join(f"{p} {v:.4f}" for p, v in decision["procedure_rmspe_out_of_window"].items()),
-              f"chosen {decision['procedure']}: space {decision['space']}, factor {decision['factor']:.4f}, weights "
-              + ", ".join(f"{n}={w:.3f}" for n, w in decision["weights"].items())]
+              "each window's blend: " + "; ".join(
+                  f"w{h['window']} {h['procedure']}" + (f" from {', '.join('w' + str(v) for v in h['fitted_on'])}"
+                                                        if h["fitted_on"] else " (the prior: no earlier window)")
+                  for h in decision["held_out"]),
+              "procedures, scored causally on all windows (simplest within min-gain of the best wins): "
+              + ", ".join(f"{p} {v:.4f}" for p, v in decision["procedure_rmspe_causal"].items()),
+              f"chosen for the test: {decision['procedure']}, space {decision['space']}, factor "
+              f"{decision['factor']:.4f}, weights " + ", ".join(f"{n}={w:.3f}" for n, w in decision["weights"].items())]
     for c in decision["segment_checks"]:
-        lines.append(f"segment factor per {c['column']:<12} gains on held-out windows "
-                     + " / ".join(f"{g:+.5f}" for g in c["gains"])
+        lines.append(f"segment factor per {c['column']:<12} gains on the windows scored causally "
+                     + (" / ".join(f"{g:+.5f}" for g in c["gains"]) or "none (no window has an earlier one)")
                      + ("  accepted" if c["accepted"] else "  rejected"))
     seg = decision["segment"]
     lines.append(f"used: {'per-' + seg['column'] + ' factors' if seg else 'one global factor'}")

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from competition.dataset import Dataset, parquet_dataset, require_match
+from competition.pseudo_test import Window
 from core.errors import DataError
 
 OOF_COLUMNS = ("Window", "Store", "Date", "Sales", "prediction")
@@ -144,6 +145,15 @@ def load_meta(build_dir: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise DataError(f"not valid JSON ({err})", file=path, fix="rebuild the features (`make features`)") from None
+
+
+def load_windows(build_dir: Path) -> list[Window]:
+    """The pseudo-test windows the feature build lists (their dates order the causal ensemble)."""
+    windows = load_meta(build_dir).get("windows")
+    if not windows:
+        raise DataError("the feature build lists no pseudo-test window", file=build_dir / "features" / "meta.json",
+                        column="windows", fix=f"rebuild the features: `make features BUILD_DIR={build_dir}`")
+    return [Window.from_dict(w) for w in windows]
 
 
 def load_segments(build_dir: Path, part: str, keys: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from competition.data import fingerprint, has_competition_data, load_competition
-from competition.pseudo_test import period_shape, pseudo_test, windows
+from competition.pseudo_test import period_shape, plan, pseudo_test
 from competition.split import validation_split
 from core.errors import DataError
 from core.io import write_json_atomic, write_with
@@ -31,9 +31,11 @@ from features.pipeline import build_features
 
 FEATURES_SUBDIR = "features"
 WINDOWS_SUBDIR = "windows"
-META_VERSION = 2
-# Pseudo-test windows built next to the test's features (make submit FOLDS=...).
+META_VERSION = 3
+# Pseudo-test windows built next to the test's features: recent ones (make submit FOLDS=...) and
+# same-season ones, the test's dates a year back (SEASONS=...).
 DEFAULT_FOLDS = 2
+DEFAULT_SEASONS = 1
 # The competition's tables; sample_submission.parquet keeps Kaggle's Id order for every model's csv.
 TABLES = ("train.parquet", "test.parquet", "sample_submission.parquet")
 # The modules whose source shapes the feature tables (the loader decides what the frames hold,
@@ -56,11 +58,11 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-def cache_key(data_dir: Path, valid_start: str | None, folds: int) -> dict[str, str]:
+def cache_key(data_dir: Path, valid_start: str | None, folds: int, seasons: int = DEFAULT_SEASONS) -> dict[str, str]:
     if not has_competition_data(data_dir):
         load_competition(data_dir)  # raises the loader's DataError, which says what to do
     parts = {"data": fingerprint(data_dir), "code": code_hash(), "valid_start": valid_start or "auto",
-             "folds": str(folds), "version": str(META_VERSION)}
+             "folds": str(folds), "seasons": str(seasons), "version": str(META_VERSION)}
     parts["key"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return parts
 
@@ -114,15 +116,16 @@ def write_tables(data: Any, out_dir: Path, valid_start: str | None, extra: dict[
 
 
 def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force: bool = False,
-          folds: int = DEFAULT_FOLDS) -> dict[str, Any]:
-    """Build (or reuse) the feature files of the test and of ``folds`` pseudo-test windows.
+          folds: int = DEFAULT_FOLDS, seasons: int = DEFAULT_SEASONS) -> dict[str, Any]:
+    """Build (or reuse) the feature files of the test and of its pseudo-test windows: ``folds``
+    recent ones and up to ``seasons`` same-season ones (competition.pseudo_test.plan).
 
     ``B/features/{train,test}.parquet`` are the competition's; ``B/features/windows/w<k>/``
     hold window k's ``train``, ``test`` and ``labels`` (competition.pseudo_test). Returns the
-    competition's meta dict, which lists the windows.
+    competition's meta dict, which lists the windows (with the test stores each one lacks).
     """
     out_dir = build_dir / FEATURES_SUBDIR
-    parts = cache_key(data_dir, valid_start, folds)
+    parts = cache_key(data_dir, valid_start, folds, seasons)
     if not force and is_current(out_dir, parts["key"]):
         # Only meta.json is touched, the Makefile's target for this stage: the tables keep their
         # dates, so the models (which follow train.parquet) retrain only when the tables changed,
@@ -133,24 +136,32 @@ def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force
     t0 = time.perf_counter()
     data = load_competition(data_dir)
     shape = period_shape(data.train["Date"], data.test["Date"])
-    wins = windows(data.train["Date"], shape, folds, where=str(data_dir / "test.csv"))
+    wins, notes = plan(data.train["Date"], data.test["Date"], folds, seasons, where=str(data_dir / "test.csv"))
+    for note in notes:
+        print(f"features: {note}")
     # A stale meta.json must never vouch for tables from an older build: it goes first.
     (out_dir / "meta.json").unlink(missing_ok=True)
     shutil.rmtree(out_dir / WINDOWS_SUBDIR, ignore_errors=True)
     # Without its input_hash until every window is written: a build that dies half-way is not current.
     meta = write_tables(data, out_dir, valid_start, {
         "data_fingerprint": parts["data"], "data_dir": str(Path(data_dir).resolve()), "code_hash": parts["code"],
-        "period_shape": shape.to_dict(), "windows": [w.to_dict() for w in wins]})
+        "period_shape": shape.to_dict(), "windows": [w.to_dict() for w in wins], "window_notes": notes})
     write_with(out_dir / "sample_submission.parquet", lambda p: data.sample_submission.to_parquet(p, index=False))
+    records = []
     with warnings.catch_warnings():
         # The competition's build above has said it once.
         warnings.filterwarnings("ignore", message="no external tables")
         for w in tqdm(wins, desc="features: pseudo-test windows", unit="window", leave=False):
             pt = pseudo_test(data, w)
+            # Stores without rows in the window (a same-season window in 2014's store gap) are left out.
+            record = {**w.to_dict(), "n_stores": int(pt.labels["Store"].nunique()),
+                      "missing_stores": len(pt.missing_stores)}
+            records.append(record)
             wdir = window_dir(build_dir, w.name)
             write_with(wdir / "labels.parquet", lambda p, labels=pt.labels: labels.to_parquet(p, index=False))
-            write_tables(pt.data, wdir, None, {"window": w.to_dict(), "period_shape": shape.to_dict()})
-    meta = {"input_hash": parts["key"], **meta, "build_seconds": round(time.perf_counter() - t0, 2)}
+            write_tables(pt.data, wdir, None, {"window": record, "period_shape": shape.to_dict()})
+    meta = {"input_hash": parts["key"], **meta, "windows": records,
+            "build_seconds": round(time.perf_counter() - t0, 2)}
     write_json_atomic(out_dir / "meta.json", meta)
     return meta | {"cached": False}
 
@@ -163,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="first validation date YYYY-MM-DD (default: competition.split)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
     parser.add_argument("--folds", type=int, default=DEFAULT_FOLDS,
-                        help="pseudo-test windows to build before the test (each shaped like it)")
+                        help="recent pseudo-test windows to build before the test (each shaped like it)")
+    parser.add_argument("--seasons", type=int, default=DEFAULT_SEASONS,
+                        help="same-season windows: the test's dates 1, 2, ... years (52 weeks) back")
     args = parser.parse_args(argv)
     if args.valid_start is not None:
         try:
@@ -172,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"--valid-start {args.valid_start!r} is not a date",
                             fix="give it as YYYY-MM-DD") from None
     t0 = time.perf_counter()
-    meta = build(args.data_dir, args.build_dir, args.valid_start, args.force, args.folds)
+    meta = build(args.data_dir, args.build_dir, args.valid_start, args.force, args.folds, args.seasons)
     out = args.build_dir / FEATURES_SUBDIR
     how = "up to date" if meta["cached"] else "built"
-    wins = ", ".join(f"{w['start']}..{w['end']}" for w in meta["windows"])
+    wins = ", ".join(f"{w['label']} {w['start']}..{w['end']}"
+                     + (f" without {w['missing_stores']} stores" if w.get("missing_stores") else "")
+                     for w in meta["windows"])
     print(f"features {how}: {out}/train.parquet ({meta['n_train']:,} rows), test.parquet "
           f"({meta['n_test']:,} rows) and {len(meta['windows'])} pseudo-test windows ({wins}; each "
           f"{meta['period_shape']['n_days']} days, {meta['period_shape']['gap']} days after its train) in "

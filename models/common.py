@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from competition.dataset import PARQUET_KEY, Dataset, read_record, require_match
 from competition.metric import rmspe
-from competition.pseudo_test import LAST_DAYS, Window, last_days
+from competition.pseudo_test import LAST_DAYS, Window, estimate, last_days
 from core.errors import DataError
 from core.io import sha256_of, write_parquet
 from submissions.report import record_model, update_validation
@@ -207,13 +207,16 @@ def run_windows(build_dir: str | Path, name: str, fit_predict: FitPredict,
 
 
 def summarize_windows(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and sd over windows of each score: the numbers a model is judged by."""
+    """Mean and sd over windows of each score, and the expected test RMSPE with its interval
+    (``competition.pseudo_test.estimate``): the numbers a model is judged by."""
     out: dict[str, Any] = {}
     for key in ("rmspe", f"rmspe_last{LAST_DAYS}"):
         v = np.array([r[key] for r in records], dtype=np.float64)
         out[key] = float(v.mean())
         out[f"{key}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
     out["n_windows"] = len(records)
+    windows = [Window.from_dict(r) for r in records]
+    out.update(estimate({w.name: r["rmspe"] for w, r in zip(windows, records)}, windows).to_dict())
     return out
 
 
@@ -235,8 +238,9 @@ def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: 
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     summary = {**summarize_windows(records), "windows": records, "final": info, **cost, **(extra or {})}
     write_outputs(build_dir, name, oof, test, test_pred, summary, dataset)
-    log(f"{name}: pseudo-test RMSPE {summary['rmspe']:.4f} +/- {summary['rmspe_sd']:.4f} over "
-        f"{len(records)} windows (last {LAST_DAYS} days {summary[f'rmspe_last{LAST_DAYS}']:.4f}); "
+    log(f"{name}: expected test RMSPE {summary['estimate']:.4f} ({summary['estimate_low']:.4f}.."
+        f"{summary['estimate_high']:.4f}) from {len(records)} windows (mean {summary['rmspe']:.4f}, last "
+        f"{LAST_DAYS} days {summary[f'rmspe_last{LAST_DAYS}']:.4f}); "
         f"{cost['seconds']:.1f} s, peak RSS {cost['peak_rss_mb']} MB; wrote "
         f"{build_dir / 'submissions' / (name + '.csv')}")
     return summary
@@ -266,7 +270,8 @@ def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.
     write_submission(to_submission(test, test_pred), sample_submission(build_dir), csv)
     record_model(build_dir, name, summary["rmspe"],
                  {**{k: v for k, v in summary.items() if k != "rmspe"}, **dataset_fields(dataset, csv)})
-    windows = [{k: r[k] for k in ("index", "start", "end", "train_end", "n_days")} for r in summary["windows"]]
+    windows = [{k: r[k] for k in ("index", "label", "kind", "start", "end", "train_end", "n_days") if k in r}
+               for r in summary["windows"]]
     update_validation(build_dir, {"validation": {
         "kind": "pseudo-test windows, each shaped like the test (same length, stores and gap)",
         "windows": windows, "n_rows": len(oof)}})

@@ -53,6 +53,22 @@ def check_submission(path: Path, doc: dict[str, Any], data_dir: Path, build_dir:
     return len(ids)
 
 
+def _expected(entry: dict[str, Any]) -> str:
+    if "estimate" not in entry:
+        return f"pseudo-test RMSPE {entry['rmspe']:.4f} (mean of the windows)"
+    return f"expected {entry['estimate']:.4f} ({entry['estimate_low']:.4f}..{entry['estimate_high']:.4f})"
+
+
+def _per_window(name: str, entry: dict[str, Any], doc: dict[str, Any]) -> str:
+    """``   windows 0.0996 0.1047 0.1102   last 7 days 0.1014`` for a model or the ensemble."""
+    if name == "ensemble":
+        scores = [w["models"]["ensemble"]["rmspe"] for w in entry.get("windows", [])]
+    else:
+        scores = [w["rmspe"] for w in entry.get("windows", [])]
+    text = ("   windows " + " ".join(f"{v:.4f}" for v in scores)) if scores else ""
+    return text + (f"   last 7 days {entry['rmspe_last7']:.4f}" if "rmspe_last7" in entry else "")
+
+
 def summary(build_dir: Path, data_dir: Path) -> str:
     doc = read_validation(build_dir)
     dataset = identify(data_dir)
@@ -61,16 +77,15 @@ def summary(build_dir: Path, data_dir: Path) -> str:
     windows = (doc.get("validation") or {}).get("windows", [])
     if windows:
         lines.append(f"{len(windows)} pseudo-test windows, each shaped like the test: "
-                     + ", ".join(f"{w['start']}..{w['end']}" for w in windows))
-        lines.append("RMSPE = mean over the windows, out-of-window (models trained before each window's gap; "
-                     "the ensemble's blend fitted on the other windows):")
+                     + ", ".join(f"w{w['index']} {w.get('label', '')} {w['start']}..{w['end']}" for w in windows))
+        lines.append("expected test RMSPE (interval: as wide as the windows disagree), then each window's score, "
+                     "out-of-window (models trained before each window's gap; the ensemble decided and fitted on "
+                     "the windows before each one):")
     models = doc.get("models", {})
     if not models:
         lines.append(f"no model has been scored yet ({validation_path(build_dir)} is empty)")
-    for name, entry in sorted(models.items(), key=lambda kv: kv[1]["rmspe"]):
-        spread = f" +/- {entry['rmspe_sd']:.4f}" if "rmspe_sd" in entry else ""
-        last = f"   last 7 days {entry['rmspe_last7']:.4f}" if "rmspe_last7" in entry else ""
-        lines.append(f"  {name:<10} pseudo-test RMSPE {entry['rmspe']:.4f}{spread}{last}")
+    for name, entry in sorted(models.items(), key=lambda kv: kv[1].get("estimate", kv[1]["rmspe"])):
+        lines.append(f"  {name:<10} {_expected(entry)}{_per_window(name, entry, doc)}")
     final = build_dir / "submissions" / "submission.csv"
     if final.exists():
         n = check_submission(final, doc, data_dir, build_dir)
