@@ -15,6 +15,9 @@ import os
 import shutil
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from competition.data import fingerprint, has_competition_data, load_competition
-from competition.pseudo_test import period_shape, plan, pseudo_test
+from competition.pseudo_test import PeriodShape, Window, period_shape, plan, pseudo_test
 from competition.split import validation_split
 from core.errors import DataError
 from core.io import write_json_atomic, write_with
@@ -38,6 +41,12 @@ DEFAULT_FOLDS = 2
 DEFAULT_SEASONS = 1
 # The competition's tables; sample_submission.parquet keeps Kaggle's Id order for every model's csv.
 TABLES = ("train.parquet", "test.parquet", "sample_submission.parquet")
+# LZ4, with dictionary pages for the categorical columns only (they carry the categories' order):
+# written in half the time of the default (snappy, every column with a dictionary), for a file a
+# third larger; the tables are rewritten on every build and read back whole.
+PARQUET_COMPRESSION = "lz4"
+# The tables are built in this many processes (make passes THREADS).
+DEFAULT_JOBS = 2
 # The modules whose source shapes the feature tables (the loader decides what the frames hold,
 # the split decides the default validation start). Tools that only read the tables (bench,
 # ablation, preprocess) are left out so that editing them does not invalidate the cache.
@@ -82,6 +91,13 @@ def is_current(out_dir: Path, key: str) -> bool:
         return False
 
 
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    """One feature table as parquet (see PARQUET_COMPRESSION), atomically."""
+    categorical = [str(c) for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    write_with(path, lambda p: df.to_parquet(p, index=False, compression=PARQUET_COMPRESSION,
+                                             use_dictionary=categorical))
+
+
 def write_tables(data: Any, out_dir: Path, valid_start: str | None, extra: dict[str, Any]) -> dict[str, Any]:
     """Features of one train/test pair (the competition's, or a window's) into ``out_dir``."""
     t0 = time.perf_counter()
@@ -90,8 +106,8 @@ def write_tables(data: Any, out_dir: Path, valid_start: str | None, extra: dict[
     split = validation_split(data.train["Date"], data.test["Date"])
     vs = pd.Timestamp(valid_start) if valid_start else split.valid_start
     train, test = build_features(data, vs)
-    write_with(out_dir / "train.parquet", lambda p: train.to_parquet(p, index=False))
-    write_with(out_dir / "test.parquet", lambda p: test.to_parquet(p, index=False))
+    write_table(train, out_dir / "train.parquet")
+    write_table(test, out_dir / "test.parquet")
     meta = {
         **extra,
         "source": data.source,
@@ -116,13 +132,14 @@ def write_tables(data: Any, out_dir: Path, valid_start: str | None, extra: dict[
 
 
 def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force: bool = False,
-          folds: int = DEFAULT_FOLDS, seasons: int = DEFAULT_SEASONS) -> dict[str, Any]:
+          folds: int = DEFAULT_FOLDS, seasons: int = DEFAULT_SEASONS, jobs: int = 1) -> dict[str, Any]:
     """Build (or reuse) the feature files of the test and of its pseudo-test windows: ``folds``
     recent ones and up to ``seasons`` same-season ones (competition.pseudo_test.plan).
 
     ``B/features/{train,test}.parquet`` are the competition's; ``B/features/windows/w<k>/``
     hold window k's ``train``, ``test`` and ``labels`` (competition.pseudo_test). Returns the
     competition's meta dict, which lists the windows (with the test stores each one lacks).
+    The tables are built in ``jobs`` processes.
     """
     out_dir = build_dir / FEATURES_SUBDIR
     parts = cache_key(data_dir, valid_start, folds, seasons)
@@ -142,28 +159,77 @@ def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force
     # A stale meta.json must never vouch for tables from an older build: it goes first.
     (out_dir / "meta.json").unlink(missing_ok=True)
     shutil.rmtree(out_dir / WINDOWS_SUBDIR, ignore_errors=True)
-    # Without its input_hash until every window is written: a build that dies half-way is not current.
-    meta = write_tables(data, out_dir, valid_start, {
-        "data_fingerprint": parts["data"], "data_dir": str(Path(data_dir).resolve()), "code_hash": parts["code"],
-        "period_shape": shape.to_dict(), "windows": [w.to_dict() for w in wins], "window_notes": notes})
     write_with(out_dir / "sample_submission.parquet", lambda p: data.sample_submission.to_parquet(p, index=False))
-    records = []
-    with warnings.catch_warnings():
-        # The competition's build above has said it once.
-        warnings.filterwarnings("ignore", message="no external tables")
-        for w in tqdm(wins, desc="features: pseudo-test windows", unit="window", leave=False):
-            pt = pseudo_test(data, w)
-            # Stores without rows in the window (a same-season window in 2014's store gap) are left out.
-            record = {**w.to_dict(), "n_stores": int(pt.labels["Store"].nunique()),
-                      "missing_stores": len(pt.missing_stores)}
-            records.append(record)
-            wdir = window_dir(build_dir, w.name)
-            write_with(wdir / "labels.parquet", lambda p, labels=pt.labels: labels.to_parquet(p, index=False))
-            write_tables(pt.data, wdir, None, {"window": record, "period_shape": shape.to_dict()})
+    job = TableJob(data, build_dir, valid_start, shape,
+                   {"data_fingerprint": parts["data"], "data_dir": str(Path(data_dir).resolve()),
+                    "code_hash": parts["code"], "period_shape": shape.to_dict(),
+                    "windows": [w.to_dict() for w in wins], "window_notes": notes})
+    done = run_jobs(job, [None, *wins], jobs)
+    meta, records = done[0], done[1:]
+    # Without its input_hash until every window is written: a build that dies half-way is not current.
     meta = {"input_hash": parts["key"], **meta, "windows": records,
             "build_seconds": round(time.perf_counter() - t0, 2)}
     write_json_atomic(out_dir / "meta.json", meta)
     return meta | {"cached": False}
+
+
+@dataclass(frozen=True)
+class TableJob:
+    """What every table of a build needs: the loaded data and where the tables go."""
+
+    data: Any
+    build_dir: Path
+    valid_start: str | None
+    shape: PeriodShape
+    extra: dict[str, Any]
+
+    def __call__(self, window: Window | None) -> dict[str, Any]:
+        """The competition's tables (``window`` None: returns its meta) or a window's (returns its
+        record for meta.json's window list)."""
+        if window is None:
+            return write_tables(self.data, self.build_dir / FEATURES_SUBDIR, self.valid_start, self.extra)
+        pt = pseudo_test(self.data, window)
+        # Stores without rows in the window (a same-season window in 2014's store gap) are left out.
+        record = {**window.to_dict(), "n_stores": int(pt.labels["Store"].nunique()),
+                  "missing_stores": len(pt.missing_stores)}
+        wdir = window_dir(self.build_dir, window.name)
+        write_with(wdir / "labels.parquet", lambda p: pt.labels.to_parquet(p, index=False))
+        with warnings.catch_warnings():
+            # The competition's build has said it once.
+            warnings.filterwarnings("ignore", message="no external tables")
+            write_tables(pt.data, wdir, None, {"window": record, "period_shape": self.shape.to_dict()})
+        return record
+
+
+# The job of the build in progress, for its forked worker processes: they inherit it, so the
+# loaded data is never pickled. Set by run_jobs only, just before the workers fork.
+_JOB: list[TableJob] = []
+
+
+def _run_inherited(window: Window | None) -> dict[str, Any]:
+    return _JOB[0](window)
+
+
+def run_jobs(job: TableJob, tasks: list[Window | None], jobs: int) -> list[dict[str, Any]]:
+    """``job`` on every task, in ``jobs`` forked processes (in this one for 1), results in task order."""
+    bar = tqdm(total=len(tasks), desc="features: tables", unit="table", leave=False)
+    if jobs <= 1 or len(tasks) == 1:
+        out = []
+        for task in tasks:
+            out.append(job(task))
+            bar.update()
+        bar.close()
+        return out
+    _JOB[:] = [job]
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("fork")) as pool:
+            futures = [pool.submit(_run_inherited, task) for task in tasks]
+            for _ in as_completed(futures):
+                bar.update()
+            return [f.result() for f in futures]
+    finally:
+        _JOB.clear()
+        bar.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="recent pseudo-test windows to build before the test (each shaped like it)")
     parser.add_argument("--seasons", type=int, default=DEFAULT_SEASONS,
                         help="same-season windows: the test's dates 1, 2, ... years (52 weeks) back")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="processes building the tables")
     args = parser.parse_args(argv)
     if args.valid_start is not None:
         try:
@@ -185,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"--valid-start {args.valid_start!r} is not a date",
                             fix="give it as YYYY-MM-DD") from None
     t0 = time.perf_counter()
-    meta = build(args.data_dir, args.build_dir, args.valid_start, args.force, args.folds, args.seasons)
+    meta = build(args.data_dir, args.build_dir, args.valid_start, args.force, args.folds, args.seasons, args.jobs)
     out = args.build_dir / FEATURES_SUBDIR
     how = "up to date" if meta["cached"] else "built"
     wins = ", ".join(f"{w['label']} {w['start']}..{w['end']}"

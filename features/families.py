@@ -69,17 +69,34 @@ class StoreDayGrid:
         self.n_day = int(day.max()) - first_day + 1
         self.store_row = store - first_store
         self.day_col = day - first_day
+        # Flat cell index: one 1-d take/put is several times faster than 2-d fancy indexing.
+        self.cell = self.store_row * self.n_day + self.day_col
         self.observed = self.scatter(np.ones(len(df), dtype=bool), False)
+        self._unobserved_distance: dict[tuple[bool, bool], np.ndarray] = {}
 
     def scatter(self, values: np.ndarray, fill: object) -> np.ndarray:
         """A grid holding each row's value in its cell and ``fill`` elsewhere."""
         g = np.full((self.n_store, self.n_day), fill, dtype=np.asarray(values).dtype)
-        g[self.store_row, self.day_col] = values
+        g.reshape(-1)[self.cell] = values
         return g
 
     def gather(self, grid: np.ndarray) -> np.ndarray:
         """Each row's cell of ``grid``."""
-        return grid[self.store_row, self.day_col]
+        return np.ascontiguousarray(grid).reshape(-1)[self.cell]
+
+    def distance(self, event: np.ndarray, forward: bool, horizon: int, skip_self: bool) -> np.ndarray:
+        """Distance to the next (``forward``) or previous event within ``horizon`` days, strictly
+        after (before) the day itself with ``skip_self``.
+
+        NaN where the answer is unknown because an unobserved day (a data gap, such as the six
+        held-back weeks before the test period or a store's missing 2014 half-year) comes first;
+        ``horizon`` where no event occurs within the horizon. The distances to the nearest
+        unobserved day, the same for every event, are computed once per direction.
+        """
+        key = (forward, skip_self)
+        if key not in self._unobserved_distance:
+            self._unobserved_distance[key] = _unobserved_distance(self.observed, forward, skip_self)
+        return _bounded(_event_distance(event, forward, skip_self), self._unobserved_distance[key], horizon)
 
 
 def _dist_next(mask: np.ndarray) -> np.ndarray:
@@ -98,47 +115,60 @@ def _dist_prev(mask: np.ndarray) -> np.ndarray:
     return np.arange(n) - prv
 
 
-def bounded_distance(event: np.ndarray, observed: np.ndarray, forward: bool, horizon: int,
-                      skip_self: bool) -> np.ndarray:
-    """Distance to the next (previous) event within ``horizon`` days on the grid.
+def _shift(grid: np.ndarray, forward: bool, fill: bool) -> np.ndarray:
+    """Each cell takes its next (forward) or previous day's value; the edge gets ``fill``."""
+    shift = 1 if forward else -1
+    out = np.roll(grid, -shift, axis=1)
+    out[(slice(None), -1) if forward else (slice(None), 0)] = fill
+    return out
 
-    NaN where the answer is unknown because an unobserved day (a data gap, such as the six
-    held-back weeks before the test period or a store's missing 2014 half-year) comes first.
-    ``horizon`` where no event occurs within the horizon.
-    """
+
+def _event_distance(event: np.ndarray, forward: bool, skip_self: bool) -> np.ndarray:
     dist_fn = _dist_next if forward else _dist_prev
-    ev = event
-    unobs = ~observed
     if skip_self:  # distance to a strictly later (earlier) day
-        shift = 1 if forward else -1
-        ev = np.roll(event, -shift, axis=1)
-        unobs = np.roll(unobs, -shift, axis=1)
-        edge = (slice(None), -1) if forward else (slice(None), 0)
-        ev[edge] = False
-        unobs[edge] = True
-    d_ev = dist_fn(ev) + (1 if skip_self else 0)
-    d_unobs = dist_fn(unobs) + (1 if skip_self else 0)
-    if not skip_self:  # the days beyond the grid's edge are unobserved too
-        col = np.arange(event.shape[1])
-        d_unobs = np.minimum(d_unobs, event.shape[1] - col if forward else col + 1)
+        return dist_fn(_shift(event, forward, False)) + 1
+    return dist_fn(event)
+
+
+def _unobserved_distance(observed: np.ndarray, forward: bool, skip_self: bool) -> np.ndarray:
+    dist_fn = _dist_next if forward else _dist_prev
+    if skip_self:
+        return dist_fn(_shift(~observed, forward, True)) + 1
+    col = np.arange(observed.shape[1])
+    # The days beyond the grid's edge are unobserved too.
+    return np.minimum(dist_fn(~observed), observed.shape[1] - col if forward else col + 1)
+
+
+def _bounded(d_ev: np.ndarray, d_unobs: np.ndarray, horizon: int) -> np.ndarray:
     out = np.minimum(d_ev, horizon).astype(np.float32)
     out[(d_unobs < d_ev) & (d_unobs <= horizon)] = np.nan
     return out
 
 
-def window_count(grid: np.ndarray, observed: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Per cell, the sum of ``grid`` over days [d+start, d+stop) (NaN if any of them is unobserved)."""
-    n = grid.shape[1]
-    pad = max(abs(start), abs(stop)) + 1
-    g = np.pad(grid.astype(np.int32), ((0, 0), (pad, pad)))
-    o = np.pad((~observed).astype(np.int32), ((0, 0), (pad, pad)), constant_values=1)
-    cg = np.concatenate([np.zeros((g.shape[0], 1), np.int32), np.cumsum(g, axis=1)], axis=1)
-    co = np.concatenate([np.zeros((o.shape[0], 1), np.int32), np.cumsum(o, axis=1)], axis=1)
-    lo = np.arange(n) + pad + start
-    hi = np.arange(n) + pad + stop
-    cnt = (cg[:, hi] - cg[:, lo]).astype(np.float32)
-    cnt[(co[:, hi] - co[:, lo]) > 0] = np.nan
-    return cnt
+class WindowSums:
+    """Per cell, sums of a grid over day windows ``[d+start, d+stop)``, NaN where a window touches
+    an unobserved day: one cumulative sum per grid, any number of windows read from it."""
+
+    def __init__(self, observed: np.ndarray, reach: int) -> None:
+        self.pad = reach + 1
+        self.n = observed.shape[1]
+        self._unobserved = self._cumulative(~observed, fill=1)
+
+    def _cumulative(self, grid: np.ndarray, fill: int = 0) -> np.ndarray:
+        g = np.pad(grid.astype(np.int32), ((0, 0), (self.pad, self.pad)), constant_values=fill)
+        return np.concatenate([np.zeros((g.shape[0], 1), np.int32), np.cumsum(g, axis=1)], axis=1)
+
+    def of(self, grid: np.ndarray) -> np.ndarray:
+        """The cumulative sum of ``grid`` that :meth:`count` reads."""
+        return self._cumulative(grid)
+
+    def count(self, cumulative: np.ndarray, start: int, stop: int, cols: np.ndarray | None = None) -> np.ndarray:
+        """Sums over ``[d+start, d+stop)`` for the days ``cols`` (default all), as float32."""
+        d = np.arange(self.n) if cols is None else cols
+        lo, hi = d + self.pad + start, d + self.pad + stop
+        cnt = (cumulative[:, hi] - cumulative[:, lo]).astype(np.float32)
+        cnt[(self._unobserved[:, hi] - self._unobserved[:, lo]) > 0] = np.nan
+        return cnt
 
 
 # ----------------------------------------------------------------------------------------------
@@ -476,7 +506,7 @@ def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
     - ``DaysSinceRefurb`` / ``DaysUntilRefurb``: calendar days since the end / until the start
       of a run of >= REFURB_MIN_RUN consecutive closed days (a refurbishment), capped at
       ``horizon``.
-    NaN where a data gap comes first, since the answer is then unknown (see bounded_distance).
+    NaN where a data gap comes first, since the answer is then unknown (see StoreDayGrid.distance).
     """
     g = StoreDayGrid(df)
     closed = g.scatter((df["Open"].to_numpy() == 0), False)
@@ -487,15 +517,19 @@ def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
     end_idx = np.minimum.accumulate(np.where(~closed, col, n)[:, ::-1], axis=1)[:, ::-1]  # run end excl
     refurb = closed & ((end_idx - start_idx) >= REFURB_MIN_RUN)
     return df.assign(
-        DaysSinceClosed=g.gather(bounded_distance(closed, g.observed, False, 14, True)),
-        DaysUntilClosed=g.gather(bounded_distance(closed, g.observed, True, 14, True)),
-        DaysSinceRefurb=g.gather(bounded_distance(refurb, g.observed, False, horizon, True)),
-        DaysUntilRefurb=g.gather(bounded_distance(refurb, g.observed, True, horizon, True)),
+        DaysSinceClosed=g.gather(g.distance(closed, False, 14, True)),
+        DaysUntilClosed=g.gather(g.distance(closed, True, 14, True)),
+        DaysSinceRefurb=g.gather(g.distance(refurb, False, horizon, True)),
+        DaysUntilRefurb=g.gather(g.distance(refurb, True, horizon, True)),
     )
 
 
 # Cap of the day counters: beyond a month the exact distance to a holiday or promo carries no signal.
 COUNTER_HORIZON = 30
+# Cap of the position inside a run of school holidays (the summer holidays last about six weeks).
+RUN_HORIZON = 60
+# The farthest day holiday_counts reads: next week's last day, d+7.
+WEEK_REACH = 7
 COUNTER_EVENTS = ("StateHoliday", "SchoolHoliday", "Promo")
 
 
@@ -507,18 +541,18 @@ def day_counters(df: pd.DataFrame, horizon: int = COUNTER_HORIZON) -> pd.DataFra
       comes first (the answer is unknown). Day-based, unlike fast.ai's row-based After/Before,
       and censored by the pipeline like the test's.
     - ``SchoolHolidayRunDay`` / ``SchoolHolidayRunLeft``: days since the run of consecutive
-      school-holiday days started / until it ends (0 outside a run), capped at 60.
+      school-holiday days started / until it ends (0 outside a run), capped at ``RUN_HORIZON``.
     Needs StateHoliday as bool (state_holiday_bool).
     """
     g = StoreDayGrid(df)
     new = {}
     for col in COUNTER_EVENTS:
         ev = g.scatter(df[col].to_numpy().astype(bool), False)
-        new[f"DaysTo{col}"] = g.gather(bounded_distance(ev, g.observed, True, horizon, False))
-        new[f"DaysFrom{col}"] = g.gather(bounded_distance(ev, g.observed, False, horizon, False))
+        new[f"DaysTo{col}"] = g.gather(g.distance(ev, True, horizon, False))
+        new[f"DaysFrom{col}"] = g.gather(g.distance(ev, False, horizon, False))
     off = g.scatter(~df["SchoolHoliday"].to_numpy().astype(bool), False)
-    new["SchoolHolidayRunDay"] = g.gather(bounded_distance(off, g.observed, False, 60, False))
-    new["SchoolHolidayRunLeft"] = g.gather(bounded_distance(off, g.observed, True, 60, False))
+    new["SchoolHolidayRunDay"] = g.gather(g.distance(off, False, RUN_HORIZON, False))
+    new["SchoolHolidayRunLeft"] = g.gather(g.distance(off, True, RUN_HORIZON, False))
     return df.assign(**new)
 
 
@@ -533,15 +567,16 @@ def holiday_counts(df: pd.DataFrame) -> pd.DataFrame:
     new = {}
     # Monday = 0 (day 0, 1970-01-01, was a Thursday).
     weekday = (g.first_day + np.arange(g.n_day) + 3) % 7
+    sums = WindowSums(g.observed, WEEK_REACH + 1)
     for col in ("StateHoliday", "SchoolHoliday"):
-        grid = g.scatter(df[col].to_numpy().astype(bool), False)
-        new[col + "NextWeek"] = g.gather(window_count(grid, g.observed, 1, 8))
-        new[col + "LastWeek"] = g.gather(window_count(grid, g.observed, -7, 0))
+        cum = sums.of(g.scatter(df[col].to_numpy().astype(bool), False))
+        new[col + "NextWeek"] = g.gather(sums.count(cum, 1, 8))
+        new[col + "LastWeek"] = g.gather(sums.count(cum, -7, 0))
         # This calendar week (Monday..Sunday): the 7-day window starting on its Monday.
-        week = np.full(grid.shape, np.nan, dtype=np.float32)
+        week = np.full((g.n_store, g.n_day), np.nan, dtype=np.float32)
         for k in range(7):
-            cols = weekday == k
-            week[:, cols] = window_count(grid, g.observed, -k, 7 - k)[:, cols]
+            cols = np.flatnonzero(weekday == k)
+            week[:, cols] = sums.count(cum, -k, 7 - k, cols)
         new[col + "ThisWeek"] = g.gather(week)
     return df.assign(**new)
 

@@ -69,9 +69,13 @@ def combine(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
 # Sequence families read a store's days before and after each row: who computes them decides what
 # "unknown" means. They only read these columns, which test.csv has too.
 SEQUENCE_INPUTS = ["Store", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
-# Days of history a sequence family sees before the gap. Longer than any of their horizons that
-# matter (a state holiday comes at least once a year), and it caps each block's cost.
+# Days of history a sequence family sees before the gap: fast.ai's durations (days since the last
+# state holiday, unbounded) a year, as a state holiday comes at least once a year; the day-based
+# families their longest horizon plus one, since no row can see further back than its horizon (the
+# values are the same as with a year's history, and each block costs a third as much).
 SEQUENCE_LOOKBACK_DAYS = 366
+FAMILY_LOOKBACK_DAYS = {"closures": fam.CLOSURE_HORIZON + 1, "day_counters": fam.RUN_HORIZON + 1,
+                        "holiday_counts": fam.WEEK_REACH + 1}
 
 
 def sequence_blocks(train_dates: pd.Series, shape: PeriodShape) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -95,14 +99,17 @@ def block_starts(df: pd.DataFrame, shape: PeriodShape) -> np.ndarray:
     is_test = df["_test"].to_numpy()
     day = fam.day_number(df["Date"])
     out = np.full(len(df), int(day[is_test].min()) if is_test.any() else int(day.max()) + shape.gap + 1)
-    for start, end in sequence_blocks(df.loc[~is_test, "Date"], shape):
-        s, e = fam.day_number(pd.Series([start, end]))
-        out[~is_test & (day >= s) & (day <= e)] = s
+    train_day = day[~is_test]
+    if len(train_day):
+        # The blocks of sequence_blocks, by arithmetic: k blocks back from the last train date.
+        first, last = int(train_day.min()), int(train_day.max())
+        k = (last - train_day) // shape.n_days
+        out[~is_test] = np.maximum(first, last - k * shape.n_days - shape.n_days + 1)
     return out
 
 
-def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], shape: PeriodShape
-             ) -> pd.DataFrame:
+def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], shape: PeriodShape,
+             lookback_days: int = SEQUENCE_LOOKBACK_DAYS) -> pd.DataFrame:
     """Run a sequence family so that every row sees exactly as much of the calendar as a test row.
 
     A test row knows the test's own days up to its last date, nothing after it, then a gap of
@@ -116,7 +123,7 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
     is_test = df["_test"].to_numpy()
     day = fam.day_number(df["Date"])
     base = df[SEQUENCE_INPUTS]
-    lookback = SEQUENCE_LOOKBACK_DAYS + shape.gap
+    lookback = lookback_days + shape.gap
     # Test rows first: (rows whose values are kept, rows the family sees).
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     starts = block_starts(df, shape)
@@ -128,12 +135,15 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
         parts.append((target, target | history))
     new: dict[str, np.ndarray] = {}
     for target, visible in parts:
-        out = family(base[visible])
+        # Integer positions: each column's values are scattered once per block, not masked in full.
+        seen = np.flatnonzero(visible)
+        rows, kept = np.flatnonzero(target), np.flatnonzero(target[seen])
+        out = family(base.take(seen))
         for col in out.columns.difference(base.columns, sort=False):
             values = out[col].to_numpy()
             if col not in new:
                 new[col] = np.zeros(len(df), dtype=values.dtype)
-            new[col][target] = values[target[visible]]
+            new[col][rows] = values[kept]
     return fam.with_columns(df, new)
 
 
@@ -200,7 +210,8 @@ def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | Non
         if name not in chosen:
             continue
         if censor and name in SEQUENCE_EXTRAS:
-            df = censored(df, lambda d, fn=fn: fn(d, valid_start, test_start, shape), shape)
+            df = censored(df, lambda d, fn=fn: fn(d, valid_start, test_start, shape), shape,
+                          FAMILY_LOOKBACK_DAYS.get(name, SEQUENCE_LOOKBACK_DAYS))
         else:
             df = fn(df, valid_start, test_start, shape)
     return split(df)
