@@ -33,10 +33,11 @@ KAGGLE    ?= $(CURDIR)/.venv/bin/kaggle## kaggle executable used by upload / lea
 PETS_DIR  ?= data/pets##        folder holding oxford-iiit-pet/ (or <Breed>_<n>.jpg files)
 TRACKING  ?= 1##               log every pipeline command as an MLflow run in MLFLOW_TRACKING_URI, else runs/mlflow.db (0: off)
 LAST      ?= 20##              runs `make runs` lists
-COMMAND   ?=##                 `make runs`: only runs of this command (submit, backtest, tune, bench)
+COMMAND   ?=##                 `make runs`: only runs of this command (submit, backtest, tune, bench; pets, pets-cv)
 A         ?=##                 `make runs-diff`: the first run (id or its start; default: the second newest)
 B         ?=##                 `make runs-diff`: the second run (default: the newest)
 UI_PORT   ?= 5000##            port of `make runs-ui`
+EXPERIMENT ?= rossmann##        `make runs`, `make runs-diff`: rossmann (submit, backtest, tune, bench) or pets (pets, pets-cv)
 
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -168,10 +169,10 @@ bench-readme: ## regenerate README.md's performance section from the last `make 
 
 # --- tracked runs (MLflow) ----------------------------------------------------------------------
 runs: $(SETUP) ## the last LAST tracked runs: commit, settings that differ, every model's score, estimate, Kaggle score
-	@$(PY) -m submissions.runs list --last $(LAST) $(if $(COMMAND),--command $(COMMAND))
+	@$(PY) -m submissions.runs --experiment $(EXPERIMENT) list --last $(LAST) $(if $(COMMAND),--command $(COMMAND))
 
 runs-diff: $(SETUP) ## two tracked runs side by side, settings and scores (A=<run> B=<run>; default the newest two)
-	@$(PY) -m submissions.runs diff $(A) $(B)
+	@$(PY) -m submissions.runs --experiment $(EXPERIMENT) diff $(A) $(B)
 
 # The UI is the full mlflow package, which pins an older pyarrow than the pipeline: it gets a venv of
 # its own (requirements-ui.txt), installed on the first `make runs-ui`.

@@ -35,9 +35,10 @@ SWITCH_ENV = "TRACKING"
 # A key MLflow accepts: letters, digits and _ - . / and space.
 _BAD_KEY_CHARS = re.compile(r"[^\w\-./ ]")
 # Settings of MLflow's REST client when the user has not chosen them: its defaults retry an
-# unreachable server for minutes, and tracking must not hold up a pipeline for that.
-_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+# unreachable server for minutes, and tracking must not hold up a pipeline for that; a server's
+# link to each nested run would bury the command's output (`announce` gives the top run's).
+_CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 PARENT_TAG = "mlflow.parentRunId"
 
 
@@ -175,7 +176,7 @@ class Tracker:
         return self._client if self.on else None
 
     def _connect(self) -> tuple[Any, str]:
-        for key, value in _HTTP_DEFAULTS.items():
+        for key, value in _CLIENT_DEFAULTS.items():
             os.environ.setdefault(key, value)
         from mlflow.tracking import MlflowClient  # noqa: PLC0415  (heavy: only when a run is logged)
 
@@ -310,5 +311,9 @@ def redact(uri: str) -> str:
 
 def announce(run_id: str | None, tracker: Tracker, what: str) -> None:
     """One line saying where the run went, for the command's output."""
-    if run_id:
-        print(f"tracked: {what} as run {run_id[:12]} in {redact(tracker.uri)} (`make runs` lists runs)")
+    if not run_id:
+        return
+    where = redact(tracker.uri)
+    if tracker.uri.startswith(("http://", "https://")):
+        where = f"{where.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}"
+    print(f"tracked: {what} as run {run_id[:12]} in {where} (`make runs` lists runs)")

@@ -24,6 +24,7 @@ from submissions.track import EXPERIMENT, PUBLIC
 # Params that identify the run rather than set it up, shown in their own columns or not at all.
 IDENTITY = ("git_commit", "git_dirty", "data_dir", "synthetic")
 SCORE = re.compile(r"^([^.]+)\.rmspe$")
+ACCURACY = re.compile(r"(^[a-z_]*accuracy[a-z_]*$)|(accuracy[a-z_]*\.mean$)")
 WIDTH = 14
 
 
@@ -51,8 +52,11 @@ def short(value: str | None, width: int = WIDTH) -> str:
     return text if len(text) <= width else text[:width - 1] + "~"
 
 
-def fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+def fmt(value: float | None, sign: str = "") -> str:
+    """Scores with 4 decimals; seconds, megabytes and counts (10 and more) with one."""
+    if value is None:
+        return ""
+    return f"{value:{sign}.4f}" if abs(value) < 10 else f"{value:{sign},.1f}"
 
 
 def differing(runs: list[Any]) -> list[str]:
@@ -67,9 +71,13 @@ def differing(runs: list[Any]) -> list[str]:
     return out
 
 
-def model_columns(runs: list[Any]) -> list[str]:
-    names = {m.group(1) for r in runs for k in r.data.metrics if (m := SCORE.match(k))}
-    return sorted(names, key=lambda n: (n == "ensemble", n))
+def score_columns(runs: list[Any]) -> list[tuple[str, str]]:
+    """``(header, metric)``: each model's mean window RMSPE (``<model>.rmspe``), then the pets'
+    held-out accuracies and cross-validated means (``... accuracy[.mean]``)."""
+    keys = {k for r in runs for k in r.data.metrics}
+    models = sorted({m.group(1) for k in keys if (m := SCORE.match(k))}, key=lambda n: (n == "ensemble", n))
+    accuracies = sorted(k for k in keys if ACCURACY.search(k))
+    return [(n, f"{n}.rmspe") for n in models] + [(k.removesuffix(".mean"), k) for k in accuracies]
 
 
 def commit_of(run: Any) -> str:
@@ -84,14 +92,15 @@ def started(run: Any) -> str:
 def table(runs: list[Any]) -> str:
     """The runs as an aligned text table (newest first)."""
     settings = differing(runs)
-    models = model_columns(runs)
-    head = ["run", "started", "command", "commit", "data", *settings, *models, "estimate", "best trial", "kaggle"]
+    scores = score_columns(runs)
+    head = ["run", "started", "command", "commit", "data", *settings, *[h for h, _ in scores], "estimate",
+            "best trial", "kaggle"]
     rows = []
     for r in runs:
         m, p = r.data.metrics, r.data.params
         data = {"true": "synthetic", "false": "real"}.get(p.get("synthetic", ""), "")
         rows.append([r.info.run_id[:8], started(r), short(r.info.run_name, 24), commit_of(r), data,
-                     *[short(p.get(k)) for k in settings], *[fmt(m.get(f"{n}.rmspe")) for n in models],
+                     *[short(p.get(k)) for k in settings], *[fmt(m.get(k)) for _, k in scores],
                      fmt(m.get("estimate")), fmt(m.get("best_value")), fmt(m.get(PUBLIC))])
     # Columns nobody filled (no tune run: no "best trial") are left out.
     keep = [i for i in range(len(head)) if i < 4 or any(row[i] for row in rows)]
@@ -105,8 +114,9 @@ def list_runs(tracker: Tracker, last: int, command: str | None) -> str:
     where = f"{redact(tracker.uri)}, experiment {tracker.experiment!r}"
     if not runs:
         return f"no tracked runs{f' of {command}' if command else ''} in {where}"
-    return (f"last {len(runs)} run(s) in {where}, newest first; model columns: pseudo-test RMSPE, mean over "
-            f"windows; estimate: of the file sent; kaggle: public score\n{table(runs)}")
+    return (f"last {len(runs)} run(s) in {where}, newest first. Scores: a model's name = its pseudo-test RMSPE "
+            "(mean over windows), *accuracy = held-out (cross-validated: mean over folds); estimate: of the file "
+            f"sent; kaggle: public score\n{table(runs)}")
 
 
 def resolve(tracker: Tracker, ref: str | None, default: int) -> Any:
@@ -149,7 +159,7 @@ def diff_runs(a: Any, b: Any) -> str:
     lines += ["", f"{'metric':<{width}}  {'A':>10}  {'B':>10}  {'B - A':>10}"]
     for k in names:
         va, vb = ma.get(k), mb.get(k)
-        delta = f"{vb - va:+.4f}" if va is not None and vb is not None else ""
+        delta = fmt(vb - va, "+") if va is not None and vb is not None else ""
         lines.append(f"{k:<{width}}  {fmt(va) if va is not None else '-':>10}  {fmt(vb) if vb is not None else '-':>10}"
                      f"  {delta:>10}")
     return "\n".join(lines)
@@ -163,8 +173,9 @@ def ui(tracker: Tracker, mlflow: Path, port: int) -> int:
     if not mlflow.exists():
         raise DataError(f"the MLflow UI is not installed at {mlflow}", fix="run `make runs-ui` (it installs it)")
     print(f"MLflow UI on {redact(tracker.uri)}: http://127.0.0.1:{port} (Ctrl-C stops it)", flush=True)
+    # One worker: a UI for one person, on a machine that may be training.
     os.execv(str(mlflow), [str(mlflow), "ui", "--backend-store-uri", tracker.uri, "--host", "127.0.0.1",
-                           "--port", str(port)])
+                           "--port", str(port), "--workers", "1"])
     return 0  # pragma: no cover - execv does not return
 
 

@@ -89,7 +89,8 @@ def assert_tracked(uri: str, build: Path, data: Path) -> None:
     run = next(r for r in top if r.data.tags["build_dir"] == str(build))
     p, m = run.data.params, run.data.metrics
     assert {k: p[k] for k in ("SEED", "FOLDS", "THREADS", "MODELS", "MLP_MEMBERS", "synthetic")} == \
-        {"SEED": "3", "FOLDS": "2", "THREADS": "2", "MODELS": "baseline lgbm mlp", "MLP_MEMBERS": "2",
+        {"SEED": "3", "FOLDS": "2", "THREADS": os.environ.get("THREADS", "2"), "MODELS": "baseline lgbm mlp",
+         "MLP_MEMBERS": "2",
          "synthetic": "true"}
     assert p["data_fingerprint"] == json.loads((build / "features" / "meta.json").read_text())["data_fingerprint"]
     assert len(p["git_commit"]) == 40 and p["git_dirty"] in ("true", "false")

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from core.tracking import RunRecord, Tracker, flatten, log_run
 from models.tune.cli import main as tune_main
+from pets.tracking import cv_record, photos_fingerprint, train_record
 from submissions import leaderboard, runs, track
 from submissions.upload import upload
 
@@ -294,3 +295,49 @@ def test_flatten_and_sha_helpers() -> None:
     assert track._when("2026-12-06 04:00:00.5") == datetime(2026, 12, 6, 4, 0, 0, 500000, tzinfo=UTC)
     path = Path(__file__)
     assert track.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_bench_measurements_join_the_run(tmp_path: Path, store: str) -> None:
+    b = tmp_path / "bench-build"
+    shutil.copytree(fake_build(tmp_path), b / "bench" / "work" / "build")
+    (b / "bench" / "results.json").write_text(json.dumps({
+        "data_fingerprint": "cd" * 32, "machine": {"cpus": 2, "torch_threads": 2},
+        "stages": {"features": {"wall_s": 29.0, "cpu_s": 29.3, "peak_rss_mb": 978, "repeats": 3},
+                   "train lgbm": {"wall_s": 162.3, "cpu_s": 307.2, "peak_rss_mb": 3003, "rmspe": 0.1021}},
+        "matmul": {"fp32_gflops": 359.0}, "scaling": {"fits": {"features": {"r2": 0.889}}}}))
+    run_id = track.track_command("bench", b, None, {"SEED": "42"})
+    run = client_for(store).get_run(run_id)
+    assert run.data.metrics["lgbm.wall_s"] == 162.3 and run.data.metrics["features.peak_rss_mb"] == 978
+    assert run.data.metrics["lgbm.rmspe"] == 0.1021 and run.data.metrics["scaling.features.r2"] == 0.889
+    assert run.data.params["machine.cpus"] == "2" and run.data.tags["command"] == "bench"
+    assert "bench/results.json" in {f.path for f in client_for(store).list_artifacts(run_id, "bench")}
+
+
+def test_pets_runs_log_accuracy_history_config_and_photo_set(tmp_path: Path, store: str) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("Bengal_1.jpg", "Bengal_2.jpg", "Pug_1.jpg"):
+        (photos / name).write_bytes(b"x" * len(name))
+    paths = sorted(photos.iterdir())
+    out = tmp_path / "pets"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    history = [{"stage": 0, "train_loss": 1.5, "valid_loss": 1.2, "error_rate": 0.4},
+               {"stage": 1, "train_loss": 0.9, "valid_loss": 0.8, "error_rate": 0.2}]
+    metrics = {"preset": "head", "held_out_accuracy": 0.8, "total_seconds": 5.0, "history": history}
+    run_id = log_run("pets", lambda: train_record({"backbone": "efficientnet_lite2", "sizes": [192, 260]}, metrics,
+                                                  photos, paths, out), "make pets")
+    client = client_for(store)
+    run = client.get_run(run_id)
+    assert run.data.metrics["held_out_accuracy"] == 0.8 and run.data.params["sizes"] == "[192, 260]"
+    assert [m.value for m in client.get_metric_history(run_id, "epoch.error_rate")] == [0.4, 0.2]
+    assert run.data.params["data_fingerprint"] == photos_fingerprint(paths)
+    (photos / "Pug_1.jpg").write_bytes(b"longer")
+    assert photos_fingerprint(paths) != run.data.params["data_fingerprint"]
+
+    result = {"backbone": "efficientnet_lite0", "mode": "probe", "n_folds": 5, "repeats": 1, "seed": 42,
+              "summary": {"accuracy": {"mean": 0.851, "sd": 0.025, "n": 5}}, "seconds_per_fold": 1.5, "folds": []}
+    cv_id = log_run("pets", lambda: cv_record([result], photos, paths, out), "make pets-cv")
+    assert client.get_run(cv_id).data.metrics["efficientnet_lite0.probe.accuracy.mean"] == 0.851
+    table = runs.list_runs(runs.open_store("pets"), 10, None)
+    assert "held_out_accuracy" in table and "efficientnet_lite0.probe.accuracy" in table and "0.8510" in table
