@@ -124,11 +124,12 @@ $(SUBMISSION): $(PREDICTIONS) $(wildcard ensembling/*.py)
 ensemble: $(SUBMISSION) ## blend fitted on the out-of-window predictions: submissions/ensemble.csv, submission.csv
 
 # Run tracking (core/tracking.py, submissions/track.py): the settings a tracked run records, and the
-# command that logs it from the build's files. A failure there warns and never fails the target (-).
+# command that logs it from the build's files (none with TRACKING=0). A failure there warns and never
+# fails the target (-).
 TRACK_SETTINGS = --setting SEED=$(SEED) --setting THREADS=$(THREADS) --setting FOLDS=$(FOLDS) \
                  --setting "MODELS=$(MODELS)" --setting MLP_MEMBERS=$(MLP_MEMBERS) \
                  --setting "MLP_RECIPES=$(MLP_RECIPES)" --setting "MLP_REFITS=$(MLP_REFITS)"
-TRACK = -@$(PY) -m submissions.track
+TRACK = $(if $(filter 0 off false no,$(TRACKING)),@:,-@$(PY) -m submissions.track)
 
 submit: $(SUBMISSION) ## data -> features -> train -> ensemble -> BUILD_DIR/submissions/submission.csv
 	@$(PY) -m submissions.summary --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR)

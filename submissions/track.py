@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from competition.data import is_synthetic
 from core.tracking import RunRecord, Tracker, announce, enabled, flatten, git_diff, git_state
 
 EXPERIMENT = "rossmann"
@@ -154,8 +153,7 @@ def pipeline_record(build_dir: Path, data_dir: Path | None, command: str, settin
     meta = read_json(build_dir / "features" / "meta.json")
     dataset = read_json(build_dir / "dataset.json")
     git = git_state()
-    synthetic = meta.get("source") == "synthetic" or dataset.get("synthetic") is True or \
-        (data_dir is not None and is_synthetic(data_dir))
+    synthetic = meta.get("source") == "synthetic" or dataset.get("synthetic") is True
     params: dict[str, Any] = {**git, **settings, "synthetic": str(synthetic).lower(),
                               "data_fingerprint": meta.get("data_fingerprint"), "data_source": meta.get("source"),
                               "features.code_hash": meta.get("code_hash"),
