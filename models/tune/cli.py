@@ -169,8 +169,8 @@ def run_study(config: TuneConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         study.optimize(objective, n_trials=config.trials, timeout=config.timeout, callbacks=tracked.callbacks())
-    except BaseException:
-        tracked.finish(None, [], status="KILLED")
+    except BaseException as err:
+        tracked.finish(None, [], status="KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
