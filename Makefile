@@ -38,12 +38,20 @@ MSG       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo manual) $(MO
 ALLOW_SYNTHETIC ?=##         1: let `make upload` send a submission made from synthetic data
 KAGGLE    ?= $(CURDIR)/.venv/bin/kaggle## kaggle executable used by upload / leaderboard
 PETS_DIR  ?= data/pets##        folder holding oxford-iiit-pet/ (or <Breed>_<n>.jpg files)
+TRACKING  ?= 1##               log every pipeline command as an MLflow run in MLFLOW_TRACKING_URI, else runs/mlflow.db (0: off)
+LAST      ?= 20##              runs `make runs` lists
+COMMAND   ?=##                 `make runs`: only runs of this command (submit, backtest, tune, bench; pets, pets-cv)
+A         ?=##                 `make runs-diff`: the first run (id or its start; default: the second newest)
+B         ?=##                 `make runs-diff`: the second run (default: the newest)
+UI_PORT   ?= 5000##            port of `make runs-ui`
+EXPERIMENT ?= rossmann##        `make runs`, `make runs-diff`: rossmann (submit, backtest, tune, bench) or pets (pets, pets-cv)
 
 VENV  := .venv
 PY    := $(VENV)/bin/python
 SETUP := $(VENV)/.setup-done
 export PYTHONPATH := $(CURDIR)
 export KAGGLE
+export TRACKING
 
 DATASET     := $(BUILD_DIR)/dataset.json
 FEATURES_META := $(BUILD_DIR)/features/meta.json
@@ -53,7 +61,7 @@ PREDICTIONS := $(foreach m,$(MODELS),$(BUILD_DIR)/predictions/$(m).test.parquet)
 SUBMISSION  := $(BUILD_DIR)/submissions/submission.csv
 
 .PHONY: FORCE help setup data features train $(addprefix train-,$(MODELS)) lr-find tune tune-worker ensemble \
-        submit report upload leaderboard backtest realtests bench bench-readme test lint clean
+        submit report upload leaderboard backtest realtests bench bench-readme test lint clean runs runs-diff runs-ui
 
 help: ## list the targets and variables
 	@echo "Targets:"
@@ -138,8 +146,17 @@ $(SUBMISSION): $(PREDICTIONS) $(wildcard ensembling/*.py) $(BUILD_DIR)/settings/
 
 ensemble: $(SUBMISSION) ## blend fitted on the out-of-window predictions: submissions/ensemble.csv, submission.csv
 
+# Run tracking (core/tracking.py, submissions/track.py): the settings a tracked run records, and the
+# command that logs it from the build's files (none with TRACKING=0). A failure there warns and never
+# fails the target (-).
+TRACK_SETTINGS = --setting SEED=$(SEED) --setting THREADS=$(THREADS) --setting FOLDS=$(FOLDS) --setting SEASONS=$(SEASONS) \
+                 --setting "MODELS=$(MODELS)" --setting MLP_MEMBERS=$(MLP_MEMBERS) \
+                 --setting "MLP_RECIPES=$(MLP_RECIPES)" --setting "MLP_REFITS=$(MLP_REFITS)"
+TRACK = $(if $(filter 0 off false no,$(TRACKING)),@:,-@$(PY) -m submissions.track)
+
 submit: $(SUBMISSION) ## data -> features -> train -> ensemble -> BUILD_DIR/submissions/submission.csv
 	@$(PY) -m submissions.summary --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR)
+	$(TRACK) submit --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR) $(TRACK_SETTINGS)
 
 report: $(SUBMISSION) ## pseudo-test report: BUILD_DIR/reports/report.md with plots
 	$(PY) -m ensembling.report --build-dir $(BUILD_DIR)
@@ -155,6 +172,8 @@ leaderboard: $(SETUP) ## show this account's Kaggle scores for the competition
 backtest: ## the pipeline on BACKTEST_FOLDS windows: BUILD_DIR/backtest/results.md (every model, mean +/- sd)
 	$(MAKE) --no-print-directory ensemble BUILD_DIR=$(BUILD_DIR)/backtest FOLDS=$(BACKTEST_FOLDS)
 	$(PY) -m ensembling.backtest --build-dir $(BUILD_DIR)/backtest
+	$(TRACK) backtest --build-dir $(BUILD_DIR)/backtest --data-dir $(DATA_DIR) $(TRACK_SETTINGS) \
+	    --setting FOLDS=$(BACKTEST_FOLDS)
 
 # Every model's settings, so that `make realtests` runs the very pipeline `make submit` runs.
 PIPELINE_ARGS = SEED=$(SEED) THREADS=$(THREADS) "MODELS=$(MODELS)" MLP_MEMBERS=$(MLP_MEMBERS) \
@@ -174,9 +193,28 @@ tune-worker: $(FEATURES) ## join an existing study as one more worker (STORAGE=p
 bench: $(SETUP) | data ## time, memory and accuracy of every stage + scaling: BUILD_DIR/bench/results.{json,md}
 	$(PY) -m models.bench --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --seed $(SEED) --models $(MODELS) \
 		$(foreach m,$(MODELS),--model-args "$(m)=$(MODEL_ARGS_$(m))")
+	$(TRACK) bench --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR) $(TRACK_SETTINGS)
 
 bench-readme: ## regenerate README.md's performance section from the last `make bench`
 	$(PY) -m models.bench --build-dir $(BUILD_DIR) --readme README.md
+
+# --- tracked runs (MLflow) ----------------------------------------------------------------------
+runs: $(SETUP) ## the last LAST tracked runs: commit, settings that differ, every model's score, estimate, Kaggle score
+	@$(PY) -m submissions.runs --experiment $(EXPERIMENT) list --last $(LAST) $(if $(COMMAND),--command $(COMMAND))
+
+runs-diff: $(SETUP) ## two tracked runs side by side, settings and scores (A=<run> B=<run>; default the newest two)
+	@$(PY) -m submissions.runs --experiment $(EXPERIMENT) diff $(A) $(B)
+
+# The UI is the full mlflow package, which pins an older pyarrow than the pipeline: it gets a venv of
+# its own (requirements-ui.txt), installed on the first `make runs-ui`.
+UI_VENV := .venv-ui
+$(UI_VENV)/.setup-done: requirements-ui.txt
+	@test -x $(UI_VENV)/bin/python || python3 -m venv $(UI_VENV)
+	$(UI_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-ui.txt
+	@touch $@
+
+runs-ui: $(SETUP) $(UI_VENV)/.setup-done ## the MLflow UI on the run store: http://127.0.0.1:UI_PORT
+	$(PY) -m submissions.runs ui --mlflow $(UI_VENV)/bin/mlflow --port $(UI_PORT)
 
 # --- checks -------------------------------------------------------------------------------------
 # OpenMP's wait policy (LightGBM, torch). Threads that spin a moment while they wait (OpenMP's

@@ -40,12 +40,14 @@ from core.cli import run_cli
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
 from core.seed import seed_everything
+from core.tracking import log_run
 from pets.classifier import PetsClassifier
 from pets.config import PetsConfig, preset_values
 from pets.data import PetPhotos, load_pets
 from pets.models import BACKBONES, PetsNet
 from pets.probe import LinearProbe, extract_views
 from pets.tensors import default_device
+from pets.tracking import EXPERIMENT, cv_record
 
 MODES = ("probe", "head", "finetune")
 
@@ -227,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
              for size in preset_values(mode if mode != "probe" else "head", backbone)["sizes"]]
     photos = load_pets(args.pets_dir, short_side=max(sizes))
     command = "python -m pets.cv " + " ".join(sys.argv[1:] if argv is None else argv)
+    results = []
     for backbone in args.backbone:
         for mode in args.mode:
             result = run_cv(photos, backbone=backbone, mode=mode, n_folds=args.folds, repeats=args.repeats,
@@ -235,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             shown = {key: f"{100 * stats['mean']:.1f} ± {100 * stats['sd']:.1f} (n={stats['n']})"
                      for key, stats in result["summary"].items()}
             print(f"{backbone} {mode}: {shown}", file=sys.stderr)
-    return _write_table(out)
+            results.append(_with_summary(result))
+    code = _write_table(out)
+    log_run(EXPERIMENT, lambda: cv_record(results, args.pets_dir, photos.paths, out), "make pets-cv")
+    return code
 
 
 def _write_table(out: Path) -> int:

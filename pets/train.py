@@ -15,6 +15,7 @@ import torch
 from core.cli import run_cli
 from core.io import write_text_atomic
 from core.seed import seed_everything
+from core.tracking import log_run
 from pets.classifier import PetsClassifier
 from pets.config import DEFAULT_CPU_PRESET, PRESETS, PetsConfig, preset_values
 from pets.data import download_oxford_pets, load_pets, split_indices
@@ -22,6 +23,7 @@ from pets.models import BACKBONES
 from pets.plots import most_confused, plot_most_confused, plot_top_losses
 from pets.probe import linear_probe
 from pets.tensors import default_device
+from pets.tracking import EXPERIMENT, train_record
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     print(f"wrote {out / 'model.pt'}, {out / 'metrics.json'} in {metrics['total_seconds']:.0f} s",
           file=sys.stderr)
+    log_run(EXPERIMENT, lambda: train_record({**config.to_dict(), "refit_all": refit_all}, metrics, root,
+                                             photos.paths, out), "make pets")
     return 0
 
 

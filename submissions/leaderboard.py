@@ -10,6 +10,7 @@ import argparse
 
 from core.errors import DataError
 from core.kaggle_cli import COMPETITION, explain_failure, run_kaggle
+from submissions.track import record_leaderboard
 from submissions.upload import check_executable, require_credentials
 
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.returncode != 0 or "Authentication required" in output:
         raise DataError(explain_failure(result), fix="see the Kaggle message above")
     print(output)
+    record_leaderboard(output)
     return 0
 
 

@@ -31,6 +31,7 @@ from core.kaggle_cli import (
     run_kaggle,
 )
 from submissions.report import read_validation, scores, validation_path
+from submissions.track import tag_upload
 
 LOG_COLUMNS = ["time_utc", "file", "sha256", "message", "validation_rmspe"]
 
@@ -135,6 +136,7 @@ def upload(build_dir: Path, message: str, file: Path | None = None, check_creden
     row = {"time_utc": datetime.now(UTC).isoformat(timespec="seconds"), "file": str(path),
            "sha256": digest, "message": message, "validation_rmspe": "" if rmspe is None else f"{rmspe:.6f}"}
     append_log(build_dir / "submissions" / "log.csv", row)
+    tag_upload(row)
     return row
 
 

@@ -4,6 +4,7 @@ Run twice with the same seed into two build folders, it must give byte-identical
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -23,8 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 TOLERANCE = 0.02
 
 
-def make(*args: str) -> subprocess.CompletedProcess[str]:
+def make(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAGGLE", "MAKE"))}
+    env.update(env_extra or {})
     env["HOME"] = env.get("HOME", "/tmp")
     # No credentials may leak in from the machine: `make data` must take the synthetic path.
     env["KAGGLE_CONFIG_DIR"] = "/nonexistent-kaggle-config"
@@ -34,10 +36,13 @@ def make(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_make_submit_on_synthetic_data_is_valid_and_reproducible(tmp_path: Path) -> None:
+    """Also tracked: each build logs one run into a temporary store (checked in assert_tracked)."""
     data = tmp_path / "data"
+    store = {"TRACKING": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"}
     outputs = []
     for run in ("a", "b"):
-        result = make("submit", f"DATA_DIR={data}", f"BUILD_DIR={tmp_path / run}", "STORES=8", "SEED=3")
+        result = make("submit", f"DATA_DIR={data}", f"BUILD_DIR={tmp_path / run}", "STORES=8", "SEED=3",
+                      env_extra=store)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "SYNTHETIC" in result.stdout + result.stderr
         outputs.append((tmp_path / run / "submissions" / "submission.csv").read_bytes())
@@ -63,10 +68,51 @@ def test_make_submit_on_synthetic_data_is_valid_and_reproducible(tmp_path: Path)
         assert reported[m]["rmspe"] == pytest.approx(score, abs=TOLERANCE), (m, reported[m]["rmspe"], score)
     assert real["ensemble"] < real["baseline"] and real["lgbm"] < real["baseline"]
 
-    # Up to date: a second `make submit` in the same folder retrains nothing.
-    again = make("submit", f"DATA_DIR={data}", f"BUILD_DIR={tmp_path / 'a'}", "STORES=8", "SEED=3")
+    # Up to date: a second `make submit` in the same folder retrains nothing, and logs no second run.
+    again = make("submit", f"DATA_DIR={data}", f"BUILD_DIR={tmp_path / 'a'}", "STORES=8", "SEED=3",
+                 env_extra=store)
     assert again.returncode == 0
     assert "models.lgbm" not in again.stdout and "models.mlp" not in again.stdout
+    assert "tracked: nothing changed since run" in again.stdout
+    assert_tracked(store["MLFLOW_TRACKING_URI"], tmp_path / "a", data)
+
+
+def assert_tracked(uri: str, build: Path, data: Path) -> None:
+    """The run of `make submit`: its settings, data fingerprint, every model's score per window and
+    mean, stage costs, the estimate, nested runs per model stage, and the files it made."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415  (heavy, and only this test reads the store)
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("rossmann").experiment_id])
+    top = [r for r in runs if r.data.tags.get("command") == "submit"]
+    assert len(top) == 2, "one run per build folder; the up-to-date rerun logs none"
+    run = next(r for r in top if r.data.tags["build_dir"] == str(build))
+    p, m = run.data.params, run.data.metrics
+    assert {k: p[k] for k in ("SEED", "FOLDS", "THREADS", "MODELS", "MLP_MEMBERS", "synthetic")} == \
+        {"SEED": "3", "FOLDS": "2", "THREADS": os.environ.get("THREADS", "2"), "MODELS": "baseline lgbm mlp",
+         "MLP_MEMBERS": "2",
+         "synthetic": "true"}
+    assert p["data_fingerprint"] == json.loads((build / "features" / "meta.json").read_text())["data_fingerprint"]
+    assert len(p["git_commit"]) == 40 and p["git_dirty"] in ("true", "false")
+    assert p["lgbm.num_boost_round"] == "600" and p["mlp.lr"] == "0.0085" and p["mlp.seed"] == "3"
+    reported = json.loads((build / "reports" / "validation.json").read_text())["models"]
+    for model in ("baseline", "lgbm", "mlp", "ensemble"):
+        assert m[f"{model}.rmspe"] == pytest.approx(reported[model]["rmspe"])
+        assert {f"{model}.w1.rmspe", f"{model}.w2.rmspe", f"{model}.rmspe_last7"} <= set(m)
+    for model in ("baseline", "lgbm", "mlp"):
+        assert m[f"{model}.seconds"] > 0 and m[f"{model}.peak_rss_mb"] > 0
+    assert m["estimate"] == pytest.approx(reported["ensemble"]["rmspe"])
+    sub = build / "submissions" / "submission.csv"
+    assert run.data.tags["submission_sha256"] == hashlib.sha256(sub.read_bytes()).hexdigest()
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == run.info.run_id}
+    assert set(children) == {"baseline", "lgbm", "mlp", "ensemble"}
+    assert children["mlp"].data.params["members"] == "2" and "w2.rmspe" in children["mlp"].data.metrics
+    files = {f.path for folder in ("reports", "submissions", "settings", "models/mlp", "models/lgbm")
+             for f in client.list_artifacts(run.info.run_id, folder)}
+    assert {"reports/validation.json", "submissions/submission.csv", "settings/mlp.txt",
+            "models/mlp/config.json", "models/lgbm/config.json"} <= files
+    stored = Path(client.download_artifacts(run.info.run_id, "submissions/submission.csv", str(build.parent)))
+    assert stored.read_bytes() == sub.read_bytes()
 
 
 def test_mlp_settings_reach_the_mlp_command(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from models.tune.storage import (
     make_storage,
     redact,
 )
+from models.tune.tracking import TuneRun
 
 MODELS = ("mlp", "lgbm", "quadratic")
 log = logging.getLogger("models.tune")
@@ -164,9 +165,13 @@ def run_study(config: TuneConfig) -> dict[str, Any]:
         # the table of trials says what tuning bought over them.
         study.enqueue_trial(objective.defaults())
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    tracked = TuneRun(config)
     t0 = time.perf_counter()
     try:
-        study.optimize(objective, n_trials=config.trials, timeout=config.timeout)
+        study.optimize(objective, n_trials=config.trials, timeout=config.timeout, callbacks=tracked.callbacks())
+    except BaseException as err:
+        tracked.finish(None, [], status="KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - t0
@@ -182,6 +187,7 @@ def run_study(config: TuneConfig) -> dict[str, Any]:
                "best_json": str(best_path) if best_path else None,
                "plots": [str(p) for p in plots]}
     print(json.dumps(summary, indent=2, default=str))
+    tracked.finish(summary, [best_path, *plots] if best_path else plots)
     return summary
 
 
