@@ -32,7 +32,10 @@ THREADS   ?= 2##               CPU threads per model (1 when another job shares 
 MLP_MEMBERS ?= 2##            MLP members averaged, first fits of seeds SEED, SEED+1, ... (4 scored the same; docs/RESULTS.md)
 MLP_RECIPES ?= continue##     the members' recipes, cycled: continue recent direct
 MLP_REFITS ?= continue##      each member's final networks, refits of its first fit: continue, recent (last year twice; +2 min)
-BACKTEST_FOLDS ?= 6##          windows of `make backtest`
+BACKTEST_FOLDS ?= 9##          recent windows of `make backtest` (9 x 48 days: more than a year)
+BACKTEST_SEASONS ?= 2##        same-season windows of `make backtest`
+BACKTEST_SEEDS ?= 42 43##      seeds of `make backtest` (their spread is the noise a change must beat)
+AGAINST   ?=##                 `make backtest AGAINST=<other BUILD_DIR>`: paired difference against its backtest
 REALTEST_CUTS ?= 2015-05-08 2014-06-20 2014-09-19 2015-03-27## train ends of `make realtests`' real tests
 MSG       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo manual) $(MODELS)## upload message
 ALLOW_SYNTHETIC ?=##         1: let `make upload` send a submission made from synthetic data
@@ -152,7 +155,8 @@ ensemble: $(SUBMISSION) ## blend fitted on the out-of-window predictions: submis
 TRACK_SETTINGS = --setting SEED=$(SEED) --setting THREADS=$(THREADS) --setting FOLDS=$(FOLDS) --setting SEASONS=$(SEASONS) \
                  --setting "MODELS=$(MODELS)" --setting MLP_MEMBERS=$(MLP_MEMBERS) \
                  --setting "MLP_RECIPES=$(MLP_RECIPES)" --setting "MLP_REFITS=$(MLP_REFITS)"
-TRACK = $(if $(filter 0 off false no,$(TRACKING)),@:,-@$(PY) -m submissions.track)
+TRACK_CMD = $(if $(filter 0 off false no,$(TRACKING)),:,$(PY) -m submissions.track)
+TRACK = -@$(TRACK_CMD)
 
 submit: $(SUBMISSION) ## data -> features -> train -> ensemble -> BUILD_DIR/submissions/submission.csv
 	@$(PY) -m submissions.summary --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR)
@@ -169,11 +173,18 @@ upload: $(SETUP) ## upload BUILD_DIR's existing submission.csv with the kaggle C
 leaderboard: $(SETUP) ## show this account's Kaggle scores for the competition
 	$(PY) -m submissions.leaderboard
 
-backtest: ## the pipeline on BACKTEST_FOLDS windows: BUILD_DIR/backtest/results.md (every model, mean +/- sd)
-	$(MAKE) --no-print-directory ensemble BUILD_DIR=$(BUILD_DIR)/backtest FOLDS=$(BACKTEST_FOLDS)
-	$(PY) -m ensembling.backtest --build-dir $(BUILD_DIR)/backtest
-	$(TRACK) backtest --build-dir $(BUILD_DIR)/backtest --data-dir $(DATA_DIR) $(TRACK_SETTINGS) \
-	    --setting FOLDS=$(BACKTEST_FOLDS)
+# Where changes are decided (the rule is in ensembling/backtest.py): every seed's build, then the
+# table, and with AGAINST the paired difference against another BUILD_DIR's backtest.
+backtest: ## windows across a year, per seed: BUILD_DIR/backtest/results.md (AGAINST=...: compare.md, the verdict)
+	@set -e; for s in $(BACKTEST_SEEDS); do \
+	    $(MAKE) --no-print-directory ensemble BUILD_DIR=$(BUILD_DIR)/backtest/seed$$s SEED=$$s \
+	        FOLDS=$(BACKTEST_FOLDS) SEASONS=$(BACKTEST_SEASONS); \
+	done
+	$(PY) -m ensembling.backtest --build-dir $(BUILD_DIR)/backtest $(if $(AGAINST),--against $(AGAINST)/backtest)
+	@for s in $(BACKTEST_SEEDS); do \
+	    $(TRACK_CMD) backtest --build-dir $(BUILD_DIR)/backtest/seed$$s --data-dir $(DATA_DIR) $(TRACK_SETTINGS) \
+	        --setting SEED=$$s --setting FOLDS=$(BACKTEST_FOLDS) --setting SEASONS=$(BACKTEST_SEASONS) || true; \
+	done
 
 # Every model's settings, so that `make realtests` runs the very pipeline `make submit` runs.
 PIPELINE_ARGS = SEED=$(SEED) THREADS=$(THREADS) "MODELS=$(MODELS)" MLP_MEMBERS=$(MLP_MEMBERS) \

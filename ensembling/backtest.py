@@ -1,70 +1,186 @@
-"""``python -m ensembling.backtest --build-dir B``: the per-window table of a pipeline run.
+"""``python -m ensembling.backtest`` (``make backtest``): where changes are decided.
 
-``make backtest`` runs the very pipeline ``make submit`` runs, with more pseudo-test windows
-(``BACKTEST_FOLDS``, into ``BUILD_DIR/backtest``), then this module turns its
-``reports/validation.json`` into ``results.md``/``results.json``: every model's and the ensemble's
-RMSPE on each window (the ensemble's fitted on the other windows), with mean +/- sd over windows,
-overall and on each window's last days, where the test is hardest.
+``make backtest`` runs the very pipeline ``make submit`` runs, on windows across more than a year
+(``BACKTEST_FOLDS`` recent windows and ``BACKTEST_SEASONS`` same-season ones), once per seed of
+``BACKTEST_SEEDS``, into ``BUILD_DIR/backtest/seed<S>/``. This module turns those builds into
+``BUILD_DIR/backtest/results.{md,json}``: every model's and the ensemble's RMSPE on each window
+(the ensemble's decided and fitted on the windows before it), mean ± sd over windows, the mean
+over the same-season windows, and the expected test RMSPE; and, given ``--against`` (``make
+backtest AGAINST=<the default's BUILD_DIR>``), the paired difference of a change against the
+default with the verdict of the rule below, in ``compare.{md,json}``.
+
+The rule a change must pass, per model (and for the ensemble):
+1. it is better on the mean: the paired difference D (change - default), averaged over the
+   windows and the seeds, is below zero;
+2. by more than the noise: -D exceeds both the seed spread (the standard deviation over seeds of
+   the per-seed mean difference) and the window spread (the standard error over windows of the
+   per-window mean difference);
+3. and it is not worse where the test is: the mean difference over the same-season windows is not
+   above zero.
 """
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from competition.pseudo_test import LAST_DAYS, SEASON, Window, estimate
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
-from ensembling.ensemble import LAST_DAYS
 from ensembling.outputs import read_validation
 
+SEED_DIR = re.compile(r"^seed(\d+)$")
 
-def window_scores(doc: dict[str, Any]) -> dict[str, Any]:
-    """``{"windows": [...], "summary": {name: {per_window, mean, sd, last_mean}}}`` from validation.json."""
-    ens = doc.get("models", {}).get("ensemble")
+
+def seed_builds(backtest_dir: Path) -> dict[int, Path]:
+    """The per-seed builds of a backtest folder (``seed<S>/``), by seed."""
+    found = {int(m.group(1)): p for p in sorted(backtest_dir.glob("seed*")) if (m := SEED_DIR.match(p.name))}
+    if not found:
+        raise DataError("no per-seed builds (seed<S>/) in the backtest folder", file=backtest_dir,
+                        fix="run the backtest first: `make backtest BUILD_DIR=...` (BACKTEST_SEEDS names the seeds)")
+    return found
+
+
+def window_scores(build_dir: Path) -> dict[str, Any]:
+    """One build's ``{"windows": [...], "scores": {name: {window name: rmspe}}, "last": {...}}``
+    from its validation.json (models and the ensemble)."""
+    ens = read_validation(build_dir).get("models", {}).get("ensemble")
     if not ens or "windows" not in ens:
         raise DataError("reports/validation.json has no ensemble entry with per-window scores",
-                        fix="run the pipeline first (`make backtest` does: `make ensemble` with BACKTEST_FOLDS)")
-    windows = ens["windows"]
-    names = sorted(windows[0]["models"], key=lambda n: (n == "ensemble", n))
-    summary = {}
+                        file=build_dir / "reports" / "validation.json",
+                        fix="run the pipeline first (`make backtest` does: `make ensemble` per seed)")
+    rows = ens["windows"]
+    names = sorted(rows[0]["models"], key=lambda n: (n == "ensemble", n))
+    windows = [{k: r[k] for k in ("window", "label", "kind", "start", "end", "train_end", "rows") if k in r}
+               for r in rows]
+    return {"windows": windows,
+            "scores": {n: {f"w{r['window']}": r["models"][n]["rmspe"] for r in rows} for n in names},
+            "last": {n: {f"w{r['window']}": r["models"][n][f"rmspe_last{LAST_DAYS}"] for r in rows} for n in names}}
+
+
+def _windows(result: dict[str, Any]) -> list[Window]:
+    return [Window(w["window"], pd.Timestamp(w["train_end"]), pd.Timestamp(w["start"]), pd.Timestamp(w["end"]),
+                   w.get("kind", "recent")) for w in result["windows"]]
+
+
+def summarize(backtest_dir: Path) -> dict[str, Any]:
+    """Per model: each window's score (mean over seeds), mean ± sd over windows, the same-season
+    mean, the last days' mean and the expected test RMSPE; and each seed's mean."""
+    builds = {s: window_scores(p) for s, p in seed_builds(backtest_dir).items()}
+    first = next(iter(builds.values()))
+    wins = first["windows"]
+    for s, b in builds.items():
+        if [w["window"] for w in b["windows"]] != [w["window"] for w in wins]:
+            raise DataError(f"seed {s}'s build has other windows than seed {next(iter(builds))}'s",
+                            file=backtest_dir / f"seed{s}", fix="rebuild every seed with the same FOLDS and SEASONS")
+    names = list(first["scores"])
+    season = [f"w{w['window']}" for w in wins if w.get("kind") == SEASON]
+    summary: dict[str, Any] = {}
     for n in names:
-        v = np.array([w["models"][n]["rmspe"] for w in windows], dtype=np.float64)
-        last = np.array([w["models"][n][f"rmspe_last{LAST_DAYS}"] for w in windows], dtype=np.float64)
-        summary[n] = {"per_window": v.tolist(), "mean": float(v.mean()),
-                      "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                      "last_per_window": last.tolist(), "last_mean": float(last.mean())}
-    return {"windows": [{k: w[k] for k in ("window", "start", "end", "rows")} for w in windows],
-            "summary": summary}
+        per = {k: float(np.mean([b["scores"][n][k] for b in builds.values()])) for k in first["scores"][n]}
+        v = np.array(list(per.values()))
+        est = estimate(per, _windows(first))
+        summary[n] = {
+            "per_window": per, "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "season_mean": float(np.mean([per[k] for k in season])) if season else None,
+            "last_mean": float(np.mean([np.mean([b["last"][n][k] for b in builds.values()]) for k in per])),
+            "estimate": est.value, "estimate_low": est.low, "estimate_high": est.high,
+            "per_seed_mean": {str(s): float(np.mean(list(b["scores"][n].values()))) for s, b in builds.items()},
+        }
+    return {"seeds": sorted(builds), "windows": wins, "summary": summary}
+
+
+def compare(change: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The paired difference of a change against the default (both :func:`summarize` results over
+    the same windows and seeds), per model, with the rule's verdict (module docstring)."""
+    if [w["window"] for w in change["windows"]] != [w["window"] for w in base["windows"]] \
+            or [w["start"] for w in change["windows"]] != [w["start"] for w in base["windows"]]:
+        raise DataError("the two backtests have different windows; a paired difference needs the same ones",
+                        fix="run both with the same DATA_DIR, BACKTEST_FOLDS and BACKTEST_SEASONS")
+    seeds = sorted(set(change["seeds"]) & set(base["seeds"]))
+    if not seeds:
+        raise DataError(f"no seed in common (change {change['seeds']}, default {base['seeds']})",
+                        fix="run both with the same BACKTEST_SEEDS")
+    season = [f"w{w['window']}" for w in base["windows"] if w.get("kind") == SEASON]
+    out: dict[str, Any] = {"seeds": seeds, "models": {}}
+    for n in [m for m in base["summary"] if m in change["summary"]]:
+        c, b = change["summary"][n], base["summary"][n]
+        d = {k: c["per_window"][k] - b["per_window"][k] for k in b["per_window"]}
+        dv = np.array(list(d.values()))
+        mean = float(dv.mean())
+        per_seed = [c["per_seed_mean"][str(s)] - b["per_seed_mean"][str(s)] for s in seeds]
+        seed_sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan")
+        window_se = float(dv.std(ddof=1) / np.sqrt(len(dv))) if len(dv) > 1 else float("nan")
+        season_d = float(np.mean([d[k] for k in season])) if season else None
+        noise = max(seed_sd, window_se)
+        passes = bool(mean < 0 and np.isfinite(noise) and -mean > noise and (season_d is None or season_d <= 0))
+        out["models"][n] = {"per_window": d, "mean": mean, "per_seed": per_seed, "seed_sd": seed_sd,
+                            "window_se": window_se, "season_mean": season_d,
+                            "better_windows": int((dv < 0).sum()), "n_windows": len(dv), "passes": passes,
+                            "estimate_change": c["estimate"] - b["estimate"]}
+    return out
 
 
 def results_markdown(result: dict[str, Any]) -> str:
-    windows = result["windows"]
-    head = ["model"] + [f"w{w['window']} ({w['start']}..{w['end']})" for w in windows] + \
-        ["mean ± sd", f"last {LAST_DAYS} days, mean"]
-    lines = [f"# Pseudo-test backtest ({len(windows)} windows)", "",
-             "Each window is built like the test (same length, stores and gap after train); every model was "
-             "trained on the data before the window's gap only. The ensemble's score on a window comes from a "
-             "blend fitted on the other windows.", "",
+    wins = result["windows"]
+    head = ["model"] + [f"w{w['window']} {w.get('label', '')} ({w['start']}..{w['end']})" for w in wins] + \
+        ["mean ± sd", "same season", f"last {LAST_DAYS} days", "expected test RMSPE"]
+    lines = [f"# Backtest: {len(wins)} windows, seeds {', '.join(map(str, result['seeds']))}", "",
+             "Each window is built like the test (same length, stores and gap after train); every model was trained "
+             "on the data before the window's gap only; the ensemble on a window was decided and fitted on the windows "
+             "before it. Scores are means over the seeds.", "",
              "| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, s in result["summary"].items():
-        cells = [f"{v:.4f}" for v in s["per_window"]]
-        lines.append(f"| {name} | " + " | ".join(cells)
-                     + f" | {s['mean']:.4f} ± {s['sd']:.4f} | {s['last_mean']:.4f} |")
+        cells = [f"{v:.4f}" for v in s["per_window"].values()]
+        season = f"{s['season_mean']:.4f}" if s["season_mean"] is not None else "-"
+        expected = f"{s['estimate']:.4f} ({s['estimate_low']:.4f}..{s['estimate_high']:.4f})"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['mean']:.4f} ± {s['sd']:.4f} | {season} | "
+                     f"{s['last_mean']:.4f} | {expected} |")
+    return "\n".join(lines) + "\n"
+
+
+def compare_markdown(cmp: dict[str, Any], change_dir: Path, base_dir: Path) -> str:
+    lines = [f"# Paired difference: {change_dir} against {base_dir}", "",
+             f"Change minus default, per window (mean over seeds {', '.join(map(str, cmp['seeds']))}); negative is "
+             "better. A change passes if it is better on the mean by more than both the seed spread and the "
+             "window spread, and not worse on the same-season windows (ensembling/backtest.py).", "",
+             "| model | mean difference | seed spread | window spread | same season | windows better | "
+             "estimate change | verdict |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for n, m in cmp["models"].items():
+        season = f"{m['season_mean']:+.4f}" if m["season_mean"] is not None else "-"
+        lines.append(f"| {n} | {m['mean']:+.4f} | {m['seed_sd']:.4f} | {m['window_se']:.4f} | {season} | "
+                     f"{m['better_windows']}/{m['n_windows']} | {m['estimate_change']:+.4f} | "
+                     f"{'passes' if m['passes'] else 'does not pass'} |")
+    lines += ["", "Per window:", "", "| model | " + " | ".join(next(iter(cmp["models"].values()))["per_window"])
+              + " |", "|---" + "|---:" * len(next(iter(cmp["models"].values()))["per_window"]) + "|"]
+    for n, m in cmp["models"].items():
+        lines.append(f"| {n} | " + " | ".join(f"{v:+.4f}" for v in m["per_window"].values()) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ensembling.backtest", description=__doc__.split("\n")[0])
-    ap.add_argument("--build-dir", type=Path, default=Path("build/backtest"))
+    ap.add_argument("--build-dir", type=Path, default=Path("build/backtest"), help="the backtest folder (seed<S>/)")
+    ap.add_argument("--against", type=Path, default=None,
+                    help="another backtest folder (the default's) to compare with, window by window")
     args = ap.parse_args(argv)
-    result = window_scores(read_validation(args.build_dir))
+    result = summarize(args.build_dir)
     write_json_atomic(args.build_dir / "results.json", result)
     text = results_markdown(result)
     write_text_atomic(args.build_dir / "results.md", text)
     print(text)
     print(f"wrote {args.build_dir / 'results.md'} and results.json")
+    if args.against is not None:
+        cmp = compare(result, summarize(args.against))
+        write_json_atomic(args.build_dir / "compare.json", cmp)
+        md = compare_markdown(cmp, args.build_dir, args.against)
+        write_text_atomic(args.build_dir / "compare.md", md)
+        print(md)
+        print(f"wrote {args.build_dir / 'compare.md'} and compare.json")
     return 0
 
 

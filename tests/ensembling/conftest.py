@@ -16,6 +16,7 @@ import pytest
 
 from competition.data import SYNTHETIC_MARKER, load_competition
 from competition.dataset import PARQUET_KEY, identify
+from competition.pseudo_test import Window
 from core.io import write_parquet
 
 N_STORES = 30
@@ -108,14 +109,20 @@ def make_build(build_dir: Path, comp: dict[str, pd.DataFrame], models: dict[str,
     dates = np.sort(train["Date"].unique())
     valid_start = pd.Timestamp(dates[-n_valid])
     dataset = identify(data_dir)
+    # Window 1 is the last stretch of train, as competition.pseudo_test numbers them; each one's
+    # train ends the day before it (no gap), so window k+1 lies before window k's train end.
+    span = n_valid // N_WINDOWS
+    windows = [Window(k, valid_start + pd.Timedelta(days=(N_WINDOWS - k) * span - 1),
+                      valid_start + pd.Timedelta(days=(N_WINDOWS - k) * span),
+                      valid_start + pd.Timedelta(days=(N_WINDOWS - k + 1) * span - 1)).to_dict()
+               for k in range(1, N_WINDOWS + 1)]
     (build_dir / "features" / "meta.json").write_text(json.dumps({
         "valid_start": str(valid_start.date()), "test_start": str(test["Date"].min().date()),
         "rows": {"train": len(train), "test": len(test)}, "source": dataset.source,
-        "data_fingerprint": dataset.fingerprint, "data_dir": dataset.data_dir}))
+        "data_fingerprint": dataset.fingerprint, "data_dir": dataset.data_dir, "windows": windows}))
     valid = train[train["Date"] >= valid_start].reset_index(drop=True)
-    # Window 1 is the last stretch of train, as competition.pseudo_test numbers them.
     day = (valid["Date"] - valid_start).dt.days.to_numpy()
-    valid.insert(0, "Window", N_WINDOWS - day // (n_valid // N_WINDOWS))
+    valid.insert(0, "Window", N_WINDOWS - day // span)
     level = train[train["Date"] < valid_start].groupby("Store")["Sales"].mean()
     truth_test = level.reindex(test["Store"]).to_numpy() * 1.15 * (1 + 0.25 * test["Promo"].to_numpy())
     for name, f in models.items():

@@ -1,4 +1,4 @@
-"""`make backtest`'s table: per-window scores of every model and the ensemble, mean +/- sd."""
+"""`make backtest`: per-window scores over seeds, and the rule a change must pass against the default."""
 from __future__ import annotations
 
 import json
@@ -13,28 +13,95 @@ from ensembling import backtest
 from ensembling.ensemble import run_ensemble
 
 REPO = Path(__file__).resolve().parents[2]
+WINDOWS = [(1, "recent", "2015-05-03"), (2, "recent", "2015-03-16"), (3, "recent", "2015-01-27"),
+           (4, "season", "2014-08-02")]
 
 
-def test_table_from_a_windowed_build(build_factory, data_dir, synth):
-    build = build_factory({"a": synth.noisy(0.08, 1.02), "b": synth.noisy(0.12)})
-    run_ensemble(build, data_dir)
-    res = subprocess.run([sys.executable, "-m", "ensembling.backtest", "--build-dir", str(build)],
-                         cwd=REPO, capture_output=True, text=True)
+def _fake_build(path: Path, scores: dict[str, list[float]]) -> None:
+    """A build's validation.json as the ensembler writes it: each window's score per model."""
+    rows = []
+    for j, (index, kind, start) in enumerate(WINDOWS):
+        rows.append({"window": index, "kind": kind, "label": f"{kind} {index}", "start": start, "end": start,
+                     "train_end": "2013-06-01", "rows": 100,
+                     "models": {n: {"rmspe": v[j], "rmspe_last7": v[j] + 0.01} for n, v in scores.items()}})
+    (path / "reports").mkdir(parents=True)
+    (path / "reports" / "validation.json").write_text(json.dumps({"models": {"ensemble": {"rmspe": 0.1,
+                                                                                          "windows": rows}}}))
+
+
+def _backtest(root: Path, per_seed: dict[int, dict[str, list[float]]]) -> Path:
+    for seed, scores in per_seed.items():
+        _fake_build(root / "backtest" / f"seed{seed}", scores)
+    return root / "backtest"
+
+
+BASE = {42: {"lgbm": [0.100, 0.104, 0.110, 0.120], "ensemble": [0.095, 0.099, 0.104, 0.115]},
+        43: {"lgbm": [0.101, 0.103, 0.111, 0.121], "ensemble": [0.096, 0.098, 0.105, 0.114]}}
+
+
+def test_summary_averages_seeds_and_weights_the_kinds(tmp_path):
+    result = backtest.summarize(_backtest(tmp_path, BASE))
+    s = result["summary"]["lgbm"]
+    assert result["seeds"] == [42, 43] and list(s["per_window"]) == ["w1", "w2", "w3", "w4"]
+    assert s["per_window"]["w1"] == pytest.approx(0.1005)
+    assert s["mean"] == pytest.approx(np.mean([0.1005, 0.1035, 0.1105, 0.1205]))
+    assert s["season_mean"] == pytest.approx(0.1205)
+    # Recent windows half, the same-season window half.
+    assert s["estimate"] == pytest.approx(0.5 * np.mean([0.1005, 0.1035, 0.1105]) + 0.5 * 0.1205)
+    assert s["per_seed_mean"]["42"] == pytest.approx(np.mean(BASE[42]["lgbm"]))
+
+
+def test_a_change_passes_only_beyond_the_noise_and_not_worse_in_season(tmp_path):
+    base = backtest.summarize(_backtest(tmp_path / "base", BASE))
+    # Better by 0.004 on every window and seed: passes.
+    good = {s: {n: [x - 0.004 for x in v] for n, v in sc.items()} for s, sc in BASE.items()}
+    cmp = backtest.compare(backtest.summarize(_backtest(tmp_path / "good", good)), base)
+    m = cmp["models"]["lgbm"]
+    assert m["mean"] == pytest.approx(-0.004) and m["better_windows"] == 4 and m["passes"]
+    # Better on the mean but worse on the same-season window: does not pass.
+    mixed = {s: {n: [v[0] - 0.01, v[1] - 0.01, v[2] - 0.01, v[3] + 0.002] for n, v in sc.items()}
+             for s, sc in BASE.items()}
+    m = backtest.compare(backtest.summarize(_backtest(tmp_path / "mixed", mixed)), base)["models"]["lgbm"]
+    assert m["mean"] < 0 and m["season_mean"] == pytest.approx(0.002) and not m["passes"]
+    # A gain smaller than the seed spread: noise.
+    noisy = {42: {n: [x - 0.003 for x in v] for n, v in BASE[42].items()},
+             43: {n: [x + 0.002 for x in v] for n, v in BASE[43].items()}}
+    m = backtest.compare(backtest.summarize(_backtest(tmp_path / "noisy", noisy)), base)["models"]["lgbm"]
+    assert m["mean"] == pytest.approx(-0.0005) and m["seed_sd"] > 0.0005 and not m["passes"]
+
+
+def test_cli_writes_the_table_and_the_comparison(tmp_path):
+    base = _backtest(tmp_path / "base", BASE)
+    change = _backtest(tmp_path / "change", {s: {n: [x - 0.004 for x in v] for n, v in sc.items()}
+                                             for s, sc in BASE.items()})
+    res = subprocess.run([sys.executable, "-m", "ensembling.backtest", "--build-dir", str(change), "--against",
+                          str(base)], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    saved = json.loads((build / "results.json").read_text())
-    s = saved["summary"]
-    assert list(s) == ["a", "b", "ensemble"]
-    assert [w["window"] for w in saved["windows"]] == [1, 2, 3]
-    vals = s["a"]["per_window"]
-    assert s["a"]["mean"] == pytest.approx(np.mean(vals)) and s["a"]["sd"] == pytest.approx(np.std(vals, ddof=1))
-    assert s["ensemble"]["mean"] < min(s["a"]["mean"], s["b"]["mean"])
-    md = (build / "results.md").read_text()
-    assert "| ensemble |" in md and "±" in md and "last 7 days" in md
+    md = (change / "results.md").read_text()
+    assert "| lgbm |" in md and "±" in md and "same season" in md
+    verdict = (change / "compare.md").read_text()
+    assert "| lgbm | -0.0040 |" in verdict and "passes" in verdict
+    assert json.loads((change / "compare.json").read_text())["models"]["ensemble"]["passes"]
 
 
-def test_no_ensemble_entry_is_a_user_error(tmp_path):
+def test_backtests_with_other_windows_are_not_compared(tmp_path):
+    base = backtest.summarize(_backtest(tmp_path / "base", BASE))
+    other = backtest.summarize(_backtest(tmp_path / "other", BASE))
+    other["windows"][0]["start"] = "2015-05-10"
+    with pytest.raises(backtest.DataError, match="different windows"):
+        backtest.compare(other, base)
+
+
+def test_table_from_a_pipeline_build(build_factory, data_dir, synth, tmp_path):
+    build = build_factory({"a": synth.noisy(0.08, 1.02), "b": synth.noisy(0.12)}, name="backtest/seed1")
+    run_ensemble(build, data_dir)
+    result = backtest.summarize(tmp_path / "backtest")
+    assert list(result["summary"]) == ["a", "b", "ensemble"]
+    assert [w["window"] for w in result["windows"]] == [1, 2, 3]
+
+
+def test_no_builds_is_a_user_error(tmp_path):
     res = subprocess.run([sys.executable, "-m", "ensembling.backtest", "--build-dir", str(tmp_path)],
                          cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 2
     assert "make backtest" in res.stderr and "Traceback" not in res.stderr
-    assert backtest.LAST_DAYS == 7
