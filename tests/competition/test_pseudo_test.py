@@ -10,7 +10,17 @@ import pandas as pd
 import pytest
 
 from competition.data import load_competition
-from competition.pseudo_test import TEST_COLUMNS, PeriodShape, period_shape, pseudo_test, windows
+from competition.pseudo_test import (
+    TEST_COLUMNS,
+    PeriodShape,
+    Window,
+    estimate,
+    period_shape,
+    plan,
+    pseudo_test,
+    window_weights,
+    windows,
+)
 from competition.synthetic import SyntheticConfig, write_dataset
 from core.errors import DataError
 from features.cli import build, window_dir
@@ -113,13 +123,60 @@ def test_more_windows_than_the_train_holds_is_a_data_error(data):
         windows(short, PeriodShape(n_days=48, gap=42), 1)
 
 
+def test_same_season_windows_are_the_tests_dates_a_year_back(data):
+    shape = period_shape(data.train["Date"], data.test["Date"])
+    test_start, test_end = data.test["Date"].min(), data.test["Date"].max()
+    wins, notes = plan(data.train["Date"], data.test["Date"], 2, 3)
+    assert [(w.index, w.kind, w.years_back) for w in wins] == [(1, "recent", 0), (2, "recent", 0), (3, "season", 1),
+                                                                (4, "season", 2)]
+    for w in wins[2:]:
+        assert w.start == test_start - pd.Timedelta(days=364 * w.years_back)
+        assert w.end == test_end - pd.Timedelta(days=364 * w.years_back)
+        assert w.start.day_of_week == test_start.day_of_week  # 52 weeks: the same weekdays
+        assert (w.start - w.train_end).days - 1 == shape.gap
+        assert w.label == f"season -{w.years_back}y"
+    # Three years back lies before the data (which starts in 2013): no window, and a note says why.
+    assert len(notes) == 1 and "3 year(s) back" in notes[0]
+    assert Window.from_dict(wins[3].to_dict()) == wins[3]
+
+
+def test_a_same_season_window_leaves_out_stores_without_rows(data):
+    """As 180 real stores have no rows in 2014-07..12: their test stores are left out of such a window."""
+    wins, _ = plan(data.train["Date"], data.test["Date"], 1, 1)
+    season = wins[1]
+    before = pseudo_test(data, season).missing_stores  # the synthetic data's own store gaps
+    stores = np.setdiff1d(np.unique(data.test["Store"]), before)
+    gone = stores[:2]
+    inside = data.train["Date"].between(season.start - pd.Timedelta(days=20), season.end).to_numpy()
+    holed = dataclasses.replace(data, train=data.train[~(inside & data.train["Store"].isin(gone).to_numpy())])
+    pt = pseudo_test(holed, season)
+    assert pt.missing_stores == sorted(before + gone.tolist())
+    assert not pt.labels["Store"].isin(gone).any() and pt.labels["Store"].nunique() == len(stores) - 2
+    assert pseudo_test(holed, wins[0]).missing_stores == pseudo_test(data, wins[0]).missing_stores
+
+
+def test_estimate_weighs_the_recent_and_the_same_season_windows_half_each(data):
+    wins, _ = plan(data.train["Date"], data.test["Date"], 2, 1)
+    assert window_weights(wins) == {"w1": 0.25, "w2": 0.25, "w3": 0.5}
+    est = estimate({"w1": 0.10, "w2": 0.12, "w3": 0.14}, wins)
+    assert est.value == pytest.approx(0.25 * 0.10 + 0.25 * 0.12 + 0.5 * 0.14)
+    sd = np.sqrt(0.25 * (0.10 - est.value) ** 2 + 0.25 * (0.12 - est.value) ** 2 + 0.5 * (0.14 - est.value) ** 2)
+    assert (est.low, est.high) == pytest.approx((est.value - sd, est.value + sd))
+    # Without a same-season window, the recent ones carry all the weight.
+    assert estimate({"w1": 0.10, "w2": 0.12}, wins[:2]).value == pytest.approx(0.11)
+
+
 def test_features_cli_builds_windows(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     write_dataset(data_dir, SyntheticConfig(n_stores=6, seed=1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        meta = build(data_dir, tmp_path / "b", folds=2)
-    assert [w["index"] for w in meta["windows"]] == [1, 2]
+        meta = build(data_dir, tmp_path / "b", folds=2, seasons=1, jobs=2)
+    assert [(w["index"], w["kind"]) for w in meta["windows"]] == [(1, "recent"), (2, "recent"), (3, "season")]
+    n_test_stores = pd.read_parquet(tmp_path / "b" / "features" / "test.parquet")["Store"].nunique()
+    for w in meta["windows"]:
+        labels = pd.read_parquet(window_dir(tmp_path / "b", f"w{w['index']}") / "labels.parquet")
+        assert w["n_stores"] == labels["Store"].nunique() and w["n_stores"] + w["missing_stores"] == n_test_stores
     assert meta["period_shape"] == {"n_days": 48, "gap": 0}
     for w in meta["windows"]:
         d = window_dir(tmp_path / "b", f"w{w['index']}")
