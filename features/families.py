@@ -45,14 +45,6 @@ def day_number(dates: pd.Series) -> np.ndarray:
     return dates.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
-def _sort_order(store: np.ndarray, day: np.ndarray) -> np.ndarray | None:
-    """Permutation sorting rows by (store, day), or None when they already are (the pipeline's case)."""
-    key = store.astype(np.int64) * 100_000 + day
-    if len(key) < 2 or bool(np.all(key[1:] > key[:-1])):
-        return None
-    return np.argsort(key, kind="stable")
-
-
 class StoreDayGrid:
     """Dense store x calendar-day grid for per-store sequence features over calendar days.
 
@@ -372,7 +364,8 @@ def promo2(df: pd.DataFrame) -> pd.DataFrame:
 EVENT_COLS = ("SchoolHoliday", "StateHoliday", "Promo")
 
 
-def event_durations(df: pd.DataFrame, cols: tuple[str, ...] = EVENT_COLS) -> pd.DataFrame:
+def event_durations(df: pd.DataFrame, cols: tuple[str, ...] = EVENT_COLS, block_start: np.ndarray | None = None,
+                    gap: int = 0, lookback: int = 0) -> pd.DataFrame:
     """fast.ai's durations and rolling counts, per store over train + test in date order.
 
     - ``After<X>``: days since the last row with X (0 on the day, 0 if none before).
@@ -381,49 +374,65 @@ def event_durations(df: pd.DataFrame, cols: tuple[str, ...] = EVENT_COLS) -> pd.
     - ``<X>_bw`` / ``<X>_fw``: the number of X rows among the 7 ROWS ending / starting at this
       row, current row included, within the store (fast.ai's ``rolling(7, min_periods=1)``;
       rows, not days, so gaps in the data stretch the window).
+
+    With ``block_start`` (each row's block as a day number, ``pipeline.block_starts``) a row sees
+    what a test row in its place sees, the rule of ``pipeline.censored`` computed in one pass: its
+    block's rows, and before them its store's rows dated in ``[start - gap - lookback,
+    start - gap)``; nothing after its block. Without it the whole table is one block.
     """
     store = df["Store"].to_numpy().astype(np.int64)
     day = day_number(df["Date"])
-    order = _sort_order(store, day)
-    if order is not None:
-        store, day = store[order], day[order]
+    blocks = np.zeros(len(df), np.int64) if block_start is None else np.asarray(block_start, dtype=np.int64)
+    # By store, then date: a store's rows of one block are a contiguous segment, and its history is
+    # a contiguous run of the same store's earlier rows.
+    order = np.lexsort((day, store))
+    store, day, blocks = store[order], day[order], blocks[order]
     n = len(store)
-    d = day - day.min()
-    big = np.int64(1) << 21  # > any day offset, so store blocks never overlap in key space
-    rank = np.concatenate([[0], np.cumsum(store[1:] != store[:-1])]).astype(np.int64)
-    key = rank * big + d
-    starts = np.flatnonzero(np.r_[True, store[1:] != store[:-1]])
-    ends = np.r_[starts[1:], n]
-    lens = ends - starts
-    row_start = np.repeat(starts, lens)
-    row_end = np.repeat(ends, lens)
     i = np.arange(n)
-    lo_bw = np.maximum(i - 6, row_start)
-    hi_fw = np.minimum(i + 7, row_end)
+    d = day - (day.min() if n else 0)
+    big = np.int64(1) << 21  # > any day offset, so segments never overlap in key space
+    starts = np.r_[True, (store[1:] != store[:-1]) | (blocks[1:] != blocks[:-1])] if n else np.zeros(0, bool)
+    seg = np.cumsum(starts) - 1
+    seg_first = np.maximum.accumulate(np.where(starts, i, 0))
+    seg_end = np.minimum.accumulate(np.where(np.r_[starts[1:], True], i, n)[::-1])[::-1] + 1
+    key = seg * big + d
+    if block_start is None:
+        hist_lo = hist_hi = seg_first
+    else:
+        store_day = store * big + d
+        first = seg_first
+        start_d = blocks[first] - (day.min() if n else 0)
+        hist_lo = np.searchsorted(store_day, store[first] * big + start_d - gap - lookback, side="left")
+        hist_hi = np.searchsorted(store_day, store[first] * big + start_d - gap, side="left")
+    store_seg = np.cumsum(np.r_[True, store[1:] != store[:-1]]) - 1 if n else np.zeros(0, np.int64)
 
     new: dict[str, np.ndarray] = {}
     for col in cols:
-        ev = df[col].to_numpy().astype(bool)
-        if order is not None:
-            ev = ev[order]
-        none_before = rank * big - 1
-        last = np.maximum.accumulate(np.where(ev, key, none_before))
-        after = np.where(last == none_before, 0, key - last)
-        none_after = (rank + 1) * big
+        ev = df[col].to_numpy().astype(bool)[order]
+        # The last event at or before each row in its segment, else the last one of its history.
+        last = np.maximum.accumulate(np.where(ev, key, seg * big - 1))
+        last_day = np.where(last >= seg * big, last - seg * big, -1)
+        store_last = np.maximum.accumulate(np.where(ev, store_seg * big + d, store_seg * big - 1))
+        prior = store_last[np.maximum(hist_hi - 1, 0)] - store_seg * big
+        in_history = (hist_hi > hist_lo) & (prior >= d[np.minimum(hist_lo, n - 1)])
+        last_day = np.where(last_day >= 0, last_day, np.where(in_history, prior, -1))
+        after = np.where(last_day >= 0, d - last_day, 0)
+        none_after = (seg + 1) * big
         nxt = np.minimum.accumulate(np.where(ev, key, none_after)[::-1])[::-1]
         before = np.where(nxt == none_after, 0, key - nxt)
         cs = np.concatenate([[0], np.cumsum(ev, dtype=np.int64)])
-        bw = cs[i + 1] - cs[lo_bw]
-        fw = cs[hi_fw] - cs[i]
+        # The 7 rows ending here: the segment's, then as many of the history's last rows as needed.
+        bw = cs[i + 1] - cs[np.maximum(i - 6, seg_first)]
+        short = np.clip(7 - (i - seg_first + 1), 0, None)
+        bw = bw + cs[hist_hi] - cs[np.maximum(hist_hi - short, hist_lo)]
+        fw = cs[np.minimum(i + 7, seg_end)] - cs[i]
         new["After" + col] = after.astype(np.int32)
         new["Before" + col] = before.astype(np.int32)
         new[col + "_bw"] = bw.astype(np.int32)
         new[col + "_fw"] = fw.astype(np.int32)
-    if order is not None:
-        inv = np.empty_like(order)
-        inv[order] = np.arange(n)
-        new = {k: v[inv] for k, v in new.items()}
-    return df.assign(**new)
+    inv = np.empty_like(order)
+    inv[order] = i
+    return df.assign(**{k: v[inv] for k, v in new.items()})
 
 
 # ----------------------------------------------------------------------------------------------

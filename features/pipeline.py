@@ -205,7 +205,9 @@ def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | Non
     df = fam.competition_open(df)
     df = fam.promo2(df)
     shape = period_shape(data.train["Date"], data.test["Date"])
-    df = censored(df, fam.event_durations, shape) if censor else fam.event_durations(df)
+    # fast.ai's durations read a year back: censored in one pass rather than block by block.
+    df = fam.event_durations(df, block_start=block_starts(df, shape), gap=shape.gap,
+                             lookback=SEQUENCE_LOOKBACK_DAYS) if censor else fam.event_durations(df)
     for name, fn in EXTRA_FAMILIES.items():
         if name not in chosen:
             continue
