@@ -76,12 +76,17 @@ def execute(path: str | Path, out_dir: str | Path, *, env: Mapping[str, str] | N
     t0 = time.perf_counter()
     error = None
     with tempfile.TemporaryDirectory(prefix="kernel-") as sockets:
-        client = NotebookClient(nb, km=kernel_manager(Path(sockets)), timeout=timeout, record_timing=False,
+        km = kernel_manager(Path(sockets))
+        client = NotebookClient(nb, km=km, timeout=timeout, record_timing=False,
                                 resources={"metadata": {"path": str(path.parent.resolve())}})
         try:
             client.execute(env=dict(os.environ if env is None else env))
         except CellExecutionError:
             error = _cell_error(nb) or "a cell failed"
+        finally:
+            # nbclient shuts down only the kernels it started itself; this one holds the notebook's data.
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
     seconds = time.perf_counter() - t0
     nb.metadata["executed"] = {"seconds": round(seconds, 1), "error": error}
     executed = out_dir / path.name
