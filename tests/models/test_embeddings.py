@@ -92,3 +92,17 @@ def test_the_command_draws_a_trained_build_and_refuses_an_untrained_one(build_di
     # The hand-made features have no State: stores (coloured by type), weekdays and months only.
     assert {p.name for p in out.iterdir()} == {"stores.png", "weekdays.png", "months.png", "embeddings.json"}
     assert "embedding maps (pca)" in capsys.readouterr().out
+
+
+def test_make_embeddings_only_reads_the_build_and_make_report_draws_them(tmp_path: Path) -> None:
+    def dry_run(*args: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+        return subprocess.run(["make", "--no-print-directory", "-n", *args, f"BUILD_DIR={tmp_path / 'b'}",
+                               f"DATA_DIR={tmp_path / 'd'}"], cwd=REPO, capture_output=True, text=True,
+                              env=env).stdout
+    plan = dry_run("embeddings", f"EMBEDDINGS_DIR={tmp_path / 'maps'}", "EMBEDDINGS_METHOD=tsne")
+    assert f"-m models.mlp --build-dir {tmp_path / 'b'} --embeddings {tmp_path / 'maps'} --embeddings-method tsne" \
+        in plan
+    assert "-m features" not in plan and "--members" not in plan  # nothing is built or trained
+    assert f"--embeddings {tmp_path / 'b'}/reports/embeddings/" in dry_run("report")
+    assert "--embeddings" not in dry_run("report", "MODELS=baseline lgbm")
