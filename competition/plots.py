@@ -88,8 +88,16 @@ def plot_windows(train_dates: pd.Series, test_dates: pd.Series, wins: Sequence[W
     ax.set_yticks(np.arange(-0.5, 7), minor=True)
     ax.grid(which="minor", color="white", lw=1)
     ax.tick_params(which="minor", length=0)
+    # Each window's last day of train, framed: with a gap, it lies inside the next window or its gap.
+    for w in wins:
+        if w.train_end >= roles.index[0]:
+            i = roles.index.get_loc(w.train_end)
+            ax.add_patch(plt.Rectangle((week[i] - 0.5, w.train_end.day_of_week - 0.5), 1, 1, fill=False,
+                                       edgecolor="black", lw=1.5, zorder=3))
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours]
-    labels = [n if n in ("train", "gap", "test") else f"{n}: {(roles == n).sum()} days" for n in names]
+    train_ends = {w.name: w.train_end for w in wins}
+    labels = [n if n in ("train", "gap", "test") else
+              f"{n}: {(roles == n).sum()} days, trains to {train_ends[n].date()} (framed)" for n in names]
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.set_title("pseudo-test windows: each is the test's length, its train ends where it starts (minus the "
                  "test's gap)", fontsize=9)
