@@ -169,7 +169,7 @@ def plot_states(table: pd.DataFrame, path: str | Path, method: str = "pca", seed
                                  f"random states align as well: p = {stats['procrustes_p']:.3f}; "
                                  f"distances r = {stats['mantel_r']:.2f} (p = {stats['mantel_p']:.3f})")
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
