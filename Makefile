@@ -48,6 +48,8 @@ A         ?=##                 `make runs-diff`: the first run (id or its start;
 B         ?=##                 `make runs-diff`: the second run (default: the newest)
 UI_PORT   ?= 5000##            port of `make runs-ui`
 EXPERIMENT ?= rossmann##        `make runs`, `make runs-diff`: rossmann (submit, backtest, tune, bench) or pets (pets, pets-cv)
+EMBEDDINGS_DIR ?= $(BUILD_DIR)/reports/embeddings## where `make embeddings` writes the MLP's embedding maps
+EMBEDDINGS_METHOD ?= pca##     2-D projection of the embedding maps: pca or tsne
 
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -64,7 +66,8 @@ PREDICTIONS := $(foreach m,$(MODELS),$(BUILD_DIR)/predictions/$(m).test.parquet)
 SUBMISSION  := $(BUILD_DIR)/submissions/submission.csv
 
 .PHONY: FORCE help setup data features train $(addprefix train-,$(MODELS)) lr-find tune tune-worker ensemble \
-        submit report upload leaderboard backtest realtests bench bench-readme test lint clean runs runs-diff runs-ui
+        submit report upload leaderboard backtest realtests bench bench-readme test lint clean runs runs-diff runs-ui \
+        embeddings notebooks
 
 help: ## list the targets and variables
 	@echo "Targets:"
@@ -162,8 +165,19 @@ submit: $(SUBMISSION) ## data -> features -> train -> ensemble -> BUILD_DIR/subm
 	@$(PY) -m submissions.summary --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR)
 	$(TRACK) submit --build-dir $(BUILD_DIR) --data-dir $(DATA_DIR) $(TRACK_SETTINGS)
 
-report: $(SUBMISSION) ## pseudo-test report: BUILD_DIR/reports/report.md with plots
+report: $(SUBMISSION) $(if $(filter mlp,$(MODELS)),$(BUILD_DIR)/reports/embeddings/embeddings.json) ## pseudo-test report: BUILD_DIR/reports/report.md with plots
 	$(PY) -m ensembling.report --build-dir $(BUILD_DIR)
+
+# The embedding maps read a trained build and train nothing: `make embeddings` on a finished build
+# (even one made by other code, or read-only with EMBEDDINGS_DIR elsewhere) never retrains it.
+embeddings: $(SETUP) ## 2-D maps of the trained MLP's embeddings (states vs the map, stores, weekdays, months): EMBEDDINGS_DIR
+	$(PY) -m models.mlp --build-dir $(BUILD_DIR) --embeddings $(EMBEDDINGS_DIR) --embeddings-method $(EMBEDDINGS_METHOD) \
+	    --seed $(SEED)
+
+# The report's copy, redrawn when the MLP is retrained.
+$(BUILD_DIR)/reports/embeddings/embeddings.json: $(BUILD_DIR)/predictions/mlp.test.parquet models/mlp/embeddings.py
+	$(PY) -m models.mlp --build-dir $(BUILD_DIR) --embeddings $(dir $@) --embeddings-method $(EMBEDDINGS_METHOD) \
+	    --seed $(SEED)
 
 # Uploading never builds or trains: without BUILD_DIR/submissions/submission.csv it says how to make
 # one and exits 2 (an old DATA_DIR or a changed file must not retrain every model on the way).
@@ -236,6 +250,13 @@ runs-ui: $(SETUP) $(UI_VENV)/.setup-done ## the MLflow UI on the run store: http
 # shared machine pass THREADS=1 or OMP_WAIT_POLICY=PASSIVE.
 test: $(SETUP) ## run the test suite (real-data tests run where ../shared exists)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m pytest -q
+
+# Executed top to bottom on small data (synthetic Rossmann unless DATA_DIR holds Kaggle's data; a few
+# photos per breed from PETS_DIR), with their outputs and HTML. `make test` runs them too.
+notebooks: $(SETUP) ## execute notebooks/*.ipynb on small data: BUILD_DIR/notebooks/{rossmann,pets}.{ipynb,html}
+	DATA_DIR=$(DATA_DIR) PETS_DIR=$(PETS_DIR) SEED=$(SEED) THREADS=$(THREADS) NOTEBOOK_DIR=$(BUILD_DIR)/notebooks \
+	    OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m core.notebooks --out $(BUILD_DIR)/notebooks \
+	    notebooks/rossmann.ipynb notebooks/pets.ipynb
 
 lint: $(SETUP) ## ruff (pinned in requirements.txt, configured in pyproject.toml)
 	$(VENV)/bin/ruff check .

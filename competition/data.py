@@ -88,11 +88,13 @@ def _columns_of(name: str) -> list[str]:
 
 
 def has_competition_data(data_dir: str | Path) -> bool:
+    """True when ``data_dir`` holds Kaggle's zip or its four CSVs (real or synthetic)."""
     data_dir = Path(data_dir)
     return (data_dir / ZIP_NAME).exists() or all((data_dir / f).exists() for f in COMPETITION_FILES)
 
 
 def is_synthetic(data_dir: str | Path) -> bool:
+    """True when ``data_dir``'s data was generated (it holds the SYNTHETIC_DATA.txt marker)."""
     return (Path(data_dir) / SYNTHETIC_MARKER).exists()
 
 

@@ -1,1 +1,10 @@
-"""Blend the models' prediction files, report where they fail, backtest the whole pipeline."""
+"""Blend the models' prediction files, report where they fail, backtest the whole pipeline.
+
+The public API is one call, the one ``python -m ensembling`` (``make ensemble``) makes:
+:func:`run_ensemble` ``(build_dir, data_dir)`` fits the ensemble on the models' out-of-window
+predictions, writes ``submissions/ensemble.csv`` and ``submission.csv`` and records its score in
+``reports/validation.json``; it returns the JSON-ready decision.
+"""
+from ensembling.ensemble import run_ensemble
+
+__all__ = ["run_ensemble"]

@@ -6,11 +6,13 @@ Writes ``B/reports/report.md`` with PNGs beside it:
 - RMSPE by segment (StoreType, Assortment, State, Promo, day of week, holiday weeks) per model,
   so one sees which model to trust where, and where the blend gains;
 - the worst stores, actual vs predicted over the windows;
+- the MLP's embedding maps, where ``make embeddings`` drew them (``reports/embeddings/``);
 - a short data sheet: rows, date ranges, source, known quirks.
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +205,25 @@ def data_sheet(build_dir: Path, meta: dict[str, Any]) -> list[str]:
     return lines
 
 
+def embeddings_section(folder: Path) -> list[str]:
+    """The MLP's embedding maps (``make embeddings``, drawn into ``reports/embeddings/``) with the
+    map agreement they measured; nothing where they were not drawn."""
+    record = folder / "embeddings.json"
+    if not record.exists():
+        return []
+    doc = json.loads(record.read_text())
+    lines = ["## What the MLP's embeddings learned", "",
+             f"Each embedding table of the final network projected to 2-D ({doc.get('method', 'pca').upper()}).", ""]
+    states = doc.get("states")
+    if states:
+        lines += [f"States against their places on the map ({len(states['states'])} states): Procrustes disparity "
+                  f"{states['procrustes_disparity']:.2f} (random relabellings align as well with p = "
+                  f"{states['procrustes_p']:.3f}); distances in the embedding against distances on the map: "
+                  f"r = {states['mantel_r']:.2f} (p = {states['mantel_p']:.3f}).", ""]
+    lines += [f"![{name}](embeddings/{file})" for name, file in doc.get("files", {}).items()]
+    return lines + [""]
+
+
 def build_report(build_dir: Path) -> Path:
     frame, cols = load_frame(build_dir)
     out_dir = build_dir / "reports"
@@ -256,6 +277,7 @@ def build_report(build_dir: Path) -> Path:
     wt = worst.head(10).reset_index()
     wt["Store"] = wt["Store"].astype(int).astype(str)
     md += [_md_table(wt, best_of=cols), ""]
+    md += embeddings_section(out_dir / "embeddings")
     md += ["## Data sheet", ""] + data_sheet(build_dir, meta) + [""]
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(md))

@@ -3,10 +3,14 @@
 Fit on a table's train part only; a combination never seen falls back to the store x day-of-week
 median, then the store median, then the global median. It needs no tuning and sets the bar every
 real model must clear.
+
+API (``python -m models.baseline`` calls the same): :class:`MedianBaseline`, the recipe
+:func:`fit_predict` and the stage :func:`train_and_predict`.
 """
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,9 @@ import pandas as pd
 
 from models.common import fit_frame, run_stage
 
+__all__ = ["MedianBaseline", "fit_predict", "train_and_predict"]
+
+NAME = "baseline"
 LEVELS = (["Store", "DayOfWeek", "Promo"], ["Store", "DayOfWeek"], ["Store"])
 
 
@@ -43,8 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     parser.add_argument("--seed", type=int, default=42, help="unused: the baseline is deterministic")
     args = parser.parse_args(argv)
-    run_stage(args.build_dir, "baseline", fit_predict)
+    train_and_predict(args.build_dir)
     return 0
+
+
+def train_and_predict(build_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The baseline's stage: its recipe on every pseudo-test window, then on the competition;
+    writes predictions, submission and scores (``models.common.run_stage``). Returns the summary."""
+    return run_stage(build_dir, NAME, fit_predict, log=log)
 
 
 def fit_predict(train: pd.DataFrame, test: pd.DataFrame, meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:

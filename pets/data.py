@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,12 @@ from tqdm import tqdm
 from core.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# How to get photos, for every message that finds none.
+GET_PHOTOS = ("point PETS_DIR at a folder with oxford-iiit-pet/images/*.jpg (torchvision's layout) or "
+              "<Breed>_<n>.jpg files. To get them: download images.tar.gz from "
+              "https://www.robots.ox.ac.uk/~vgg/data/pets/ and unpack it into PETS_DIR/oxford-iiit-pet/, or, "
+              "with network access, run `.venv/bin/python -m pets.train --pets-dir PETS_DIR --download`, which "
+              "fetches the dataset through torchvision")
 _NAME_RE = re.compile(r"^(?P<breed>.+?)_(?P<n>\d+)$")
 
 
@@ -45,11 +52,7 @@ def find_image_dir(root: str | Path) -> Path:
     for candidate in (root / "oxford-iiit-pet" / "images", root / "images", root):
         if candidate.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in candidate.iterdir()):
             return candidate
-    raise DataError(
-        "no photos found", file=root,
-        fix="point PETS_DIR at a folder with oxford-iiit-pet/images/*.jpg (torchvision layout) or "
-            "<Breed>_<n>.jpg files; with network access, `python -m pets.train --download` fetches "
-            "the full dataset through torchvision")
+    raise DataError("no photos found", file=root, fix=GET_PHOTOS)
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -128,17 +131,29 @@ def decode_photos(paths: Sequence[Path], short_side: int | None, *, progress: bo
 
 
 def load_pets(root: str | Path, *, short_side: int | None = 256, classes: Sequence[str] | None = None,
-              progress: bool = True) -> PetPhotos:
+              progress: bool = True, per_breed: int | None = None) -> PetPhotos:
     """Load every labelled photo under ``root`` (either layout).
 
     ``short_side`` resizes at decode time, so that memory holds the photos at the size they are
     used (pets/RESULTS.md).
     ``classes`` fixes the class order (e.g. a trained model's); by default it is the sorted
     (case-insensitive, as in Oxford's class ids) set of breeds found.
+    ``per_breed`` keeps the first ``per_breed`` photos of each breed (by file name), before any is
+    decoded: a small, reproducible set for a quick look (the notebook in CI).
     """
+    if per_breed is not None and per_breed < 1:
+        raise DataError(f"per_breed must be at least 1, got {per_breed}", fix="e.g. per_breed=3, or None for all")
     folder = find_image_dir(root)
     paths = list_images(folder)
     breeds = [breed_from_name(p) for p in paths]
+    if per_breed is not None:
+        seen: Counter[str] = Counter()
+        rank = []  # how many photos of the same breed come before each one
+        for breed in breeds:
+            rank.append(seen[breed])
+            seen[breed] += 1
+        paths = [p for p, r in zip(paths, rank, strict=True) if r < per_breed]
+        breeds = [b for b, r in zip(breeds, rank, strict=True) if r < per_breed]
     kept, images, skipped = decode_photos(paths, short_side, progress=progress)
     breed_of = dict(zip(paths, breeds, strict=True))
     kept_breeds = [breed_of[p] for p in kept]

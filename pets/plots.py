@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from core.errors import DataError
 from core.io import pyplot, save_png
 from pets.augment import Augmenter, denormalize
 from pets.classifier import PetsClassifier
 from pets.config import AugmentParams
-from pets.data import PetPhotos
+from pets.data import PetPhotos, load_rgb, to_uint8_tensor
 from pets.heatmap import activation_map, grad_cam, hand_convolution
 from pets.tensors import as_tensors
 
@@ -41,6 +42,7 @@ def most_confused(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str],
 
 
 def plot_most_confused(rows: list[tuple[str, str, int]], path: str | Path, top: int = 15) -> Path:
+    """A bar per (actual -> predicted) pair of :func:`most_confused`'s rows, the ``top`` most frequent."""
     plt = pyplot()
     rows = rows[:top]
     fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(rows), 2) + 1))
@@ -112,6 +114,37 @@ def save_overlay(image: np.ndarray, maps: dict[str, np.ndarray], path: str | Pat
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, path, dpi=90)
+
+
+def heatmap_for_image(clf: PetsClassifier, image_path: str | Path, out_dir: str | Path,
+                      class_name: str | None = None) -> Path:
+    """Both maps for one photo file, for the predicted class or ``class_name``; returns the PNG."""
+    size = clf.config.sizes[-1]
+    try:
+        photo = to_uint8_tensor(load_rgb(image_path, size))
+    except FileNotFoundError as err:
+        raise DataError("image not found", file=image_path, fix="pass IMAGE=path/to/photo.jpg") from err
+    except Exception as err:
+        raise DataError(f"cannot read the image ({type(err).__name__}: {err})", file=image_path,
+                        fix="pass a JPEG or PNG photo") from err
+    target = None
+    if class_name:
+        if class_name not in clf.classes_:
+            raise DataError(f"unknown class {class_name!r}",
+                            fix=f"use one of the model's classes, e.g. {', '.join(clf.classes_[:5])}, ...")
+        target = clf.classes_.index(class_name)
+    aug = clf.augmenter(size)
+    x = aug([photo], train=False).to(clf.device)
+    model = clf.model
+    avg, pred = activation_map(model, x)
+    cam, class_idx = grad_cam(model, x, target)
+    with torch.no_grad():
+        prob = float(model(x).softmax(1)[0, class_idx])
+    image = denormalize(x[0].cpu(), aug.mean, aug.std).permute(1, 2, 0).clamp(0, 1).numpy()
+    title = (f"predicted {clf.classes_[pred]}; Grad-CAM for {clf.classes_[class_idx]} (p={prob:.2f})")
+    suffix = f"_{clf.classes_[class_idx]}" if class_name else ""
+    return save_overlay(image, {"average activation": avg, f"Grad-CAM: {clf.classes_[class_idx]}": cam},
+                        Path(out_dir) / f"{Path(image_path).stem}{suffix}_heatmap.png", title)
 
 
 def save_hand_convolution(image: torch.Tensor, path: str | Path) -> Path:

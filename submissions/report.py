@@ -18,6 +18,8 @@ def validation_path(build_dir: str | Path) -> Path:
 
 
 def read_validation(build_dir: str | Path) -> dict[str, Any]:
+    """``reports/validation.json`` as a dict: ``models.<name>.rmspe`` (mean over the windows) and
+    ``windows``; ``{"models": {}}`` before any model was scored."""
     path = validation_path(build_dir)
     if not path.exists():
         return {"models": {}}

@@ -25,13 +25,20 @@ def project_modules() -> dict[str, Path]:
 
 
 def imported(node: ast.Import | ast.ImportFrom, modules: set[str]) -> list[str]:
-    """The project modules an import statement loads (``from a import b`` loads ``a.b`` if a module)."""
+    """The project modules an import statement loads (``from a import b`` loads ``a.b`` if a module).
+
+    ``from a import b`` with ``a.b`` a module depends on ``a.b`` alone, like ``import a.b``: the
+    submodule is loaded even while ``a``'s ``__init__`` is still running. Any other name comes
+    from ``a`` itself, which is then a dependency.
+    """
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
     else:
         if node.level or node.module is None:
             return []
-        names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        names = [f"{node.module}.{alias.name}" for alias in node.names]
+        if not all(n in modules for n in names):
+            names.append(node.module)
     return sorted({n for n in names if n in modules})
 
 
@@ -88,9 +95,42 @@ def test_no_project_module_is_imported_inside_a_function() -> None:
     assert inside == [], "import these at the top of the module:\n" + "\n".join(inside)
 
 
+def commands(modules: dict[str, Path]) -> list[str]:
+    """The modules run as ``python -m <module>`` (those with a ``__main__`` block)."""
+    return [m for m, p in modules.items() if 'if __name__ == "__main__"' in p.read_text()]
+
+
+def loaded_by(start: str, edges: dict[str, set[str]]) -> set[str]:
+    """Every module that importing ``start`` loads at module level (``start`` included)."""
+    seen, todo = set(), [start]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += sorted(edges.get(m, ()))
+    return seen
+
+
+def test_no_package_imports_its_own_commands() -> None:
+    """``python -m a.b`` imports the package ``a`` first; if ``a``'s public API (its ``__init__``)
+    already loaded ``a.b``, the command runs a second copy of it and Python warns."""
+    modules = project_modules()
+    edges, _ = import_graph(modules)
+    bad = []
+    for command in commands(modules):
+        parts = command.split(".")
+        parents = [".".join(parts[:i]) for i in range(1, len(parts))]
+        bad += [f"{parent} loads {command}" for parent in parents if command in loaded_by(parent, edges)]
+    assert bad == [], "a package's __init__ may not load a module run with python -m:\n" + "\n".join(bad)
+
+
 @pytest.mark.parametrize("source, expected", [
     ({"a": "import b\n", "b": "from a import x\n"}, ["a", "b", "a"]),
     ({"a": "import b\n", "b": "x = 1\n"}, None),
+    # A package's __init__ re-exporting from its modules: a module that takes a sibling module
+    # through the package is no cycle, one that takes a name defined in the __init__ is.
+    ({"p": "from p.q import f\n", "p.q": "from p import r\n", "p.r": "x = 1\n"}, None),
+    ({"p": "from p.q import f\n", "p.q": "from p import VALUE\n"}, ["p", "p.q", "p"]),
 ])
 def test_find_cycle_finds_a_planted_cycle(tmp_path: Path, source: dict[str, str], expected: list[str] | None
                                           ) -> None:

@@ -39,6 +39,7 @@ def train_and_predict(build_dir: Path, seed: int, cli_params: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m models.lgbm``: parse the arguments, seed, run :func:`train_and_predict`."""
     parser = argparse.ArgumentParser(prog="python -m models.lgbm",
                                      description="LightGBM on log(Sales): every pseudo-test window, then the test")
     parser.add_argument("--build-dir", type=Path, default=Path("build"))

@@ -26,13 +26,23 @@ The recipe (`models.mlp.recipe.MLPRecipe`), the same on every pseudo-test window
    `recent_days` days twice. "scratch" trains one fresh network and preprocessor with the full
    schedule instead. The geometric mean of the final networks of all `members` is the window's
    (or the test's) prediction.
+
+API (the CLI makes the same calls): `MLPConfig`, `MLPRecipe` (one window:
+`recipe(train, test, meta)`; `recipe.curves_` for `plot_loss_curves`), `lr_find` and
+`plot_lr_find`, `train_and_predict` (the stage), `load` (a saved network) and
+`save_embedding_maps` / `embeddings_of_build` (the embeddings as 2-D maps).
 """
 from __future__ import annotations
 
-from models.mlp.bench import BenchResult, bench_epoch
+from models.mlp.cli import find_lr, train_and_predict
 from models.mlp.config import MLPConfig
+from models.mlp.embeddings import embedding_table, embeddings_of_build, project, save_embedding_maps
+from models.mlp.lr_find import LRFindResult, lr_find
 from models.mlp.network import TabularModel, emb_size_rule
+from models.mlp.plots import plot_loss_curves, plot_lr_find
+from models.mlp.recipe import MLPRecipe
 from models.mlp.regressor import MLPRegressor, load
 
-__all__ = ["MLPConfig", "MLPRegressor", "TabularModel", "emb_size_rule", "load", "bench_epoch",
-           "BenchResult"]
+__all__ = ["LRFindResult", "MLPConfig", "MLPRecipe", "MLPRegressor", "TabularModel", "emb_size_rule",
+           "embedding_table", "embeddings_of_build", "find_lr", "load", "lr_find", "plot_loss_curves", "plot_lr_find",
+           "project", "save_embedding_maps", "train_and_predict"]

@@ -1,6 +1,6 @@
 """Train the entity-embedding MLP on every pseudo-test window, then on the competition.
 
-`python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--params JSON]`: the recipe
+`python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--embeddings DIR] [--params JSON]`: the recipe
 (`MLPRecipe`) runs on each window (`models.common.run_stage`) and on all of train for the test;
 writes `B/models/mlp/` (the final network), `B/predictions/mlp.{oof,test}.parquet`,
 `B/submissions/mlp.csv` and the mean pseudo-test RMSPE in `B/reports/validation.json`.
@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from core.cli import run_cli
 from core.seed import seed_everything
 from models.common import load_feature_tables, run_stage, training_frames, tuned_params
 from models.mlp.config import MEMBER_RECIPES, REFIT_RECIPES, MLPConfig
-from models.mlp.lr_find import lr_find
+from models.mlp.embeddings import PROJECTIONS, embeddings_of_build
+from models.mlp.lr_find import LRFindResult, lr_find
 from models.mlp.plots import plot_loss_curves, plot_lr_find
 from models.mlp.recipe import MLPRecipe
 from models.mlp.regressor import MLPRegressor
@@ -66,6 +68,39 @@ def build_config(build_dir: Path, args: argparse.Namespace) -> tuple[MLPConfig, 
     return config.with_params(overrides), source
 
 
+def train_and_predict(build_dir: Path, config: MLPConfig, params_source: str = "defaults",
+                      log: Callable[[str], None] = log) -> dict[str, Any]:
+    """The MLP's stage: ``MLPRecipe(config)`` on every pseudo-test window, then on the competition
+    (``models.common.run_stage``); writes predictions, submission and scores, the final networks
+    (``B/models/mlp/``, ``network<k>/``) and their loss curves. Returns the recorded summary."""
+    t_start = time.perf_counter()
+    build_dir = Path(build_dir)
+    out_dir = build_dir / "models" / NAME
+    recipe = MLPRecipe(config)
+    extra = {"params_source": params_source, "epochs": config.epochs, "batch_size": config.batch_size,
+             "lr": config.lr, "weight_decay": config.weight_decay, "bf16": config.use_bf16,
+             "refit": config.refit,
+             "refit_epochs": config.refit_epochs if config.refit == "continue" else config.epochs,
+             "refit_test_stores_only": config.refit_test_stores_only, "seed": config.seed,
+             "members": config.members, "member_recipes": config.member_recipes, "refits": config.refits}
+    summary = run_stage(build_dir, NAME, recipe, extra, log)
+    for k, network in enumerate(recipe.finals_):
+        network.save(out_dir if k == 0 else out_dir / f"network{k}")
+    plot_loss_curves(recipe.curves_, out_dir / "loss_curves.png")
+    log(f"mlp: total {time.perf_counter() - t_start:.1f} s; wrote {out_dir}")
+    return summary
+
+
+def find_lr(build_dir: Path, config: MLPConfig) -> tuple[LRFindResult, Path]:
+    """The LR range test on the competition's training rows (up to the inner split): the result
+    and its plot ``B/models/mlp/lr_find.png``."""
+    train_df, _, meta = load_feature_tables(build_dir)
+    fit_df, _ = training_frames(train_df, meta)
+    result = lr_find(MLPRegressor(config), fit_df)
+    return result, plot_lr_find(result.lrs, result.losses, result.suggestion,
+                                Path(build_dir) / "models" / NAME / "lr_find.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.mlp", description=__doc__.split("\n")[0])
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
@@ -75,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON object (or a file holding one) of MLPConfig fields, e.g. '{\"lr\": 5e-3}'")
     parser.add_argument("--lr-find", action="store_true",
                         help="run the LR range test, save models/mlp/lr_find.png, and stop")
+    parser.add_argument("--embeddings", type=Path, default=None, metavar="OUT_DIR",
+                        help="draw the trained network's embeddings (BUILD_DIR/models/mlp) as 2-D maps "
+                             "into OUT_DIR, and stop (trains nothing)")
+    parser.add_argument("--embeddings-method", choices=PROJECTIONS, default="pca",
+                        help="how --embeddings projects each table to 2-D")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     parser.add_argument("--members", type=int, default=0,
@@ -87,33 +127,21 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: the config's, continue)")
     args = parser.parse_args(argv)
 
-    t_start = time.perf_counter()
     build_dir: Path = args.build_dir
-    out_dir = build_dir / "models" / NAME
+    if args.embeddings is not None:
+        written = embeddings_of_build(build_dir, args.embeddings, method=args.embeddings_method, seed=args.seed)
+        log(f"mlp: embedding maps ({args.embeddings_method}) of {build_dir / 'models' / NAME}: "
+            + ", ".join(str(p) for p in written.values()))
+        return 0
     seed_everything(args.seed)
     config, source = build_config(build_dir, args)
     log(f"mlp: config {json.dumps({k: v for k, v in config.to_dict().items() if k not in ('cat_cols', 'cont_cols')})}")
 
     if args.lr_find:
-        train_df, _, meta = load_feature_tables(build_dir)
-        fit_df, _ = training_frames(train_df, meta)
-        result = lr_find(MLPRegressor(config), fit_df)
-        png = plot_lr_find(result.lrs, result.losses, result.suggestion, out_dir / "lr_find.png")
+        result, png = find_lr(build_dir, config)
         log(f"mlp: {result}; plot in {png}")
         return 0
-
-    recipe = MLPRecipe(config)
-    extra = {"params_source": source, "epochs": config.epochs, "batch_size": config.batch_size,
-             "lr": config.lr, "weight_decay": config.weight_decay, "bf16": config.use_bf16,
-             "refit": config.refit,
-             "refit_epochs": config.refit_epochs if config.refit == "continue" else config.epochs,
-             "refit_test_stores_only": config.refit_test_stores_only, "seed": config.seed,
-             "members": config.members, "member_recipes": config.member_recipes, "refits": config.refits}
-    run_stage(build_dir, NAME, recipe, extra, log)
-    for k, network in enumerate(recipe.finals_):
-        network.save(out_dir if k == 0 else out_dir / f"network{k}")
-    plot_loss_curves(recipe.curves_, out_dir / "loss_curves.png")
-    log(f"mlp: total {time.perf_counter() - t_start:.1f} s; wrote {out_dir}")
+    train_and_predict(build_dir, config, source, log)
     return 0
 
 

@@ -45,6 +45,7 @@ def plot_loss_curves(fits: dict[str, dict], path: Path) -> Path:
 
 
 def plot_lr_find(lrs: Sequence[float], losses: Sequence[float], suggestion: float, path: Path) -> Path:
+    """The LR finder's smoothed loss against the learning rate (log scale), the suggestion marked."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     ax.plot(lrs, losses)

@@ -13,7 +13,16 @@ share one PostgreSQL-backed study. Every run writes the best parameters so far t
 ``--model quadratic`` is a data-free smoke test of the storage and worker plumbing: run it
 against a new PostgreSQL URL from every machine before spending hours on real trials.
 
+API (the CLI makes the same calls): ``run_study(TuneConfig(...))`` runs or resumes a study and
+writes ``B/tuning/<model>.json`` and its plots (``write_plots``); ``TrialBudget`` sizes a trial.
+
 Modules: ``storage`` (RDB storage with heartbeats, the sampler and pruner), ``objectives`` (one per
 model, through the models' public API), ``report`` (best-parameters JSON and plots), ``cli``
 (``TuneConfig`` and the study loop).
 """
+from models.tune.cli import TuneConfig, run_study
+from models.tune.objectives import TrialBudget
+from models.tune.report import write_plots
+from models.tune.storage import default_storage_url
+
+__all__ = ["TrialBudget", "TuneConfig", "default_storage_url", "run_study", "write_plots"]

@@ -24,6 +24,7 @@ DEFAULT_STARTUP_TRIALS = 5
 # MLP trials are short on purpose: a few epochs on a subsample rank settings well enough.
 
 def default_storage_url(build_dir: Path) -> str:
+    """``sqlite:///B/tuning/optuna.db`` (absolute), where a study lives unless ``--storage`` says otherwise."""
     path = (build_dir / "tuning" / "optuna.db").resolve()
     return f"sqlite:///{path}"
 

@@ -1,6 +1,7 @@
 """`python -m ensembling.report` writes report.md and its PNGs."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,18 @@ def test_segment_table_matches_rmspe_by_hand():
     assert abs(t.loc[0, "m"] - (0.1 ** 2 / 2) ** 0.5) < 1e-12
     assert abs(t.loc[1, "m"] - 0.5) < 1e-12
     assert t.loc[0, "rows"] == 2
+
+
+def test_report_shows_the_embedding_maps_where_they_were_drawn(build_factory, synth):
+    build = build_factory({"lgbm": synth.noisy(0.08)})
+    assert "embeddings" not in build_report(build).read_text()
+    maps = build / "reports" / "embeddings"
+    maps.mkdir(parents=True)
+    (maps / "embeddings.json").write_text(json.dumps({
+        "method": "pca", "files": {"states": "states.png", "weekdays": "weekdays.png"},
+        "states": {"states": ["BE", "BY", "HE", "NW"], "procrustes_disparity": 0.42, "procrustes_p": 0.031,
+                   "mantel_r": 0.35, "mantel_p": 0.02}}))
+    md = build_report(build).read_text()
+    assert "## What the MLP's embeddings learned" in md
+    assert "![states](embeddings/states.png)" in md and "![weekdays](embeddings/weekdays.png)" in md
+    assert "disparity 0.42" in md and "p = 0.031" in md and "r = 0.35" in md

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from competition.metric import rmspe
-from models.mlp import MLPConfig, MLPRegressor, TabularModel, bench_epoch, emb_size_rule, load
-from models.mlp.bench import ROSSMANN_CARDINALITIES, ROSSMANN_N_CONT
+from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
+from models.mlp.bench import ROSSMANN_CARDINALITIES, ROSSMANN_N_CONT, bench_epoch
 from models.mlp.network import EmbeddingTables, SparseDropout
 from models.mlp.training import TensorData, effective_batch_size, fit_network
 

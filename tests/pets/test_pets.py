@@ -245,6 +245,20 @@ def test_load_skips_unreadable_and_splits_reproducibly(tmp_path, capsys):
     assert sorted(photos.paths[i].name for i in va3) == ["Bengal_0.jpg", "beagle_3.jpg"]
 
 
+def test_per_breed_keeps_the_first_photos_of_each_breed_and_no_photos_says_how_to_get_them(tmp_path):
+    names = [f"{b}_{i}.jpg" for b in ("Bengal", "beagle") for i in (1, 2, 3, 10)] + ["pug_7.jpg"]
+    _write_photos(tmp_path / "imgs", names)
+    photos = load_pets(tmp_path / "imgs", per_breed=2, progress=False)
+    assert sorted(p.name for p in photos.paths) == ["Bengal_1.jpg", "Bengal_10.jpg", "beagle_1.jpg",
+                                                    "beagle_10.jpg", "pug_7.jpg"]  # by file name
+    with pytest.raises(DataError, match="per_breed must be at least 1"):
+        load_pets(tmp_path / "imgs", per_breed=0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no photos found") as err:
+        load_pets(tmp_path / "empty")
+    assert "robots.ox.ac.uk/~vgg/data/pets" in str(err.value) and "--download" in str(err.value)
+
+
 def _tiny_config(**kw) -> PetsConfig:
     base = dict(backbone="efficientnet_lite0", weights="none", sizes=(32,), frozen_epochs=(1,), unfrozen_epochs=(1,),
                 batch_size=4, tta=False)
