@@ -8,7 +8,7 @@ The public API (what ``notebooks/rossmann.ipynb`` and the CLIs call):
 - the pseudo-test windows every score is measured on: :func:`period_shape`, :func:`plan` (the
   recent and same-season windows a build scores, -> :class:`Window`), :func:`windows` (the recent
   ones alone), :func:`pseudo_test` (-> :class:`PseudoTest`), :func:`estimate` (the expected test
-  RMSPE from the window scores, -> :class:`Estimate`), and a table's inner split
+  RMSPE from the window scores, -> :class:`Estimate`, weighted by :func:`window_weights`), and a table's inner split
   :func:`validation_split`;
 - the metric :func:`rmspe`;
 - pictures: :func:`plot_store_days`, :func:`plot_windows` (the windows on a calendar).
@@ -28,6 +28,7 @@ from competition.pseudo_test import (
     period_shape,
     plan,
     pseudo_test,
+    window_weights,
     windows,
 )
 from competition.split import Split, validation_split
@@ -35,4 +36,5 @@ from competition.synthetic import SyntheticConfig, write_dataset
 
 __all__ = ["CompetitionData", "Estimate", "ExternalTables", "PeriodShape", "PseudoTest", "Split", "SyntheticConfig",
            "Window", "estimate", "has_competition_data", "is_synthetic", "load_competition", "period_shape", "plan",
-           "plot_store_days", "plot_windows", "pseudo_test", "rmspe", "validation_split", "windows", "write_dataset"]
+           "plot_store_days", "plot_windows", "pseudo_test", "rmspe", "validation_split", "window_weights", "windows",
+           "write_dataset"]
