@@ -32,6 +32,8 @@ THREADS   ?= 2##               CPU threads per model (1 when another job shares 
 MLP_MEMBERS ?= 2##            MLP members averaged, first fits of seeds SEED, SEED+1, ... (4 scored the same; docs/RESULTS.md)
 MLP_RECIPES ?= continue##     the members' recipes, cycled: continue recent direct
 MLP_REFITS ?= continue##      each member's final networks, refits of its first fit: continue, recent (last year twice; +2 min)
+MLP_PARAMS ?=##                a JSON file of MLPConfig settings over the defaults and tuning (a change to try)
+LGBM_PARAMS ?=##               a JSON file of LightGBM parameters over the defaults and tuning (a change to try)
 BACKTEST_FOLDS ?= 9##          recent windows of `make backtest` (9 x 48 days: more than a year)
 BACKTEST_SEASONS ?= 2##        same-season windows of `make backtest`
 BACKTEST_SEEDS ?= 42 43##      seeds of `make backtest` (their spread is the noise a change must beat)
@@ -116,20 +118,23 @@ features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: 
 # Each model's command-line settings; SEED, THREADS and the MLP_* all change the predictions.
 TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS))
 MODEL_ARGS_baseline := --seed $(SEED)
-MODEL_ARGS_lgbm     := --seed $(SEED) --threads $(THREADS)
+MODEL_ARGS_lgbm     := --seed $(SEED) --threads $(THREADS) $(if $(LGBM_PARAMS),--params $(LGBM_PARAMS))
 # PRESET=full (more MLP members) scored the same as the default in the fourth round, so it is gone;
 # say so instead of silently running the default.
 $(if $(PRESET),$(error PRESET is gone: 4 MLP members (the last PRESET=full) scored the same as the default 2 on the windows (docs/RESULTS.md); run e.g. make submit MLP_MEMBERS=4 for more members))
 MODEL_ARGS_mlp      := --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS) --recipes $(MLP_RECIPES) \
-                       --refits $(MLP_REFITS)
+                       --refits $(MLP_REFITS) $(if $(MLP_PARAMS),--params $(MLP_PARAMS))
 
+PARAMS_FILE_lgbm := $(LGBM_PARAMS)
+PARAMS_FILE_mlp  := $(MLP_PARAMS)
 # One rule per model: it retrains when the features, its code, its tuned parameters or its
 # settings change (the settings file is rewritten only when they do, like FOLDS_STAMP).
 define MODEL_RULE
 $(BUILD_DIR)/settings/$(1).txt: FORCE
 	$$(call stamp,$$@,$(MODEL_ARGS_$(1)))
 $(BUILD_DIR)/predictions/$(1).test.parquet: $(FEATURES) $(wildcard models/common.py models/$(1).py models/$(1)/*.py) \
-                                            $(wildcard $(BUILD_DIR)/tuning/$(1).json) $(BUILD_DIR)/settings/$(1).txt
+                                            $(wildcard $(BUILD_DIR)/tuning/$(1).json) $(BUILD_DIR)/settings/$(1).txt \
+                                            $(wildcard $(PARAMS_FILE_$(1)))
 	$(PY) -m models.$(1) --build-dir $(BUILD_DIR) $(MODEL_ARGS_$(1))
 train-$(1): $(BUILD_DIR)/predictions/$(1).test.parquet
 endef

@@ -222,6 +222,35 @@ def estimate(scores: dict[str, float], windows: list[Window]) -> Estimate:
     return Estimate(mean, mean - sd, mean + sd, weights)
 
 
+def paired_difference(change: dict[str, dict[str, float]], base: dict[str, dict[str, float]],
+                      season: list[str]) -> dict[str, Any]:
+    """A change against the default, window by window: the rule every change must pass.
+
+    ``change`` and ``base`` hold each seed's score per window (``{seed: {window name: rmspe}}``,
+    the same seeds and windows); ``season`` names the same-season windows. A change passes if
+    1. it is better on the mean: the paired difference D (change - default), averaged over the
+       windows and the seeds, is below zero;
+    2. by more than the noise: -D exceeds both the seed spread (the standard deviation over seeds
+       of the per-seed mean difference) and the window spread (the standard error over windows of
+       the per-window mean difference);
+    3. and it is not worse where the test is: the mean difference over the same-season windows is
+       not above zero.
+    """
+    seeds = [s for s in base if s in change]
+    windows_ = list(base[seeds[0]])
+    d = {w: float(np.mean([change[s][w] - base[s][w] for s in seeds])) for w in windows_}
+    dv = np.array(list(d.values()))
+    mean = float(dv.mean())
+    per_seed = [float(np.mean([change[s][w] - base[s][w] for w in windows_])) for s in seeds]
+    seed_sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan")
+    window_se = float(dv.std(ddof=1) / np.sqrt(len(dv))) if len(dv) > 1 else float("nan")
+    season_d = float(np.mean([d[w] for w in season])) if season else None
+    noise = max(seed_sd, window_se)
+    passes = bool(mean < 0 and np.isfinite(noise) and -mean > noise and (season_d is None or season_d <= 0))
+    return {"per_window": d, "mean": mean, "per_seed": per_seed, "seed_sd": seed_sd, "window_se": window_se,
+            "season_mean": season_d, "better_windows": int((dv < 0).sum()), "n_windows": len(dv), "passes": passes}
+
+
 def pseudo_test(data: Any, window: Window, stores: np.ndarray | None = None) -> PseudoTest:
     """Cut ``window`` out of ``data`` (a CompetitionData): see the module docstring. Its rows are
     those of the real test's stores (or of ``stores``)."""

@@ -9,14 +9,9 @@ over the same-season windows, and the expected test RMSPE; and, given ``--agains
 backtest AGAINST=<the default's BUILD_DIR>``), the paired difference of a change against the
 default with the verdict of the rule below, in ``compare.{md,json}``.
 
-The rule a change must pass, per model (and for the ensemble):
-1. it is better on the mean: the paired difference D (change - default), averaged over the
-   windows and the seeds, is below zero;
-2. by more than the noise: -D exceeds both the seed spread (the standard deviation over seeds of
-   the per-seed mean difference) and the window spread (the standard error over windows of the
-   per-window mean difference);
-3. and it is not worse where the test is: the mean difference over the same-season windows is not
-   above zero.
+The rule a change must pass, per model and for the ensemble, is
+``competition.pseudo_test.paired_difference``: better on the mean over windows and seeds, by more
+than both the seed spread and the window spread, and not worse on the same-season windows.
 """
 from __future__ import annotations
 
@@ -28,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from competition.pseudo_test import LAST_DAYS, SEASON, Window, estimate
+from competition.pseudo_test import LAST_DAYS, SEASON, Window, estimate, paired_difference
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
 from ensembling.outputs import read_validation
@@ -90,13 +85,15 @@ def summarize(backtest_dir: Path) -> dict[str, Any]:
             "last_mean": float(np.mean([np.mean([b["last"][n][k] for b in builds.values()]) for k in per])),
             "estimate": est.value, "estimate_low": est.low, "estimate_high": est.high,
             "per_seed_mean": {str(s): float(np.mean(list(b["scores"][n].values()))) for s, b in builds.items()},
+            "per_seed": {str(s): b["scores"][n] for s, b in builds.items()},
         }
     return {"seeds": sorted(builds), "windows": wins, "summary": summary}
 
 
 def compare(change: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     """The paired difference of a change against the default (both :func:`summarize` results over
-    the same windows and seeds), per model, with the rule's verdict (module docstring)."""
+    the same windows and seeds), per model, with the rule's verdict
+    (``competition.pseudo_test.paired_difference``)."""
     if [w["window"] for w in change["windows"]] != [w["window"] for w in base["windows"]] \
             or [w["start"] for w in change["windows"]] != [w["start"] for w in base["windows"]]:
         raise DataError("the two backtests have different windows; a paired difference needs the same ones",
@@ -109,19 +106,9 @@ def compare(change: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"seeds": seeds, "models": {}}
     for n in [m for m in base["summary"] if m in change["summary"]]:
         c, b = change["summary"][n], base["summary"][n]
-        d = {k: c["per_window"][k] - b["per_window"][k] for k in b["per_window"]}
-        dv = np.array(list(d.values()))
-        mean = float(dv.mean())
-        per_seed = [c["per_seed_mean"][str(s)] - b["per_seed_mean"][str(s)] for s in seeds]
-        seed_sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan")
-        window_se = float(dv.std(ddof=1) / np.sqrt(len(dv))) if len(dv) > 1 else float("nan")
-        season_d = float(np.mean([d[k] for k in season])) if season else None
-        noise = max(seed_sd, window_se)
-        passes = bool(mean < 0 and np.isfinite(noise) and -mean > noise and (season_d is None or season_d <= 0))
-        out["models"][n] = {"per_window": d, "mean": mean, "per_seed": per_seed, "seed_sd": seed_sd,
-                            "window_se": window_se, "season_mean": season_d,
-                            "better_windows": int((dv < 0).sum()), "n_windows": len(dv), "passes": passes,
-                            "estimate_change": c["estimate"] - b["estimate"]}
+        verdict = paired_difference({str(s): c["per_seed"][str(s)] for s in seeds},
+                                    {str(s): b["per_seed"][str(s)] for s in seeds}, season)
+        out["models"][n] = {**verdict, "estimate_change": c["estimate"] - b["estimate"]}
     return out
 
 

@@ -1,12 +1,12 @@
 """Does each feature family earn its place? LightGBM on the pseudo-test windows, over seeds.
 
-``python -m models.ablation --data-dir D --build-dir B [--folds 2] [--seeds 0 1] [--rounds 300]``
-builds every family (the candidates of ``features.candidates`` too) for each pseudo-test window
-(``competition.pseudo_test``, shaped like the real test, censored like it) once, caches the tables
-in ``B/ablation/w<k>/``, and then fits LightGBM with each variant's columns on every window and
-seed: the default columns (``base``), base plus each candidate family, base minus each default
-family. A variant's score is the mean window RMSPE; its spread is the standard deviation of that
-mean across seeds. A family is worth keeping only if it moves the mean by more than the spread.
+``python -m models.ablation --data-dir D --build-dir B [--folds 2] [--seasons 1] [--seeds 0 1]
+[--rounds 300]`` builds every family (the candidates of ``features.candidates`` too) for each
+pseudo-test window (``competition.pseudo_test.plan``: recent and same-season windows, shaped like
+the real test, censored like it) once, caches the tables in ``B/ablation/w<k>/``, and then fits
+LightGBM with each variant's columns on every window and seed: the default columns (``base``),
+base plus each candidate family, base minus each default family. Each variant is judged against
+``base`` by the rule every change must pass (``competition.pseudo_test.paired_difference``).
 Results go to ``B/ablation/results.{json,md}``.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from competition.data import load_competition
 from competition.metric import rmspe
-from competition.pseudo_test import period_shape, pseudo_test, windows
+from competition.pseudo_test import SEASON, Window, paired_difference, plan, pseudo_test
 from competition.split import validation_split
 from core.cli import run_cli
 from core.errors import DataError
@@ -61,14 +62,14 @@ ABLATION_LEARNING_RATE = 0.1
 ABLATION_ROUNDS = 300
 
 
-def window_tables(data_dir: Path, out_dir: Path, folds: int) -> list[Path]:
+def window_tables(data_dir: Path, out_dir: Path, folds: int, seasons: int) -> list[tuple[Path, Window]]:
     """Every family's columns for each pseudo-test window, cached under ``out_dir/w<k>/``."""
     data = load_competition(data_dir)
-    shape = period_shape(data.train["Date"], data.test["Date"])
+    wins, _ = plan(data.train["Date"], data.test["Date"], folds, seasons)
     dirs = []
-    for w in tqdm(windows(data.train["Date"], shape, folds), desc="ablation: window features", unit="window"):
+    for w in tqdm(wins, desc="ablation: window features", unit="window"):
         wdir = out_dir / w.name
-        dirs.append(wdir)
+        dirs.append((wdir, w))
         if (wdir / "labels.parquet").exists():
             continue
         pt = pseudo_test(data, w)
@@ -127,32 +128,38 @@ def score(train: pd.DataFrame, test: pd.DataFrame, labels: pd.DataFrame, cats: l
     return rmspe(labels["Sales"].to_numpy(np.float64)[keep], pred)
 
 
-def summarize(results: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, float | str]]:
-    """Per variant: mean over windows for each seed, then mean and sd over seeds, and the paired
-    difference to ``base`` (same seed) with its sd."""
+def summarize(results: dict[str, dict[str, dict[str, float]]], season: list[str]) -> list[dict[str, Any]]:
+    """Per variant: mean over windows for each seed, then mean and sd over seeds, and against ``base``
+    (same seeds and windows) the paired difference and the rule's verdict (``paired_difference``)."""
     rows = []
     base = results.get("base", {})
     for name, by_seed in results.items():
         per_seed = {s: float(np.mean(list(w.values()))) for s, w in by_seed.items()}
         v = np.array(list(per_seed.values()))
-        diffs = np.array([per_seed[s] - float(np.mean(list(base[s].values())))
-                          for s in per_seed if s in base and name != "base"])
-        rows.append({"variant": name, "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                     "n_seeds": len(v), "diff": float(diffs.mean()) if len(diffs) else 0.0,
-                     "diff_sd": float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0,
-                     **{k: float(np.mean([w[k] for w in by_seed.values() if k in w]))
-                        for k in sorted({k for w in by_seed.values() for k in w})}})
+        row: dict[str, Any] = {"variant": name, "mean": float(v.mean()),
+                               "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "n_seeds": len(v),
+                               **{k: float(np.mean([w[k] for w in by_seed.values() if k in w]))
+                                  for k in sorted({k for w in by_seed.values() for k in w})}}
+        common = [s for s in by_seed if s in base and set(by_seed[s]) == set(base[s])]
+        if name != "base" and common:
+            row["vs_base"] = paired_difference({s: by_seed[s] for s in common}, {s: base[s] for s in common},
+                                               [w for w in season if w in base[common[0]]])
+        rows.append(row)
     return rows
 
 
-def to_markdown(rows: list[dict[str, float | str]], command: str) -> str:
-    wcols = sorted({k for r in rows for k in r if k.startswith("w")})
-    lines = [f"`{command}`", "", "| variant | " + " | ".join(wcols) + " | mean ± seed sd | vs base (paired) |",
-             "|---|" + "---:|" * (len(wcols) + 2)]
+def to_markdown(rows: list[dict[str, Any]], command: str) -> str:
+    wcols = sorted({k for r in rows for k in r if k.startswith("w")}, key=lambda w: int(w[1:]))
+    lines = [f"`{command}`", "", "| variant | " + " | ".join(wcols) + " | mean ± seed sd | vs base (paired) "
+             "| seed spread | window spread | same season | verdict |", "|---|" + "---:|" * (len(wcols) + 6) + "---|"]
     for r in rows:
-        diff = "" if r["variant"] == "base" else f"{r['diff']:+.4f} ± {r['diff_sd']:.4f}"
+        v = r.get("vs_base")
+        tail = " | | | | |" if v is None else (
+            f" | {v['mean']:+.4f} | {v['seed_sd']:.4f} | {v['window_se']:.4f} | "
+            + ("-" if v["season_mean"] is None else f"{v['season_mean']:+.4f}")
+            + f" | {'passes' if v['passes'] else 'does not pass'} |")
         lines.append(f"| {r['variant']} | " + " | ".join(f"{r[w]:.4f}" for w in wcols)
-                     + f" | {r['mean']:.4f} ± {r['sd']:.4f} | {diff} |")
+                     + f" | {r['mean']:.4f} ± {r['sd']:.4f}" + tail)
     return "\n".join(lines) + "\n"
 
 
@@ -160,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.ablation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
-    parser.add_argument("--folds", type=int, default=2, help="pseudo-test windows")
+    parser.add_argument("--folds", type=int, default=2, help="recent pseudo-test windows")
+    parser.add_argument("--seasons", type=int, default=1, help="same-season windows (the test's dates a year back)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--rounds", type=int, default=ABLATION_ROUNDS)
     parser.add_argument("--learning-rate", type=float, default=ABLATION_LEARNING_RATE,
@@ -177,18 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.build_dir / "ablation"
     path = out_dir / "results.json"
     # Resumed scores must come from the same fit: settings.json says which one they came from.
-    settings = {"rounds": args.rounds, "learning_rate": args.learning_rate, "folds": args.folds}
+    settings = {"rounds": args.rounds, "learning_rate": args.learning_rate, "folds": args.folds,
+                "seasons": args.seasons}
     settings_path = out_dir / "settings.json"
     if path.exists() and settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise DataError(f"the scores in {path} come from other settings ({settings_path.read_text().strip()}), "
                         f"not {json.dumps(settings)}", file=settings_path,
-                        fix="pass the same --rounds/--learning-rate/--folds, or another --build-dir")
+                        fix="pass the same --rounds/--learning-rate/--folds/--seasons, or another --build-dir")
     write_json_atomic(settings_path, settings)
-    dirs = window_tables(args.data_dir, out_dir, args.folds)
+    dirs = window_tables(args.data_dir, out_dir, args.folds, args.seasons)
     tables = [(d.name, pd.read_parquet(d / "train.parquet"), pd.read_parquet(d / "test.parquet"),
-               pd.read_parquet(d / "labels.parquet")) for d in dirs]
-    command = ("python -m models.ablation --data-dir {} --folds {} --seeds {} --rounds {} --learning-rate {}"
-               .format(args.data_dir, args.folds, " ".join(map(str, args.seeds)), args.rounds, args.learning_rate))
+               pd.read_parquet(d / "labels.parquet")) for d, _ in dirs]
+    season = [w.name for _, w in dirs if w.kind == SEASON]
+    command = ("python -m models.ablation --data-dir {} --folds {} --seasons {} --seeds {} --rounds {} "
+               "--learning-rate {}".format(args.data_dir, args.folds, args.seasons, " ".join(map(str, args.seeds)),
+                                           args.rounds, args.learning_rate))
     results: dict[str, dict[str, dict[str, float]]] = json.loads(path.read_text()) if path.exists() else {}
     todo = {k: v for k, v in variants(args.base).items() if not args.only or k in args.only}
     todo.update(proposal(spec, args.base) for spec in args.proposal)
@@ -204,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault(name, {}).setdefault(str(seed), {})[wname] = s
                 write_json_atomic(path, results)
                 print(f"seed {seed} {wname} {name:28s} RMSPE {s:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    rows = summarize(results)
+    rows = summarize(results, season)
     write_text_atomic(out_dir / "results.md", to_markdown(rows, command))
     print(to_markdown(rows, command))
     return 0

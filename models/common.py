@@ -99,6 +99,23 @@ def tuned_params(build_dir: str | Path, name: str) -> dict[str, Any] | None:
     return doc.get("params", doc)
 
 
+def cli_params(value: str) -> dict[str, Any]:
+    """A stage's ``--params``: a JSON object, or the path of a file holding one (``make`` passes
+    files: ``MLP_PARAMS=params.json``, no quoting of JSON through make and the shell)."""
+    path = Path(value)
+    text = path.read_text() if path.is_file() else value
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"--params is neither a file nor valid JSON: {err}", file=path if path.is_file() else None,
+                        column="--params",
+                        fix="""pass a JSON object, e.g. '{"num_leaves": 63}', or a file holding one""") from None
+    if not isinstance(params, dict):
+        raise DataError(f"--params must be a JSON object, got {type(params).__name__}", column="--params",
+                        fix="""e.g. {"num_leaves": 63}""")
+    return params
+
+
 def features_dataset(meta: dict[str, Any]) -> Dataset | None:
     """The dataset a feature build was made from (None for a build that predates dataset records)."""
     if "data_fingerprint" not in meta:

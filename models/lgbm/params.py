@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.errors import DataError
+from models.common import cli_params as read_params
 from models.common import tuned_params
 
 NAME = "lgbm"
@@ -65,13 +65,7 @@ def resolve_params(build_dir: Path, cli_params: str | None,
         log(f"lgbm: no tuned parameters at {build_dir / 'tuning' / 'lgbm.json'}; using defaults "
             "(run `make tune MODEL=lgbm` to tune)")
     if cli_params:
-        try:
-            extra = json.loads(cli_params)
-        except json.JSONDecodeError as err:
-            raise DataError(f"--params is not valid JSON: {err}",
-                            fix="""pass a JSON object, e.g. --params '{"num_leaves": 63}'""") from err
-        if not isinstance(extra, dict):
-            raise DataError("--params must be a JSON object", fix="""e.g. --params '{"num_leaves": 63}'""")
+        extra = read_params(cli_params)
         log(f"lgbm: --params override: {json.dumps(extra, sort_keys=True)}")
         params.update(extra)
         source = f"{source}+cli"

@@ -21,7 +21,7 @@ import torch._dynamo  # noqa: F401
 
 from core.cli import run_cli
 from core.seed import seed_everything
-from models.common import load_feature_tables, run_stage, training_frames, tuned_params
+from models.common import cli_params, load_feature_tables, run_stage, training_frames, tuned_params
 from models.mlp.config import MEMBER_RECIPES, REFIT_RECIPES, MLPConfig
 from models.mlp.embeddings import PROJECTIONS, embeddings_of_build
 from models.mlp.lr_find import LRFindResult, lr_find
@@ -47,8 +47,7 @@ def build_config(build_dir: Path, args: argparse.Namespace) -> tuple[MLPConfig, 
     else:
         log(f"mlp: no {build_dir / 'tuning' / f'{NAME}.json'}; using the default parameters")
     if args.params:
-        text = Path(args.params).read_text() if Path(args.params).is_file() else args.params
-        override = json.loads(text)
+        override = cli_params(args.params)
         config = config.with_params(override)
         source += " + --params"
         log(f"mlp: --params override: {json.dumps(override, sort_keys=True)}")

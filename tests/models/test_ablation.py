@@ -42,12 +42,16 @@ def test_ablation_scores_each_window_and_seed_and_resumes(synthetic_dir: Path, t
         assert main(args) == 0
     results = json.loads((tmp_path / "ablation" / "results.json").read_text())
     assert set(results) == {"base", "base + history_spans", "base - day_counters"}
-    assert all(set(by_seed) == {"0", "1"} and set(by_seed["0"]) == {"w1", "w2"} for by_seed in results.values())
-    rows = {r["variant"]: r for r in summarize(results)}
-    assert 0 < rows["base"]["mean"] < 0.5 and rows["base"]["sd"] > 0
-    assert rows["base + history_spans"]["diff"] == pytest.approx(rows["base + history_spans"]["mean"]
-                                                                 - rows["base"]["mean"])
-    assert "| base - day_counters |" in (tmp_path / "ablation" / "results.md").read_text()
+    # Two recent windows and the same-season one (the defaults), each judged by the rule.
+    assert all(set(by_seed) == {"0", "1"} and set(by_seed["0"]) == {"w1", "w2", "w3"} for by_seed in results.values())
+    rows = {r["variant"]: r for r in summarize(results, ["w3"])}
+    assert 0 < rows["base"]["mean"] < 0.5 and rows["base"]["sd"] > 0 and "vs_base" not in rows["base"]
+    verdict = rows["base + history_spans"]["vs_base"]
+    assert verdict["mean"] == pytest.approx(rows["base + history_spans"]["mean"] - rows["base"]["mean"])
+    assert verdict["season_mean"] == pytest.approx(rows["base + history_spans"]["w3"] - rows["base"]["w3"])
+    assert isinstance(verdict["passes"], bool)
+    md = (tmp_path / "ablation" / "results.md").read_text()
+    assert "| base - day_counters |" in md and "pass" in md
     capsys.readouterr()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
