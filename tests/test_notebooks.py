@@ -86,7 +86,7 @@ def test_rossmann_notebook_runs_on_synthetic_data(tmp_path: Path) -> None:
     # store days, windows, importances, LR finder, loss curves, 4 embedding maps, 4 Optuna plots
     assert images >= 13, images
     for stage in ("baseline", "lgbm", "mlp"):
-        assert re.search(rf"{stage}: pseudo-test RMSPE 0\.\d+", text), stage
+        assert re.search(rf"{stage}: expected test RMSPE 0\.\d+", text), stage
     assert "RMSPE on the synthetic test itself" in text and "all valid" in text
     work = tmp_path / "work" / "rossmann"
     assert (work / "build" / "submissions" / "submission.csv").exists()

@@ -13,7 +13,7 @@ from models.common import load_feature_tables, training_frames
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
 from models.mlp.regressor import MLPRegressor
-from models.mlp.training import TensorData, fit_network, torch_threads
+from models.mlp.training import TensorData, fit_network, resolve_device, torch_threads
 
 # Cardinalities (unknown included) and continuous width of the real feature set, so that the
 # synthetic benchmark has the real network's shape when no feature files are at hand.
@@ -33,6 +33,7 @@ class BenchResult:
     threads: int
     batch_size: int
     bf16: bool
+    device: str = "cpu"   # where the epoch ran (a GPU's name on CUDA)
 
     @property
     def rows_per_s(self) -> float:
@@ -85,13 +86,15 @@ def bench_epoch(build_dir: Path | None = None, config: MLPConfig | None = None,
     with torch_threads(config.n_threads()):
         torch.manual_seed(config.seed)
         model = TabularModel(cards, emb_dims, data.conts.shape[1], config.layers, config.ps,
-                             config.emb_drop, (0.0, 12.0))
+                             config.emb_drop, (0.0, 12.0)).to(resolve_device(config))
         t0 = time.perf_counter()
         history = fit_network(model, data, config)
         seconds = time.perf_counter() - t0
     del history
+    device = resolve_device(config)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     return BenchResult(seconds=seconds, rows=len(data), flops=float(model.dense_flops_per_row()) * len(data),
-                       threads=config.n_threads(), batch_size=config.batch_size, bf16=config.use_bf16)
+                       threads=config.n_threads(), batch_size=config.batch_size, bf16=config.use_bf16, device=name)
 
 
 def main() -> None:
@@ -101,8 +104,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--fp32", action="store_true")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda[:N]")
     a = p.parse_args()
-    cfg = MLPConfig(threads=a.threads, use_bf16=not a.fp32)
+    cfg = MLPConfig(threads=a.threads, use_bf16=not a.fp32, device=a.device)
     if a.batch_size:
         cfg = dataclasses.replace(cfg, batch_size=a.batch_size)
     print(bench_epoch(a.build_dir, cfg, a.rows))

@@ -108,6 +108,9 @@ class MLPConfig:
 
     # --- runtime ---
     seed: int = 42
+    # Where the network trains: "auto" is CUDA when torch sees a GPU (Kaggle's notebooks, most
+    # workstations), else the CPU; or "cpu", "cuda", "cuda:1". The data moves to it once per fit.
+    device: str = "auto"
     threads: int = 0            # 0: every core this process may use
     use_bf16: bool = True       # bfloat16 autocast for the dense layers (AVX-512 BF16)
     compile: bool = False       # torch.compile the network (slow to start on 2 cores)
@@ -140,6 +143,8 @@ class MLPConfig:
             raise ValueError(f"recent_days must be >= 1, got {self.recent_days}")
         if self.refit_epochs < 1:
             raise ValueError(f"refit_epochs must be >= 1, got {self.refit_epochs}")
+        if self.device != "auto" and not (self.device == "cpu" or self.device.split(":")[0] == "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         self.beta1_range = tuple(self.beta1_range)  # JSON gives lists
 
     def member_recipe(self, k: int) -> str:

@@ -10,7 +10,7 @@ import torch
 
 from models.mlp.plots import smooth
 from models.mlp.regressor import MLPRegressor
-from models.mlp.training import make_optimizer, torch_threads, train_step
+from models.mlp.training import make_optimizer, on_device, resolve_device, torch_threads, train_step
 
 
 @dataclass
@@ -37,8 +37,10 @@ def lr_find(reg: MLPRegressor, train_df: pd.DataFrame, start_lr: float = 1e-6, e
     assert train.y_log is not None
     gen = torch.Generator().manual_seed(cfg.seed)
     lrs, raw = [], []
+    device = resolve_device(cfg)
+    train = on_device(train, device)
     with torch_threads(cfg.n_threads()):
-        model = reg._build_model(train.conts.shape[1]).train()
+        model = reg._build_model(train.conts.shape[1]).to(device).train()
         opt = make_optimizer(model, cfg, start_lr)
         factor = (end_lr / start_lr) ** (1 / max(1, n_steps - 1))
         best = math.inf
@@ -47,7 +49,7 @@ def lr_find(reg: MLPRegressor, train_df: pd.DataFrame, start_lr: float = 1e-6, e
             for group in opt.param_groups:
                 group["lr"] = lr
             # Sample with replacement: a range test needs many steps, not a pass over the data.
-            idx = torch.randint(0, len(train), (cfg.batch_size,), generator=gen)
+            idx = torch.randint(0, len(train), (cfg.batch_size,), generator=gen).to(device)
             loss = train_step(model, opt, train.cats[idx], train.conts[idx], train.y_log[idx], cfg)
             lrs.append(lr)
             raw.append(loss.item())

@@ -18,7 +18,15 @@ from features.families import HISTORY_COLS
 from features.preprocess import TabularPreprocessor
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
-from models.mlp.training import EpochCallback, History, TensorData, fit_network, predict_log, torch_threads
+from models.mlp.training import (
+    EpochCallback,
+    History,
+    TensorData,
+    fit_network,
+    predict_log,
+    resolve_device,
+    torch_threads,
+)
 
 TARGET = "Sales"
 
@@ -144,7 +152,7 @@ class MLPRegressor:
             # Seed again right before the weights are drawn, so the init does not depend on how
             # much randomness preprocessing used.
             torch.manual_seed(cfg.seed)
-            self.model_ = self._build_model(train.conts.shape[1])
+            self.model_ = self._build_model(train.conts.shape[1]).to(resolve_device(cfg))
             self._init_output_bias(train)
             if cfg.progress:
                 print(self.model_.summary(), flush=True)
@@ -211,7 +219,7 @@ class MLPRegressor:
         arch = {"cat_cols": self.cat_cols_, "cont_cols": self.cont_cols_,
                 "cardinalities": self.cardinalities_, "emb_dims": self.emb_dims_,
                 "n_cont": int(self.model_.n_cont), "y_range": list(self.y_range_)}
-        state = {"arch": arch, "state_dict": self.model_.state_dict()}
+        state = {"arch": arch, "state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()}}
         write_with(directory / "weights.pt", lambda tmp: torch.save(state, tmp))
         write_text_atomic(directory / "preprocessor.json", json.dumps(self.preprocessor_.to_dict()) + "\n")
         write_text_atomic(directory / "history.json", json.dumps(
@@ -231,7 +239,8 @@ class MLPRegressor:
         self.preprocessor_ = _preprocessor_from_dict(json.loads((directory / "preprocessor.json").read_text()))
         self.model_ = self._build_model(int(arch["n_cont"]))
         self.model_.load_state_dict(saved["state_dict"])
-        self.model_.eval()
+        # Saved from any device, loaded onto this machine's (a GPU build predicts on a CPU).
+        self.model_.to(resolve_device(self.config)).eval()
         hist_path = directory / "history.json"
         hist = json.loads(hist_path.read_text()) if hist_path.exists() else {}
         self.history_ = hist.get("epochs", [])

@@ -1,4 +1,5 @@
-"""The training loop, on tensors: AdamW + OneCycleLR, index-sliced batches, bf16 autocast."""
+"""The training loop, on tensors: AdamW + OneCycleLR, index-sliced batches, bf16 autocast, on the CPU
+or a CUDA device (``MLPConfig.device``)."""
 from __future__ import annotations
 
 import contextlib
@@ -62,9 +63,32 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def autocast(config: MLPConfig) -> contextlib.AbstractContextManager:
+def resolve_device(config: MLPConfig) -> torch.device:
+    """The device of ``config.device``: "auto" is CUDA when torch sees one, else the CPU."""
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"MLPConfig.device={config.device!r}, but torch sees no CUDA device here: use device='auto' "
+                         "(the GPU when there is one) or 'cpu'")
+    return device
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def autocast(config: MLPConfig, device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast for the Linear layers when enabled; fp32 master weights and loss either way."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.use_bf16)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.use_bf16)
+
+
+def on_device(data: TensorData, device: torch.device) -> TensorData:
+    """``data`` on ``device`` (itself when it is there already): one copy per fit, not per batch."""
+    if data.cats.device == device:
+        return data
+    return TensorData(data.cats.to(device), data.conts.to(device),
+                      None if data.y_log is None else data.y_log.to(device))
 
 
 def make_optimizer(model: nn.Module, config: MLPConfig, lr: float) -> torch.optim.AdamW:
@@ -101,7 +125,7 @@ def steps_per_epoch(n_rows: int, batch_size: int) -> int:
 def train_step(net: nn.Module, opt: torch.optim.Optimizer, cats: torch.Tensor, conts: torch.Tensor,
                y_log: torch.Tensor, config: MLPConfig) -> torch.Tensor:
     """One optimizer step on one batch (bf16 autocast forward, fp32 MSE); returns the loss, detached."""
-    with autocast(config):
+    with autocast(config, cats.device):
         pred = net(cats, conts)
     loss = F.mse_loss(pred, y_log)
     opt.zero_grad(set_to_none=True)
@@ -120,9 +144,11 @@ def predict_log(model: nn.Module, data: TensorData, config: MLPConfig) -> torch.
     """
     model.eval()
     bs = config.eval_batch_size
-    with autocast(config):
-        out = [model(data.cats[i:i + bs], data.conts[i:i + bs]) for i in range(0, len(data), bs)]
-    return torch.cat(out).float() if out else torch.empty(0)
+    device = model_device(model)
+    with autocast(config, device):
+        out = [model(data.cats[i:i + bs].to(device), data.conts[i:i + bs].to(device))
+               for i in range(0, len(data), bs)]
+    return torch.cat(out).float().cpu() if out else torch.empty(0)
 
 
 def effective_batch_size(n_rows: int, config: MLPConfig) -> int:
@@ -158,6 +184,11 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
     if rows is not None and len(rows) and not (0 <= int(rows.min()) and int(rows.max()) < len(train)):
         raise IndexError(f"rows must index the {len(train):,} training rows, got {int(rows.min())}..{int(rows.max())}")
     n = len(train) if rows is None else len(rows)
+    device = model_device(model)
+    # The whole table moves to the device once (a few hundred MB at most); batches are then slices.
+    train = on_device(train, device)
+    if rows is not None:
+        rows = rows.to(device)
     batch_size = effective_batch_size(n, config)
     # Square-root scaling keeps the noise of the update roughly constant when the batch shrinks.
     lr = config.lr * math.sqrt(batch_size / config.batch_size)
@@ -170,14 +201,14 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
     net = torch.compile(model, dynamic=False) if config.compile else model
     history = History()
     # Step losses stay tensors in a preallocated buffer: no .item() sync per step, no graph kept.
-    step_loss = torch.zeros(config.epochs * n_steps)
+    step_loss = torch.zeros(config.epochs * n_steps, device=device)
     step = 0
     for epoch in range(config.epochs):
         model.train()
         t0 = time.perf_counter()
         # Shuffle the whole table once per epoch; batches are then contiguous slices (views),
         # cheaper than gathering 1K scattered rows from three tensors at every step.
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen).to(device)
         if rows is not None:
             perm = rows[perm]
         cats, conts, y_log = train.cats[perm], train.conts[perm], train.y_log[perm]
@@ -203,7 +234,7 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
         valid_rmspe = math.nan
         if valid is not None and valid.y_log is not None and len(valid):
             log_pred = predict_log(model, valid, config)
-            entry["valid_loss"] = float(F.mse_loss(log_pred, valid.y_log))
+            entry["valid_loss"] = float(F.mse_loss(log_pred, valid.y_log.cpu()))
             valid_rmspe = rmspe_from_log(log_pred, valid.y_log)
             entry["valid_rmspe"] = valid_rmspe
         bar.set_postfix(loss=f"{epoch_loss:.4f}", valid_rmspe=f"{valid_rmspe:.4f}")
@@ -211,6 +242,6 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
         history.epochs.append(entry)
         if epoch_callback is not None:
             epoch_callback(epoch, valid_rmspe)
-    history.step_loss = step_loss.tolist()
+    history.step_loss = step_loss.cpu().tolist()
     model.eval()
     return history

@@ -185,7 +185,18 @@ def test_bad_params_json_exits_2(build_dir: Path, capsys: pytest.CaptureFixture[
         run_cli(main, ["--build-dir", str(build_dir), "--params", "{num_leaves: 3"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "--params is not valid JSON" in err and "Traceback" not in err
+    assert "--params is neither a file nor valid JSON" in err and "Traceback" not in err
+
+
+def test_params_from_a_file(build_dir: Path, tmp_path: Path) -> None:
+    """`make ... LGBM_PARAMS=file.json` passes a file: no JSON quoting through make and the shell."""
+    path = tmp_path / "params.json"
+    path.write_text('{"num_leaves": 7, "num_boost_round": 5}')
+    params, loop, source = resolve_params(build_dir, str(path), log=lambda _: None)
+    assert params["num_leaves"] == 7 and loop["num_boost_round"] == 5 and source.endswith("+cli")
+    path.write_text("[1, 2]")
+    with pytest.raises(DataError, match="must be a JSON object"):
+        resolve_params(build_dir, str(path), log=lambda _: None)
 
 
 def test_missing_features_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

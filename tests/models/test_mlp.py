@@ -13,7 +13,7 @@ from competition.metric import rmspe
 from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
 from models.mlp.bench import ROSSMANN_CARDINALITIES, ROSSMANN_N_CONT, bench_epoch
 from models.mlp.network import EmbeddingTables, SparseDropout
-from models.mlp.training import TensorData, effective_batch_size, fit_network
+from models.mlp.training import TensorData, effective_batch_size, fit_network, resolve_device
 
 CAT_COLS = ["Store", "DayOfWeek", "StoreType"]
 CONT_COLS = ["CompetitionDistance", "Promo"]
@@ -275,6 +275,25 @@ def test_a_two_step_run_trains_without_a_one_cycle_division_by_zero() -> None:
         assert len(hist.step_loss) == steps and all(math.isfinite(v) for v in hist.step_loss)
 
 
+def test_device_setting(frames: tuple, tmp_path) -> None:
+    """"auto" trains where torch finds a GPU, else on the CPU (here); asking for a GPU that is not
+    there says what to use instead; the weights are saved device-free and load anywhere."""
+    assert resolve_device(MLPConfig()) == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(MLPConfig(device="cpu")) == torch.device("cpu")
+    with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda"):
+        MLPConfig(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device(MLPConfig(device="cuda"))
+    train, valid = frames
+    reg = MLPRegressor(small_config(device="cpu", epochs=1)).fit(train)
+    assert next(reg.model_.parameters()).device.type == "cpu"
+    reg.save(tmp_path)
+    saved = torch.load(tmp_path / "weights.pt", weights_only=True)
+    assert all(v.device.type == "cpu" for v in saved["state_dict"].values())
+    np.testing.assert_array_equal(load(tmp_path).predict(valid), reg.predict(valid))
+
+
 def test_bench_epoch_reports_rows_time_and_flops() -> None:
     cfg = MLPConfig(layers=[32, 16], ps=[0.0, 0.0], batch_size=256, threads=1)
     res = bench_epoch(config=cfg, n_rows=3000)
@@ -284,7 +303,7 @@ def test_bench_epoch_reports_rows_time_and_flops() -> None:
     width = sum(emb_size_rule(n) for n in ROSSMANN_CARDINALITIES) + ROSSMANN_N_CONT
     assert res.flops == 3000 * 6 * (width * 32 + 32 * 16 + 16 * 1)
     assert res.gflops == pytest.approx(res.flops / res.seconds / 1e9)
-    assert "rows/s" in str(res)
+    assert "rows/s" in str(res) and res.device == "cpu"
 
 
 def test_small_data_gets_smaller_batches_and_a_scaled_lr() -> None:

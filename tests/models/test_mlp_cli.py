@@ -36,7 +36,7 @@ def run(build_dir: Path, *args: str) -> int:
 def test_cli_writes_predictions_submission_model_and_score(build_dir: Path, capsys) -> None:
     assert run(build_dir, *FAST) == 0
     out = capsys.readouterr().out
-    assert "using the default parameters" in out and "pseudo-test RMSPE" in out
+    assert "using the default parameters" in out and "expected test RMSPE" in out
     valid = pd.read_parquet(build_dir / "predictions" / "mlp.oof.parquet")
     test = pd.read_parquet(build_dir / "predictions" / "mlp.test.parquet")
     assert {"Window", "Store", "Date", "Sales", "prediction"} <= set(valid.columns)
