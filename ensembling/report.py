@@ -128,6 +128,41 @@ def plot_segments(tables: dict[str, pd.DataFrame], cols: list[str], path: Path) 
     _save(fig, path)
 
 
+def day_table(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Per date: rows, the share of them in a promo / a school holiday, and each prediction
+    column's RMSPE and median log ratio (its bias: below 0 under-predicts)."""
+    rows = []
+    for date, g in frame.groupby("Date", sort=True):
+        row: dict[str, Any] = {"date": f"{pd.Timestamp(date).date()} {pd.Timestamp(date).day_name()[:3]}",
+                               "rows": len(g)}
+        for flag in ("Promo", "SchoolHoliday"):
+            if flag in g.columns:
+                row[f"{flag} share"] = float(pd.to_numeric(g[flag], errors="coerce").fillna(0).astype(bool).mean())
+        for c in cols:
+            row[c] = rmspe(g["Sales"], g[c])
+        for c in cols:
+            row[f"{c} bias"] = float(np.median(np.log(np.maximum(g[c].to_numpy(np.float64), 1e-9) / g["Sales"])))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_days(table: pd.DataFrame, cols: list[str], path: Path) -> None:
+    plt = pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 7), sharex=True)
+    x = np.arange(len(table))
+    for c in cols:
+        top.plot(x, table[c], marker=".", label=c)
+        bottom.plot(x, table[f"{c} bias"], marker=".", label=c)
+    top.set_ylabel("RMSPE")
+    bottom.axhline(0, color="grey", lw=0.8)
+    bottom.set_ylabel("median log(pred / actual)")
+    bottom.set_xticks(x[::3], table["date"].iloc[::3], rotation=60, fontsize=7)
+    top.legend(fontsize=8)
+    top.set_title("the same-season windows, day by day")
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def plot_models(scores: dict[str, float], path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(scores) + 1.5))
@@ -246,19 +281,21 @@ def build_report(build_dir: Path) -> Path:
     plot_worst(frame, cols, [int(s) for s in worst.index[:N_WORST]], out_dir / "worst_stores.png")
 
     md = [f"# Pseudo-test report ({build_dir})", ""]
+    labels = {int(w["index"]): w for w in meta.get("windows", [])}
     wins = frame.groupby("Window")["Date"].agg(["min", "max"])
     md.append(f"{len(wins)} pseudo-test windows ("
-              + ", ".join(f"w{int(w)} {r['min'].date()}..{r['max'].date()}" for w, r in wins.iterrows())
+              + ", ".join(f"w{int(w)} {labels.get(int(w), {}).get('label', '')} {r['min'].date()}..{r['max'].date()}"
+                          for w, r in wins.iterrows())
               + f"), {len(frame):,} store-days with Sales > 0 (the days RMSPE scores). Every number here is "
-              "out-of-window: the models were trained before each window's gap, the ensemble's blend fitted "
-              "on the other windows.")
+              "out-of-window: the models were trained before each window's gap, the ensemble's blend decided "
+              "and fitted on the windows before each one.")
     md += ["", "## RMSPE per model (mean over windows)", "", "![](rmspe_models.png)", ""]
     rows = [{"model": k, "RMSPE": v, "recorded in validation.json": recorded.get(k, float("nan"))}
             for k, v in sorted(scores.items(), key=lambda kv: kv[1])]
     md.append(_md_table(pd.DataFrame(rows)))
     if ens:
-        md += ["", f"Ensemble: procedure *{ens.get('procedure', 'blend+factor')}* (chosen leave-one-window-out: "
-                   + ", ".join(f"{k} {v:.4f}" for k, v in ens.get("procedure_rmspe_out_of_window", {}).items())
+        md += ["", f"Ensemble: procedure *{ens.get('procedure', 'equal')}* (scored causally on the windows: "
+                   + ", ".join(f"{k} {v:.4f}" for k, v in ens.get("procedure_rmspe_causal", {}).items())
                    + f"); {ens.get('space')} space, weights "
                    + ", ".join(f"{k} {v:.3f}" for k, v in ens.get("weights", {}).items())
                    + f", factor {ens.get('factor', float('nan')):.4f}; "
@@ -272,6 +309,15 @@ def build_report(build_dir: Path) -> Path:
            "![](rmspe_segments.png)", ""]
     for s, t in tables.items():
         md += [f"### {s}", "", _md_table(t, best_of=cols), ""]
+    season = [int(w) for w, info in labels.items() if info.get("kind") == "season"]
+    days = frame[frame["Window"].isin(season)]
+    if len(days):
+        table = day_table(days, cols)
+        plot_days(table, cols, out_dir / "season_days.png")
+        md += ["## The same-season windows, day by day", "",
+               "Where the test's own season is hard: each day's RMSPE, and each model's bias (the median of "
+               "log(prediction / actual); below 0 it under-predicts), with the share of store-days in a promo "
+               "and in a school holiday.", "", "![](season_days.png)", "", _md_table(table, best_of=cols), ""]
     md += ["## Worst stores", "", f"By {ref} RMSPE over the windows; actual vs predicted below.", "",
            "![](worst_stores.png)", ""]
     wt = worst.head(10).reset_index()

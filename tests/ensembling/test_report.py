@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from ensembling.ensemble import run_ensemble
-from ensembling.report import build_report, segment_table
+from ensembling.report import build_report, day_table, load_frame, segment_table
 
 REPO = Path(__file__).resolve().parents[2]
 PNGS = ("rmspe_models.png", "rmspe_segments.png", "worst_stores.png")
@@ -58,3 +60,21 @@ def test_report_shows_the_embedding_maps_where_they_were_drawn(build_factory, sy
     assert "## What the MLP's embeddings learned" in md
     assert "![states](embeddings/states.png)" in md and "![weekdays](embeddings/weekdays.png)" in md
     assert "disparity 0.42" in md and "p = 0.031" in md and "r = 0.35" in md
+
+
+def test_report_breaks_the_same_season_windows_down_by_day(build_factory, data_dir, synth):
+    build = build_factory({"lgbm": synth.noisy(0.08, 1.05), "mlp": synth.noisy(0.10, 0.95)})
+    meta_path = build / "features" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["windows"][2].update(kind="season", years_back=1, label="season -1y")
+    meta_path.write_text(json.dumps(meta))
+    run_ensemble(build, data_dir)
+    md = build_report(build).read_text()
+    assert "## The same-season windows, day by day" in md and "w3 season -1y" in md
+    assert (build / "reports" / "season_days.png").read_bytes()[:4] == b"\x89PNG"
+    frame, cols = load_frame(build)
+    table = day_table(frame[frame["Window"] == 3], cols)
+    assert len(table) == frame.loc[frame["Window"] == 3, "Date"].nunique()
+    # lgbm over-predicts by 5%, mlp under-predicts by 5%: the bias columns say so.
+    assert table["lgbm bias"].median() == pytest.approx(np.log(1.05), abs=0.02)
+    assert table["mlp bias"].median() == pytest.approx(np.log(0.95), abs=0.02)
