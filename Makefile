@@ -189,8 +189,8 @@ $(BUILD_DIR)/reports/embeddings/embeddings.json: $(BUILD_DIR)/predictions/mlp.te
 upload: $(SETUP) ## upload BUILD_DIR's existing submission.csv with the kaggle CLI (MSG="..."); never builds
 	$(PY) -m submissions.upload --build-dir $(BUILD_DIR) --message "$(MSG)" $(if $(ALLOW_SYNTHETIC),--allow-synthetic)
 
-leaderboard: $(SETUP) ## show this account's Kaggle scores for the competition
-	$(PY) -m submissions.leaderboard
+leaderboard: $(SETUP) ## this account's Kaggle scores, beside each upload's expected test RMSPE
+	$(PY) -m submissions.leaderboard --build-dir $(BUILD_DIR)
 
 # Where changes are decided (the rule is in ensembling/backtest.py): every seed's build, then the
 # table, and with AGAINST the paired difference against another BUILD_DIR's backtest.

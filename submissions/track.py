@@ -312,7 +312,7 @@ def parse_submissions(text: str) -> list[dict[str, str]]:
     return []
 
 
-def _when(text: str) -> datetime | None:
+def parse_time(text: str) -> datetime | None:
     try:
         when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -320,7 +320,7 @@ def _when(text: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _score(text: str | None) -> float | None:
+def parse_score(text: str | None) -> float | None:
     try:
         return float(text) if text not in (None, "", "None") else None
     except ValueError:
@@ -339,24 +339,24 @@ def record_leaderboard(output: str, tracker: Tracker | None = None) -> int:
 
 
 def _record_leaderboard(output: str, tracker: Tracker) -> int:
-    rows = [r for r in parse_submissions(output) if _score(r.get("publicScore")) is not None]
+    rows = [r for r in parse_submissions(output) if parse_score(r.get("publicScore")) is not None]
     if not rows:
         return 0
     uploads = []
     for run in tracker.search(f"tags.{UPLOADS_TAG} LIKE '%'", all_experiments=True):
         for up in json.loads(run.data.tags.get(UPLOADS_TAG, "[]")):
-            uploads.append((run, up["message"], _when(up["time_utc"])))
+            uploads.append((run, up["message"], parse_time(up["time_utc"])))
     written = 0
     for row in rows:
         matches = [(run, when) for run, message, when in uploads if message == row.get("description", "")]
         if not matches:
             continue
-        kaggle_time = _when(row.get("date", ""))
+        kaggle_time = parse_time(row.get("date", ""))
         if kaggle_time is not None and all(w is not None for _, w in matches):
             run = min(matches, key=lambda m: abs((m[1] - kaggle_time).total_seconds()))[0]
         else:
             run = matches[-1][0]
-        metrics = {PUBLIC: _score(row.get("publicScore")), PRIVATE: _score(row.get("privateScore"))}
+        metrics = {PUBLIC: parse_score(row.get("publicScore")), PRIVATE: parse_score(row.get("privateScore"))}
         tracker.log(run.info.run_id, metrics=metrics, tags={"kaggle_ref": row.get("ref"),
                                                             "kaggle_status": row.get("status")})
         if tracker.on:

@@ -6,8 +6,9 @@ so a user without them gets set-up instructions rather than a stack of CLI outpu
 submission file is only read, and its sha256 is checked again after the CLI ran.
 
 Every successful upload appends a line to ``B/submissions/log.csv``: time (UTC, ISO 8601), file,
-sha256, message and the validation RMSPE of what was sent, so a leaderboard score can always be
-traced back to the exact file and its offline estimate.
+sha256, message, the validation RMSPE of what was sent and its expected test RMSPE with the
+interval, so a leaderboard score can always be traced back to the exact file and its offline
+estimate (``make leaderboard`` sets them side by side).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from competition.dataset import read_record
 from core.errors import DataError
@@ -30,10 +32,14 @@ from core.kaggle_cli import (
     kaggle_executable,
     run_kaggle,
 )
-from submissions.report import read_validation, scores, validation_path
+from submissions.report import read_validation, validation_path
 from submissions.track import tag_upload
 
-LOG_COLUMNS = ["time_utc", "file", "sha256", "message", "validation_rmspe"]
+# The scores logged beside each upload (log column -> validation.json key): the mean window RMSPE
+# and the expected test RMSPE with its interval, to set against the leaderboard's score.
+LOG_SCORES = {"validation_rmspe": "rmspe", "estimate": "estimate", "estimate_low": "estimate_low",
+              "estimate_high": "estimate_high"}
+LOG_COLUMNS = ["time_utc", "file", "sha256", "message", *LOG_SCORES]
 
 
 def require_credentials() -> None:
@@ -50,54 +56,55 @@ def check_executable() -> str:
     return exe
 
 
-def submitted_rmspe(build_dir: Path, submission: Path) -> float | None:
-    """The validation RMSPE of the file being sent, or None when it cannot be told.
+def submitted_entry(build_dir: Path, submission: Path) -> dict[str, Any]:
+    """The validation.json entry of the file being sent ({} when none can be told).
 
-    submission.csv is a copy of ensemble.csv or of one model's csv (before an ensemble exists),
-    so the byte-identical ``submissions/<name>.csv`` names the entry in validation.json.
-    """
-    try:
-        recorded = scores(read_validation(build_dir))
-    except json.JSONDecodeError:
-        print(f"warning: {validation_path(build_dir)} is not valid JSON; logging no validation RMSPE")
-        recorded = {}
-    digest = sha256_of(submission)
-    for candidate in sorted(submission.parent.glob("*.csv")):
-        name = candidate.stem
-        if candidate.resolve() == submission.resolve() or name in ("submission", "log"):
-            continue
-        if name in recorded and sha256_of(candidate) == digest:
-            return recorded[name]
-    return recorded.get(submission.stem)
-
-
-def submission_source(build_dir: Path, submission: Path) -> str | None:
-    """Whether the file was made from "kaggle" or "synthetic" data, as recorded (None: unknown).
-
-    The validation.json entry that recorded this file's sha256 says; a file no entry recorded
-    takes the build's dataset (``dataset.json``).
+    An entry that recorded the file's sha256 names it; else submission.csv is a copy of
+    ensemble.csv or of one model's csv, and the byte-identical ``submissions/<name>.csv`` names it.
     """
     try:
         models = read_validation(build_dir).get("models", {})
     except json.JSONDecodeError:
-        models = {}
+        print(f"warning: {validation_path(build_dir)} is not valid JSON; logging no validation RMSPE")
+        return {}
     digest = sha256_of(submission)
     for entry in models.values():
-        if isinstance(entry, dict) and entry.get("submission_sha256") == digest and "data_source" in entry:
-            return str(entry["data_source"])
+        if isinstance(entry, dict) and entry.get("submission_sha256") == digest:
+            return entry
+    for candidate in sorted(submission.parent.glob("*.csv")):
+        name = candidate.stem
+        if candidate.resolve() == submission.resolve() or name in ("submission", "log"):
+            continue
+        if name in models and sha256_of(candidate) == digest:
+            return models[name]
+    return models.get(submission.stem, {})
+
+
+def submission_source(build_dir: Path, submission: Path) -> str | None:
+    """Whether the file was made from "kaggle" or "synthetic" data, as recorded (None: unknown):
+    its validation.json entry says, else the build's dataset (``dataset.json``)."""
+    entry = submitted_entry(build_dir, submission)
+    if "data_source" in entry:
+        return str(entry["data_source"])
     record = read_record(build_dir)
     return record.source if record is not None else None
 
 
+def read_log(log: Path) -> list[dict[str, str]]:
+    """The rows of log.csv ([] when there is none); columns a row lacks (an older log) are empty."""
+    if not log.exists():
+        return []
+    return [{c: r.get(c) or "" for c in LOG_COLUMNS} for r in csv.DictReader(io.StringIO(log.read_text()))]
+
+
 def append_log(log: Path, row: dict[str, str]) -> None:
-    """Append one line to log.csv; written whole to a temp file and renamed, like every output."""
-    old = log.read_text() if log.exists() else ""
+    """Append one line to log.csv, written whole to a temp file and renamed, like every output (a
+    log with older columns is rewritten with today's, its rows kept)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
-    if not old:
-        writer.writeheader()
-    writer.writerow(row)
-    write_text_atomic(log, old + buf.getvalue())
+    writer.writeheader()
+    writer.writerows([*read_log(log), row])
+    write_text_atomic(log, buf.getvalue())
 
 
 def upload(build_dir: Path, message: str, file: Path | None = None, check_credentials: bool = True,
@@ -120,7 +127,7 @@ def upload(build_dir: Path, message: str, file: Path | None = None, check_creden
         require_credentials()
     check_executable()
     digest = sha256_of(path)
-    rmspe = submitted_rmspe(build_dir, path)
+    entry = submitted_entry(build_dir, path)
     result = run_kaggle(["competitions", "submit", COMPETITION, "-f", str(path), "-m", message])
     output = ((result.stdout or "") + (result.stderr or "")).strip()
     if sha256_of(path) != digest:  # the CLI only reads it; anything else is a bug worth stopping for
@@ -134,7 +141,9 @@ def upload(build_dir: Path, message: str, file: Path | None = None, check_creden
     if output:
         print(output)
     row = {"time_utc": datetime.now(UTC).isoformat(timespec="seconds"), "file": str(path),
-           "sha256": digest, "message": message, "validation_rmspe": "" if rmspe is None else f"{rmspe:.6f}"}
+           "sha256": digest, "message": message,
+           **{col: f"{entry[key]:.6f}" if isinstance(entry.get(key), (int, float)) else ""
+              for col, key in LOG_SCORES.items()}}
     append_log(build_dir / "submissions" / "log.csv", row)
     tag_upload(row)
     return row
@@ -149,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="upload even a file made from synthetic data (refused otherwise)")
     args = ap.parse_args(argv)
     row = upload(args.build_dir, args.message, args.file, allow_synthetic=args.allow_synthetic)
-    print(f"uploaded {row['file']} (sha256 {row['sha256'][:12]}, validation RMSPE "
-          f"{row['validation_rmspe'] or 'unknown'}); logged in {args.build_dir / 'submissions' / 'log.csv'}")
+    print(f"uploaded {row['file']} (sha256 {row['sha256'][:12]}, expected test RMSPE "
+          f"{row['estimate'] or 'unknown'}); logged in {args.build_dir / 'submissions' / 'log.csv'}")
     print("scores: `make leaderboard` (Kaggle scores a submission within a minute or two)")
     return 0
 

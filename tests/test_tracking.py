@@ -292,7 +292,7 @@ def test_tracking_off_writes_no_store(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_flatten_and_sha_helpers() -> None:
     assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": "x"}) == {"a.b": "1", "a.c": "[1, 2]", "d": "x"}
     assert track.window_name({"index": 3}) == "w3" and track.window_name({"window": 2}) == "w2"
-    assert track._when("2026-12-06 04:00:00.5") == datetime(2026, 12, 6, 4, 0, 0, 500000, tzinfo=UTC)
+    assert track.parse_time("2026-12-06 04:00:00.5") == datetime(2026, 12, 6, 4, 0, 0, 500000, tzinfo=UTC)
     path = Path(__file__)
     assert track.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
 

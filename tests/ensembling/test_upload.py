@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import DataError
-from submissions.upload import upload
+from submissions.leaderboard import against_estimates
+from submissions.upload import read_log, upload
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_KAGGLE = REPO / ".venv" / "bin" / "kaggle"
@@ -87,6 +88,7 @@ def test_upload_with_stand_in_on_path(tmp_path, build, stand_in):
     assert row["file"] == str(sub) and row["sha256"] == _sha(sub)
     assert row["message"] == "blend v1, factor 0.98"
     assert row["validation_rmspe"] == "0.103457"  # the ensemble's: submission.csv is a copy of ensemble.csv
+    assert row["estimate"] == ""  # this build recorded none
     assert row["time_utc"].endswith("+00:00")
 
 
@@ -201,3 +203,24 @@ def test_make_upload_and_leaderboard_never_build(tmp_path, stand_in, target):
         assert not (tmp_path / "argv.log").exists()
     else:
         assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_upload_logs_the_estimate_and_leaderboard_sets_it_beside_the_score(tmp_path, build, stand_in):
+    doc = json.loads((build / "reports" / "validation.json").read_text())
+    doc["models"]["ensemble"].update(estimate=0.1012, estimate_low=0.0970, estimate_high=0.1054)
+    (build / "reports" / "validation.json").write_text(json.dumps(doc))
+    # A log written before the estimate columns existed keeps its rows.
+    (build / "submissions" / "log.csv").write_text(
+        "time_utc,file,sha256,message,validation_rmspe\n2026-12-01T08:00:00+00:00,old.csv,ab,first try,0.120000\n")
+    env = _env(tmp_path, KAGGLE=str(stand_in), KAGGLE_API_TOKEN="tok")
+    assert _run("submissions.upload", ["--build-dir", str(build), "-m", "blend v2"], env).returncode == 0
+    rows = list(csv.DictReader((build / "submissions" / "log.csv").open()))
+    assert [r["message"] for r in rows] == ["first try", "blend v2"]
+    assert rows[0]["estimate"] == "" and rows[1]["estimate"] == "0.101200" and rows[1]["estimate_high"] == "0.105400"
+    kaggle = ("fileName,date,description,status,publicScore,privateScore\n"
+              f"submission.csv,{rows[1]['time_utc'][:19].replace('T', ' ')},blend v2,complete,0.10310,0.10902\n"
+              "old.csv,2026-12-01 08:00:02,first try,complete,0.13000,0.14000\n")
+    table = against_estimates(kaggle, read_log(build / "submissions" / "log.csv"))
+    lines = table.splitlines()
+    assert "0.1012 (0.0970..0.1054)" in lines[2] and "0.10310" in lines[2] and lines[2].endswith("inside")
+    assert "0.120000" in lines[3] and "0.13000" in lines[3] and "first try" in lines[3]
