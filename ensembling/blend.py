@@ -1,4 +1,4 @@
-"""The blending maths: weights, the RMSPE correction factor, segment factors, leave-one-window-out.
+"""The blending maths: weights, the RMSPE correction factor, segment factors, the causal loop.
 
 Everything here is a pure function of numpy arrays so it can be tested on tiny constructed data.
 Rows passed in must have ``y > 0``: RMSPE ignores zero-sales days, so they carry no information

@@ -41,7 +41,7 @@ from ensembling.inputs import load_meta, load_predictions, load_segments, load_w
 from ensembling.outputs import record_ensemble, write_submission_file
 
 DEFAULT_SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "Store")
-# A segment factor must lower RMSPE on every held-out window by this much.
+# A segment factor must lower RMSPE on every window scored causally by this much.
 # 0.0005 is ~0.5% of a typical Rossmann RMSPE: below that a gain is indistinguishable from noise.
 DEFAULT_MIN_GAIN = 0.0005
 # Shrinkage of segment factors towards the global one, in pseudo-rows: a store with ~20 open
