@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,22 @@ def test_no_builds_is_a_user_error(tmp_path):
                          cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 2
     assert "make backtest" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_make_backtest_runs_every_seed_and_compares(tmp_path):
+    """The Makefile's loop: one build per seed over recent and same-season windows, the table,
+    and with AGAINST the paired difference (the same recipe twice: no difference, no pass)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAGGLE", "MAKE"))}
+    env.update(KAGGLE_CONFIG_DIR="/nonexistent-kaggle-config", TRACKING="0")
+    common = [f"DATA_DIR={tmp_path / 'data'}", "MODELS=baseline", "STORES=5", "BACKTEST_FOLDS=2",
+              "BACKTEST_SEASONS=1", "BACKTEST_SEEDS=1 2"]
+    for build, extra in (("a", []), ("b", [f"AGAINST={tmp_path / 'a'}"])):
+        res = subprocess.run(["make", "--no-print-directory", "backtest", f"BUILD_DIR={tmp_path / build}",
+                              *common, *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    result = json.loads((tmp_path / "a" / "backtest" / "results.json").read_text())
+    assert result["seeds"] == [1, 2] and [w["kind"] for w in result["windows"]] == ["recent", "recent", "season"]
+    cmp = json.loads((tmp_path / "b" / "backtest" / "compare.json").read_text())
+    assert cmp["models"]["baseline"]["mean"] == 0 and not cmp["models"]["baseline"]["passes"]
+    assert "does not pass" in (tmp_path / "b" / "backtest" / "compare.md").read_text()
