@@ -153,6 +153,7 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
 Family = Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp, PeriodShape], pd.DataFrame]
 EXTRA_FAMILIES: dict[str, Family] = {
     "promo2_month": lambda df, vs, ts, shape: candidates.promo2_month(df),
+    "month_turn": lambda df, vs, ts, shape: candidates.month_turn(df),
     "store_history": lambda df, vs, ts, shape: fam.store_history(df, vs, ts),
     "recent_ratio": lambda df, vs, ts, shape: candidates.recent_ratio(df, vs, ts),
     "closures": lambda df, vs, ts, shape: fam.closures(df),
@@ -163,7 +164,7 @@ EXTRA_FAMILIES: dict[str, Family] = {
     "competition_recent": lambda df, vs, ts, shape: fam.competition_recent(df),
     "lagged_level": lambda df, vs, ts, shape: fam.lagged_level(df, block_starts(df, shape), shape.gap, vs),
 }
-REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "promo2_month", "history_spans"})
+REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "promo2_month", "history_spans", "month_turn"})
 
 
 # Of those, the ones that read a store's neighbouring days (computed through ``censored``).

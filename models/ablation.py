@@ -28,7 +28,7 @@ from competition.split import validation_split
 from core.cli import run_cli
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic, write_with
-from features.candidates import history_span_columns
+from features.candidates import MONTH_TURN_COLS, history_span_columns
 from features.columns import CAT_COLS, CONT_COLS, LAGGED_LEVEL_COLS
 from features.pipeline import EXTRA_FAMILIES, build_features
 from models.common import fit_frame
@@ -50,6 +50,7 @@ FAMILIES: dict[str, tuple[list[str], list[str]]] = {
                             for w in ("NextWeek", "LastWeek", "ThisWeek")]),
     "competition_recent": ([], ["CompetitionOpenedDays"]),
     "promo2_month": (["IsPromo2Month"], []),
+    "month_turn": ([], MONTH_TURN_COLS),
     "recent_ratio": ([], ["HistSalesRecentRatio"]),
     "year_ago": ([], ["SalesYearAgoRatio"]),
     "weather": ([], ["Max_TemperatureC", "Mean_TemperatureC", "Min_TemperatureC", "Max_Humidity",

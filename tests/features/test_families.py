@@ -323,3 +323,16 @@ def test_combine_rejects_overlapping_train_and_test():
         combine(tr, te)
     ok = combine(tr, te.assign(Date=pd.Timestamp("2015-01-03")))
     assert ok["_test"].tolist() == [False, False, True] and ok["Id"].tolist() == [-1, -1, 1]
+
+
+def test_month_turn_counts_days_and_shopping_days_to_the_month_ends() -> None:
+    """From the calendar alone: whole months, even for the first and the last one in the table."""
+    df = pd.DataFrame({"Date": pd.date_range("2015-05-25", "2015-07-03")})
+    out = candidates.month_turn(df).set_index("Date")
+    row = out.loc["2015-05-30"]  # Saturday, the month's last shopping day (31 May is a Sunday)
+    assert (row["DaysToMonthEnd"], row["ShopDaysToMonthEnd"], row["ShopDaysFromMonthStart"]) == (1, 0, 25)
+    assert out.loc["2015-06-01", "ShopDaysFromMonthStart"] == 0 and out.loc["2015-06-30", "DaysToMonthEnd"] == 0
+    # The last month is counted to its true end, not to the table's last date.
+    assert out.loc["2015-07-03", "DaysToMonthEnd"] == 28 and out.loc["2015-07-03", "ShopDaysToMonthEnd"] == 24
+    # The first month from its true start: 25 May 2015 had 20 shopping days before it.
+    assert out.loc["2015-05-25", "ShopDaysFromMonthStart"] == 20
