@@ -26,6 +26,9 @@ import pandas as pd
 from competition.pseudo_test import LAST_DAYS, SEASON, Window, estimate, paired_difference
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
+from ensembling.blend import PROCEDURES
+from ensembling.ensemble import fit_ensemble
+from ensembling.inputs import load_predictions, load_segments, load_windows, model_names
 from ensembling.outputs import read_validation
 
 SEED_DIR = re.compile(r"^seed(\d+)$")
@@ -112,6 +115,18 @@ def compare(change: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def rescore_ensemble(backtest_dir: Path, procedures: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """The ensemble of every seed's build decided again with only ``procedures`` (an ensembler
+    change, tried without retraining a model): ``{seed: {window name: rmspe}}``."""
+    out = {}
+    for seed, build in seed_builds(backtest_dir).items():
+        names = model_names(build)
+        oof = load_predictions(build, names, "oof")
+        fit = fit_ensemble(oof, names, load_segments(build, "oof", oof), load_windows(build), procedures=procedures)
+        out[str(seed)] = {f"w{w['window']}": w["models"]["ensemble"]["rmspe"] for w in fit.decision["windows"]}
+    return out
+
+
 def results_markdown(result: dict[str, Any]) -> str:
     wins = result["windows"]
     head = ["model"] + [f"w{w['window']} {w.get('label', '')} ({w['start']}..{w['end']})" for w in wins] + \
@@ -154,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build-dir", type=Path, default=Path("build/backtest"), help="the backtest folder (seed<S>/)")
     ap.add_argument("--against", type=Path, default=None,
                     help="another backtest folder (the default's) to compare with, window by window")
+    ap.add_argument("--procedures", nargs="+", choices=PROCEDURES, default=None,
+                    help="also decide the ensemble again with only these procedures, and judge that change "
+                         "against the default ensemble by the rule (no model is retrained)")
     args = ap.parse_args(argv)
     result = summarize(args.build_dir)
     write_json_atomic(args.build_dir / "results.json", result)
@@ -161,6 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(args.build_dir / "results.md", text)
     print(text)
     print(f"wrote {args.build_dir / 'results.md'} and results.json")
+    if args.procedures:
+        season = [f"w{w['window']}" for w in result["windows"] if w.get("kind") == SEASON]
+        verdict = paired_difference(rescore_ensemble(args.build_dir, tuple(args.procedures)),
+                                    result["summary"]["ensemble"]["per_seed"], season)
+        write_json_atomic(args.build_dir / "procedures.json", {"procedures": args.procedures, **verdict})
+        print(f"ensemble with procedures {' '.join(args.procedures)} against the default: mean difference "
+              f"{verdict['mean']:+.4f} (seed spread {verdict['seed_sd']:.4f}, window spread "
+              f"{verdict['window_se']:.4f}, same season "
+              f"{'-' if verdict['season_mean'] is None else format(verdict['season_mean'], '+.4f')}): "
+              f"{'passes' if verdict['passes'] else 'does not pass'}")
     if args.against is not None:
         cmp = compare(result, summarize(args.against))
         write_json_atomic(args.build_dir / "compare.json", cmp)

@@ -125,3 +125,21 @@ def test_make_backtest_runs_every_seed_and_compares(tmp_path):
     cmp = json.loads((tmp_path / "b" / "backtest" / "compare.json").read_text())
     assert cmp["models"]["baseline"]["mean"] == 0 and not cmp["models"]["baseline"]["passes"]
     assert "does not pass" in (tmp_path / "b" / "backtest" / "compare.md").read_text()
+
+
+def test_an_ensembler_change_is_judged_without_retraining(build_factory, data_dir, synth, tmp_path):
+    """`--procedures`: every seed's ensemble decided again with fewer procedures, judged by the rule
+    against the default ensemble of the same builds."""
+    for seed in (1, 2):
+        build = build_factory({"a": synth.noisy(0.08, 1.02), "b": synth.noisy(0.12)}, name=f"backtest/seed{seed}",
+                              seed=seed)
+        run_ensemble(build, data_dir)
+    res = subprocess.run([sys.executable, "-m", "ensembling.backtest", "--build-dir", str(tmp_path / "backtest"),
+                          "--procedures", "single", "blend"], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    saved = json.loads((tmp_path / "backtest" / "procedures.json").read_text())
+    assert saved["procedures"] == ["single", "blend"] and saved["n_windows"] == 3
+    assert "against the default: mean difference" in res.stdout
+    same = backtest.rescore_ensemble(tmp_path / "backtest", backtest.PROCEDURES)
+    default = backtest.summarize(tmp_path / "backtest")["summary"]["ensemble"]["per_seed"]
+    assert same == pytest.approx(default)
