@@ -118,12 +118,12 @@ features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: 
 # Each model's command-line settings; SEED, THREADS and the MLP_* all change the predictions.
 TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS))
 MODEL_ARGS_baseline := --seed $(SEED)
-MODEL_ARGS_lgbm     := --seed $(SEED) --threads $(THREADS) $(if $(LGBM_PARAMS),--params $(LGBM_PARAMS))
+MODEL_ARGS_lgbm     := $(strip --seed $(SEED) --threads $(THREADS) $(if $(LGBM_PARAMS),--params $(LGBM_PARAMS)))
 # PRESET=full (more MLP members) scored the same as the default in the fourth round, so it is gone;
 # say so instead of silently running the default.
 $(if $(PRESET),$(error PRESET is gone: 4 MLP members (the last PRESET=full) scored the same as the default 2 on the windows (docs/RESULTS.md); run e.g. make submit MLP_MEMBERS=4 for more members))
-MODEL_ARGS_mlp      := --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS) --recipes $(MLP_RECIPES) \
-                       --refits $(MLP_REFITS) $(if $(MLP_PARAMS),--params $(MLP_PARAMS))
+MODEL_ARGS_mlp      := $(strip --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS) --recipes $(MLP_RECIPES) \
+                       --refits $(MLP_REFITS) $(if $(MLP_PARAMS),--params $(MLP_PARAMS)))
 
 PARAMS_FILE_lgbm := $(LGBM_PARAMS)
 PARAMS_FILE_mlp  := $(MLP_PARAMS)
