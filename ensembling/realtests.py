@@ -67,6 +67,7 @@ def _season(ws: list[Window], k: int) -> list[Window]:
 
 # Each candidate: which windows of the union it uses, and their weights.
 SCHEMES: dict[str, Scheme] = {
+    "recent 1": lambda ws: _equal(_recent(ws, 1)),
     "recent 2": lambda ws: _equal(_recent(ws, 2)),
     "recent 4": lambda ws: _equal(_recent(ws, 4)),
     "season 1y": lambda ws: _equal(_season(ws, 1)),
