@@ -1,6 +1,6 @@
 """Does each feature family earn its place? LightGBM on the pseudo-test windows, over seeds.
 
-``python -m models.ablation --data-dir D --build-dir B [--folds 2] [--seasons 1] [--seeds 0 1]
+``python -m models.ablation --data-dir D --build-dir B [--folds 9] [--seasons 2] [--seeds 0 1]
 [--rounds 300]`` builds every family (the candidates of ``features.candidates`` too) for each
 pseudo-test window (``competition.pseudo_test.plan``: recent and same-season windows, shaped like
 the real test, censored like it) once, caches the tables in ``B/ablation/w<k>/``, and then fits
@@ -168,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.ablation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
-    parser.add_argument("--folds", type=int, default=2, help="recent pseudo-test windows")
-    parser.add_argument("--seasons", type=int, default=1, help="same-season windows (the test's dates a year back)")
+    # Decisions are made on windows across the year, as `make backtest`'s.
+    parser.add_argument("--folds", type=int, default=9, help="recent pseudo-test windows")
+    parser.add_argument("--seasons", type=int, default=2, help="same-season windows (the test's dates years back)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--rounds", type=int, default=ABLATION_ROUNDS)
     parser.add_argument("--learning-rate", type=float, default=ABLATION_LEARNING_RATE,

@@ -35,14 +35,15 @@ def test_variants_add_and_remove_whole_families() -> None:
 
 
 def test_ablation_scores_each_window_and_seed_and_resumes(synthetic_dir: Path, tmp_path: Path, capsys) -> None:
-    args = ["--data-dir", str(synthetic_dir), "--build-dir", str(tmp_path), "--seeds", "0", "1", "--rounds", "20",
-            "--threads", "1", "--only", "base", "base + history_spans", "base - day_counters"]
+    args = ["--data-dir", str(synthetic_dir), "--build-dir", str(tmp_path), "--folds", "2", "--seasons", "1",
+            "--seeds", "0", "1", "--rounds", "20", "--threads", "1",
+            "--only", "base", "base + history_spans", "base - day_counters"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(args) == 0
     results = json.loads((tmp_path / "ablation" / "results.json").read_text())
     assert set(results) == {"base", "base + history_spans", "base - day_counters"}
-    # Two recent windows and the same-season one (the defaults), each judged by the rule.
+    # Two recent windows and the same-season one, each variant judged by the rule.
     assert all(set(by_seed) == {"0", "1"} and set(by_seed["0"]) == {"w1", "w2", "w3"} for by_seed in results.values())
     rows = {r["variant"]: r for r in summarize(results, ["w3"])}
     assert 0 < rows["base"]["mean"] < 0.5 and rows["base"]["sd"] > 0 and "vs_base" not in rows["base"]
