@@ -248,6 +248,13 @@ class Choice:
         return apply_segment_factors(base, segments[self.segment], self.segment_factors or {}, self.fit.factor)
 
 
+# Per-segment factors must gain on at least this many windows scored causally: with one, the
+# final blend would take them on a single window's word, and no reported score would measure them.
+# On four real tests cut from ../shared (make realtests, two windows) per-Promo factors won on the
+# one window of one cut, and cost its real test 0.0010 (docs/RESULTS.md).
+MIN_SEGMENT_WINDOWS = 2
+
+
 def _fit_or_prior(P: np.ndarray, y: np.ndarray, rows: np.ndarray, procedure: str) -> BlendFit:
     return fit_procedure(P[rows], y[rows], procedure) if rows.any() else prior(P.shape[1])
 
@@ -262,7 +269,8 @@ def choose(P: np.ndarray, y: np.ndarray, groups: np.ndarray, windows: dict[Any, 
     the best mean score wins, a simpler one (earlier in ``PROCEDURES``) within ``min_gain`` of it
     first: with no window that has an earlier one, every procedure scores the prior's and the
     prior's own procedure, ``equal``, wins. Per-segment factors (fitted on top, shrunk towards the
-    factor) are accepted only if they gain at least ``min_gain`` on every window scored that way.
+    factor) are accepted only if they gain at least ``min_gain`` on every window scored that way,
+    and there are at least ``MIN_SEGMENT_WINDOWS`` of them.
     """
     procedures = procedures or PROCEDURES
     g = np.asarray(groups)
@@ -293,7 +301,7 @@ def choose(P: np.ndarray, y: np.ndarray, groups: np.ndarray, windows: dict[Any, 
             checks[c].global_rmspe.append(rmspe(y[m], fv.factor * base_eval))
             checks[c].segment_rmspe.append(rmspe(y[m], apply_segment_factors(base_eval, seg[m], factors, fv.factor)))
     for c in checks.values():
-        c.accepted = bool(c.gains) and all(gain >= min_gain for gain in c.gains)
+        c.accepted = len(c.gains) >= MIN_SEGMENT_WINDOWS and all(gain >= min_gain for gain in c.gains)
     accepted = [c for c in checks.values() if c.accepted]
     choice = Choice(procedure, fit, scores, list(checks.values()), windows=list(among))
     if accepted:

@@ -182,3 +182,15 @@ def test_single_procedure_is_one_hot():
     fit = blend.fit_procedure(P, y, "single")
     assert fit.weights.tolist() == [0.0, 1.0] and fit.factor == 1.0
     assert blend.fit_procedure(P, y, "single+factor").factor < 1.0
+
+
+def test_segment_factors_need_two_windows_scored_causally():
+    """With two windows only the later one is scored causally: one window's word is not enough."""
+    rng, y, windows = _truth(n=6000)
+    stype = rng.choice(list("abcd"), len(y))
+    bias = np.where(stype == "b", 1.25, 1.0)
+    P = np.column_stack([y * bias * rng.lognormal(0, 0.08, len(y)), y * bias * rng.lognormal(0, 0.1, len(y))])
+    two = np.isin(windows, [1, 2])
+    choice = blend.choose(P[two], y[two], windows[two], _spans(), [1, 2], {"StoreType": stype[two]}, 0.0005, 20.0)
+    check = choice.segment_checks[0]
+    assert len(check.gains) == 1 and check.gains[0] > 0.0005 and not check.accepted and choice.segment is None
