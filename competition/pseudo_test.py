@@ -203,10 +203,12 @@ class Estimate:
                 "estimate_weights": self.weights}
 
 
-def window_weights(windows: list[Window]) -> dict[str, float]:
+def window_weights(wins: list[Window]) -> dict[str, float]:
     """Each window's weight in the estimate: the recent windows and the same-season windows count
-    half each (all of it to one kind when the other has no window), equally within a kind."""
-    kinds = {k: [w for w in windows if w.kind == k] for k in (RECENT, SEASON)}
+    half each (all of it to one kind when the other has no window), equally within a kind. Of nine
+    schemes, half the most recent window and half the same season a year back lay closest to four
+    real tests cut from ../shared (``make realtests``, docs/RESULTS.md)."""
+    kinds = {k: [w for w in wins if w.kind == k] for k in (RECENT, SEASON)}
     present = [k for k, ws in kinds.items() if ws]
     return {w.name: 1.0 / len(present) / len(kinds[w.kind]) for k in present for w in kinds[k]}
 
@@ -214,7 +216,7 @@ def window_weights(windows: list[Window]) -> dict[str, float]:
 def estimate(scores: dict[str, float], windows: list[Window]) -> Estimate:
     """The expected test RMSPE: the weighted mean of the window scores (``window_weights``), with
     an interval of one weighted standard deviation of the window scores on either side."""
-    weights = {n: w for n, w in window_weights([w for w in windows if w.name in scores]).items()}
+    weights = window_weights([w for w in windows if w.name in scores])
     v = np.array([scores[n] for n in weights])
     wt = np.array(list(weights.values()))
     mean = float(np.sum(wt * v))
