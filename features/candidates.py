@@ -170,3 +170,84 @@ def history_spans(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Ti
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"HistSalesTrend{s}"][rows] = (mean / all_mean)[r[rows]]
     return with_columns(df, out)
+
+
+# Look-back spans (days) of lagged_level: a quarter and a year, each ending at the row's own cut.
+LAG_SPANS = (91, 365)
+# A span with fewer open days than this (the start of the data, a long closure) gives NaN.
+LAG_MIN_DAYS = 28
+
+
+def lagged_level_columns(spans: tuple[int, ...] = LAG_SPANS) -> list[str]:
+    """The columns lagged_level adds, in order."""
+    cols = ["LagHorizon"]
+    for s in spans:
+        cols += [f"LagSales{s}Mean", f"LagSalesDow{s}Mean", f"LagCust{s}Mean"]
+    return cols
+
+
+LAGGED_LEVEL_COLS: list[str] = lagged_level_columns()
+
+
+def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_start: pd.Timestamp,
+                 spans: tuple[int, ...] = LAG_SPANS, min_days: int = LAG_MIN_DAYS) -> pd.DataFrame:
+    """The store's recent sales level as each row's forecast would have known it.
+
+    ``store_history`` and ``history_spans`` give every train row one value per store (the
+    statistics at the validation start), so inside the training rows they only name the store
+    and a network cannot learn how a store's recent level carries into the weeks after it.
+    Here every row gets its own cut, placed the way the test's is: ``block_start`` is the first
+    day (as a day number, ``families.day_number``) of the row's test-length block (the test
+    start for test rows, ``pipeline.sequence_blocks`` for train rows), and the row's history ends
+    ``gap + 1`` days before it. So a train row sees the level as far back as a test row in the
+    same place of the test period does (43..90 days with the real test's 42-day gap and 48
+    days), and never its own block's or gap's sales. Like ``store_history``, a train row never
+    sees a day on or after ``valid_start`` (a validation row's cut is moved back to the day
+    before it), a test row sees every train day.
+
+    Per span ``s`` (days ending at the cut), over open train days with Sales > 0: mean Sales
+    (``LagSales<s>Mean``), mean Sales on the row's weekday (``LagSalesDow<s>Mean``) and mean
+    Customers (``LagCust<s>Mean``); NaN with fewer than ``min_days`` such days (7 for the
+    weekday mean). ``LagHorizon``: days from the cut to the row (``gap + 1`` .. ``gap + length``).
+    """
+    g = StoreDayGrid(df)
+    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
+    cust = df["Customers"].to_numpy(dtype=np.float64, na_value=np.nan)
+    is_test = df["_test"].to_numpy()
+    ok = (~is_test) & (df["Open"].to_numpy() == 1) & (sales > 0)
+    day = g.day_col + g.first_day
+    cut_col = np.asarray(block_start, dtype=np.int64) - gap - 1 - g.first_day  # last history column
+    # Train rows: at most the day before valid_start.
+    vs_col = int(day_number(pd.Series([pd.Timestamp(valid_start)]))[0]) - 1 - g.first_day
+    cut_col = np.where(is_test, cut_col, np.minimum(cut_col, vs_col))
+    # Day d's weekday from its day number (1970-01-01 was a Thursday, weekday 3 with Monday = 0).
+    col_dow = (np.arange(g.n_day) + g.first_day + 3) % 7
+    row_dow = (day + 3) % 7
+
+    def prefix(grid: np.ndarray) -> np.ndarray:
+        """Column sums before each column: out[:, j] = grid[:, :j].sum(axis=1)."""
+        out = np.zeros((grid.shape[0], grid.shape[1] + 1))
+        np.cumsum(grid, axis=1, out=out[:, 1:])
+        return out
+
+    count_grid = g.scatter(ok.astype(np.float64), 0.0)
+    sales_grid = g.scatter(np.where(ok, sales, 0.0), 0.0)
+    n_all, s_all = prefix(count_grid), prefix(sales_grid)
+    c_all = prefix(g.scatter(np.where(ok, cust, 0.0), 0.0))
+    dow_mask = col_dow[None, :] == np.arange(7)[:, None, None]  # (7, 1, n_day)
+    n_dow = np.stack([prefix(count_grid * m) for m in dow_mask])
+    s_dow = np.stack([prefix(sales_grid * m) for m in dow_mask])
+
+    r = g.store_row
+    hi = np.clip(cut_col + 1, 0, g.n_day)
+    out: dict[str, np.ndarray] = {"LagHorizon": (day - (cut_col + g.first_day)).astype(np.float32)}
+    for s in spans:
+        lo = np.clip(cut_col + 1 - s, 0, g.n_day)
+        n = n_all[r, hi] - n_all[r, lo]
+        nd = n_dow[row_dow, r, hi] - n_dow[row_dow, r, lo]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"LagSales{s}Mean"] = np.where(n >= min_days, (s_all[r, hi] - s_all[r, lo]) / n, np.nan)
+            out[f"LagSalesDow{s}Mean"] = np.where(nd >= max(1, min_days // 7),
+                                                  (s_dow[row_dow, r, hi] - s_dow[row_dow, r, lo]) / nd, np.nan)
+            out[f"LagCust{s}Mean"] = np.where(n >= min_days, (c_all[r, hi] - c_all[r, lo]) / n, np.nan)
+    return with_columns(df, {k: v.astype(np.float32) for k, v in out.items()})

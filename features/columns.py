@@ -2,8 +2,6 @@
 external tables, and so State / weather / trend, are optional)."""
 from __future__ import annotations
 
-from features.families import lagged_level_columns
-
 # fast.ai lesson 3 (Rossmann) categorical inputs, in its order.
 FASTAI_CAT_COLS: list[str] = [
     "Store", "DayOfWeek", "Year", "Month", "Day", "StateHoliday", "CompetitionMonthsOpen",
@@ -40,12 +38,6 @@ NEW_CONT_COLS: list[str] = [
     # days since a competitor opened, where it opened inside the data
     "CompetitionOpenedDays",
 ]
-# The store's recent level as the row's own forecast would have known it, 43..90 days back
-# (features.families.lagged_level). LightGBM gained 0.0011 with it (four seeds, each better); the
-# MLP did not gain, with or without the counter embeddings, so it leaves them out unless
-# MLPConfig.lagged_level_inputs (features/ABLATION.md, fifth round).
-LAGGED_LEVEL_COLS: list[str] = lagged_level_columns()
-
 CAT_COLS: list[str] = FASTAI_CAT_COLS + NEW_CAT_COLS
 # The categorical columns whose values are ordered numbers: calendar parts, counts of months or
 # weeks, years, fast.ai's day counters. The MLP embeds them like any category; LightGBM takes them
@@ -57,7 +49,7 @@ ORDINAL_CAT_COLS: list[str] = [
     "CompetitionOpenSinceYear", "Promo2SinceYear", "Week", "Promo_fw", "Promo_bw",
     "StateHoliday_fw", "StateHoliday_bw", "SchoolHoliday_fw", "SchoolHoliday_bw",
 ]
-CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS + LAGGED_LEVEL_COLS
+CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS
 # The day and holiday counters (features.families.day_counters and holiday_counts): whole numbers
 # of days, capped. Every model takes them as numbers; the MLP also embeds each value (unknown, 0,
 # 1, ..., the cap), so that it can give one value its own effect ("the day after a holiday", "a

@@ -94,7 +94,7 @@ def sequence_blocks(train_dates: pd.Series, shape: PeriodShape) -> list[tuple[pd
 def block_starts(df: pd.DataFrame, shape: PeriodShape) -> np.ndarray:
     """Each row's block start as a day number: the test start for test rows, the start of its
     test-length block (``sequence_blocks``) for train rows. ``censored`` runs the sequence
-    families block by block; ``families.lagged_level`` ends each row's history before its
+    families block by block; ``candidates.lagged_level`` ends each row's history before its
     block's gap."""
     is_test = df["_test"].to_numpy()
     day = fam.day_number(df["Date"])
@@ -149,7 +149,7 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
 
 # The families beyond fast.ai, in pipeline order, each called as ``fn(df, valid_start, test_start,
 # shape)``. Those in REJECTED (features/candidates.py) did not earn their place in
-# features/ablation.py (ABLATION.md); only the ablation builds them.
+# models/ablation.py (features/ABLATION.md); only the ablation builds them.
 Family = Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp, PeriodShape], pd.DataFrame]
 EXTRA_FAMILIES: dict[str, Family] = {
     "promo2_month": lambda df, vs, ts, shape: candidates.promo2_month(df),
@@ -162,9 +162,10 @@ EXTRA_FAMILIES: dict[str, Family] = {
     "history_spans": lambda df, vs, ts, shape: candidates.history_spans(df, vs, ts),
     "day_counters": lambda df, vs, ts, shape: fam.day_counters(df),
     "competition_recent": lambda df, vs, ts, shape: fam.competition_recent(df),
-    "lagged_level": lambda df, vs, ts, shape: fam.lagged_level(df, block_starts(df, shape), shape.gap, vs),
+    "lagged_level": lambda df, vs, ts, shape: candidates.lagged_level(df, block_starts(df, shape), shape.gap, vs),
 }
-REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "promo2_month", "history_spans", "month_turn"})
+REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "promo2_month", "history_spans", "month_turn",
+                                    "lagged_level"})
 
 
 # Of those, the ones that read a store's neighbouring days (computed through ``censored``).

@@ -28,8 +28,8 @@ from competition.split import validation_split
 from core.cli import run_cli
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic, write_with
-from features.candidates import MONTH_TURN_COLS, history_span_columns
-from features.columns import CAT_COLS, CONT_COLS, LAGGED_LEVEL_COLS
+from features.candidates import LAGGED_LEVEL_COLS, MONTH_TURN_COLS, history_span_columns
+from features.columns import CAT_COLS, CONT_COLS
 from features.pipeline import EXTRA_FAMILIES, build_features
 from models.common import fit_frame
 from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor, lgb_frame, make_preprocessor, tree_columns

@@ -45,9 +45,6 @@ class MLPConfig:
     # besides entering as numbers: the days next to a holiday are where the network lost most to
     # LightGBM (docs/RESULTS.md, "The MLP against LightGBM, day by day, and the counters as embeddings").
     counter_embeddings: bool = True
-    # With the default cont_cols, the store's recent level per row (features.columns.LAGGED_LEVEL_COLS,
-    # which LightGBM uses) is left out: it changed nothing for the network (features/ABLATION.md).
-    lagged_level_inputs: bool = False
     # --- input preprocessing (features.preprocess.TabularPreprocessor options) ---
     # None: regressor.MLP_LOG_COLS present among the inputs (sales and customer levels, distance).
     log_cols: list[str] | None = None

@@ -12,8 +12,8 @@ import torch
 
 from core.io import write_text_atomic, write_with
 from core.seed import seed_everything
-from features.candidates import history_span_columns
-from features.columns import CAT_COLS, CONT_COLS, COUNTER_CAT_COLS, LAGGED_LEVEL_COLS, ORDINAL_CAT_COLS
+from features.candidates import LAGGED_LEVEL_COLS, history_span_columns
+from features.columns import CAT_COLS, CONT_COLS, COUNTER_CAT_COLS, ORDINAL_CAT_COLS
 from features.families import HISTORY_COLS
 from features.preprocess import TabularPreprocessor
 from models.mlp.config import MLPConfig
@@ -49,12 +49,9 @@ MLP_LOG_COLS = ([c for c in HISTORY_COLS if c != "HistSalesPerCust"]
 def _default_columns(df: pd.DataFrame, config: MLPConfig) -> tuple[list[str], list[str]]:
     """features.columns' lists, filtered to what the frame has (external tables are optional).
     With `ordinal_numbers` the ordered categories are continuous inputs too, with
-    `counter_embeddings` the day and holiday counters are categories too; the lagged level
-    columns only with `lagged_level_inputs`."""
+    `counter_embeddings` the day and holiday counters are categories too."""
     cats = CAT_COLS + (COUNTER_CAT_COLS if config.counter_embeddings else [])
     conts = CONT_COLS + (ORDINAL_CAT_COLS if config.ordinal_numbers else [])
-    if not config.lagged_level_inputs:
-        conts = [c for c in conts if c not in LAGGED_LEVEL_COLS]
     return [c for c in cats if c in df.columns], [c for c in conts if c in df.columns]
 
 

@@ -254,7 +254,7 @@ def test_lagged_level_sees_only_the_days_before_its_own_gap():
                     for s in (1, 2)], ignore_index=True)
     shape = PeriodShape(n_days=20, gap=10)
     starts = block_starts(df, shape)
-    out = fam.lagged_level(df, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
+    out = candidates.lagged_level(df, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
     day = fam.day_number(df["Date"])
     # Test rows: the cut is the last train day; train rows: the day `gap + 1` before their block.
     assert (starts[df["_test"].to_numpy()] == fam.day_number(pd.Series([pd.Timestamp("2015-01-11")]))[0]).all()
@@ -272,13 +272,13 @@ def test_lagged_level_sees_only_the_days_before_its_own_gap():
     # Nothing on or after a row's cut reaches it: change every sale after the first block's cut.
     first_cut = np.sort(np.unique(starts))[1] - 11
     changed = df.assign(Sales=np.where(day > first_cut, df["Sales"] * 1000, df["Sales"]))
-    again = fam.lagged_level(changed, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
+    again = candidates.lagged_level(changed, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
     rows = starts <= first_cut + 11
     np.testing.assert_array_equal(out.loc[rows, "LagSales30Mean"], again.loc[rows, "LagSales30Mean"])
     assert np.isnan(out["LagSales30Mean"].iat[0])  # the first block has no history
-    assert set(fam.lagged_level_columns((30,))) <= set(out.columns)
+    assert set(candidates.lagged_level_columns((30,))) <= set(out.columns)
     # With the validation start on 12-01, no train row sees a day after 11-30; test rows still do.
-    early = fam.lagged_level(df, starts, shape.gap, pd.Timestamp("2014-12-01"), spans=(30,), min_days=5)
+    early = candidates.lagged_level(df, starts, shape.gap, pd.Timestamp("2014-12-01"), spans=(30,), min_days=5)
     late_train = ~df["_test"].to_numpy() & (starts - 11 >= fam.day_number(pd.Series([pd.Timestamp("2014-11-30")]))[0])
     assert late_train.any() and (early["LagHorizon"].to_numpy()[late_train] > horizon[late_train]).all()
     nov = df[(df["Store"] == 1) & (df["Date"] > "2014-10-31") & (df["Date"] <= "2014-11-30")]["Sales"].mean()

@@ -389,13 +389,3 @@ def test_day_counters_are_embedded_and_also_numbers(frames: tuple, tmp_path) -> 
     np.testing.assert_allclose(again.predict(valid), reg.predict(valid), rtol=1e-6)
     plain = MLPRegressor(small_config(**defaults, counter_embeddings=False)).fit(train)
     assert plain.cat_cols_ == ["Store", "DayOfWeek", "StoreType"] and "DaysToPromo" in plain.cont_cols_
-
-
-def test_lagged_level_is_an_mlp_input_only_on_request(frames: tuple) -> None:
-    train, _ = frames
-    train = train.assign(LagSales91Mean=train["Sales"].to_numpy() * 1.1)
-    defaults = dict(cat_cols=None, cont_cols=None, epochs=1)
-    reg = MLPRegressor(small_config(**defaults)).fit(train)
-    assert "LagSales91Mean" not in reg.cont_cols_  # LightGBM's input, not the MLP's by default
-    with_lag = MLPRegressor(small_config(**defaults, lagged_level_inputs=True)).fit(train)
-    assert "LagSales91Mean" in with_lag.cont_cols_ and "LagSales91Mean" in with_lag.preprocessor_.log_cols
