@@ -265,7 +265,7 @@ def format_summary(decision: dict[str, Any]) -> str:
                      + (" / ".join(f"{g:+.5f}" for g in c["gains"]) or "none (no window has an earlier one)")
                      + ("  accepted" if c["accepted"] else "  rejected"))
     seg = decision["segment"]
-    lines.append(f"used: {'per-' + seg['column'] + ' factors' if seg else 'one global factor'}")
+    lines.append(f"used: {'per-' + seg['column'] + ' factors' if seg else 'no segment factors'}")
     return "\n".join(lines)
 
 

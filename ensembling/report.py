@@ -300,7 +300,7 @@ def build_report(build_dir: Path) -> Path:
                    + ", ".join(f"{k} {v:.3f}" for k, v in ens.get("weights", {}).items())
                    + f", factor {ens.get('factor', float('nan')):.4f}; "
                    + ("segment factors per " + ens["segment"]["column"] if ens.get("segment")
-                      else "one global factor (no segment factor gained on every window scored causally)")
+                      else "no segment factors (none gained on every window scored causally, at least two of them)")
                    + f". In-sample (fitted on the rows it is scored on, not a score): "
                      f"{ens.get('rmspe_in_sample', float('nan')):.4f}."]
     md += ["", "## Where the models fail: RMSPE by segment", "",
