@@ -50,19 +50,6 @@ ORDINAL_CAT_COLS: list[str] = [
     "StateHoliday_fw", "StateHoliday_bw", "SchoolHoliday_fw", "SchoolHoliday_bw",
 ]
 CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS
-# The day and holiday counters (features.families.day_counters and holiday_counts): whole numbers
-# of days, capped. Every model takes them as numbers; the MLP also embeds each value (unknown, 0,
-# 1, ..., the cap), so that it can give one value its own effect ("the day after a holiday", "a
-# promo starts tomorrow") instead of bending a number through its ReLU layers. LightGBM gets the
-# same from a split. Embedding them gained 0.0079 for single networks on the windows
-# (docs/RESULTS.md, "The MLP against LightGBM, day by day, and the counters as embeddings").
-COUNTER_CAT_COLS: list[str] = [
-    "DaysToStateHoliday", "DaysFromStateHoliday", "DaysToSchoolHoliday", "DaysFromSchoolHoliday",
-    "DaysToPromo", "DaysFromPromo",
-    "StateHolidayNextWeek", "StateHolidayLastWeek", "StateHolidayThisWeek",
-    "SchoolHolidayNextWeek", "SchoolHolidayLastWeek", "SchoolHolidayThisWeek",
-]
-
 # Columns that are not inputs: identifiers and targets.
 ID_COLS: list[str] = ["Store", "Date"]
 TARGET_COLS: list[str] = ["Sales", "Customers"]

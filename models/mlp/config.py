@@ -40,11 +40,6 @@ class MLPConfig:
     # number lets the network share what it learns between neighbouring values (docs/RESULTS.md,
     # "MLP: ordered categories as numbers too").
     ordinal_numbers: bool = True
-    # With the default cat_cols, the day and holiday counters (features.columns.COUNTER_CAT_COLS:
-    # days to / from holidays and promos, holiday days this / next / last week) are embedded too,
-    # besides entering as numbers: the days next to a holiday are where the network lost most to
-    # LightGBM (docs/RESULTS.md, "The MLP against LightGBM, day by day, and the counters as embeddings").
-    counter_embeddings: bool = True
     # --- input preprocessing (features.preprocess.TabularPreprocessor options) ---
     # None: regressor.MLP_LOG_COLS present among the inputs (sales and customer levels, distance).
     log_cols: list[str] | None = None

@@ -13,7 +13,7 @@ import torch
 from core.io import write_text_atomic, write_with
 from core.seed import seed_everything
 from features.candidates import LAGGED_LEVEL_COLS, history_span_columns
-from features.columns import CAT_COLS, CONT_COLS, COUNTER_CAT_COLS, ORDINAL_CAT_COLS
+from features.columns import CAT_COLS, CONT_COLS, ORDINAL_CAT_COLS
 from features.families import HISTORY_COLS
 from features.preprocess import TabularPreprocessor
 from models.mlp.config import MLPConfig
@@ -48,9 +48,8 @@ MLP_LOG_COLS = ([c for c in HISTORY_COLS if c != "HistSalesPerCust"]
 
 def _default_columns(df: pd.DataFrame, config: MLPConfig) -> tuple[list[str], list[str]]:
     """features.columns' lists, filtered to what the frame has (external tables are optional).
-    With `ordinal_numbers` the ordered categories are continuous inputs too, with
-    `counter_embeddings` the day and holiday counters are categories too."""
-    cats = CAT_COLS + (COUNTER_CAT_COLS if config.counter_embeddings else [])
+    With `ordinal_numbers` the ordered categories are continuous inputs too."""
+    cats = CAT_COLS
     conts = CONT_COLS + (ORDINAL_CAT_COLS if config.ordinal_numbers else [])
     return [c for c in cats if c in df.columns], [c for c in conts if c in df.columns]
 

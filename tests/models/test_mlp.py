@@ -363,29 +363,3 @@ def test_ordered_categories_are_embedded_and_also_numbers(frames: tuple, tmp_pat
     np.testing.assert_allclose(again.predict(valid), reg.predict(valid), rtol=1e-6)
     plain = MLPRegressor(small_config(**defaults, ordinal_numbers=False)).fit(train)
     assert plain.cat_cols_ == reg.cat_cols_ and plain.cont_cols_ == ["CompetitionDistance", "Promo"]
-
-
-def test_day_counters_are_embedded_and_also_numbers(frames: tuple, tmp_path) -> None:
-    train, valid = frames
-    rng = np.random.default_rng(0)
-
-    def with_counter(df: pd.DataFrame) -> pd.DataFrame:
-        days = rng.integers(0, 31, len(df)).astype(float)
-        days[:5] = np.nan  # a data gap came first: unknown
-        return df.assign(DaysToPromo=days)
-
-    train, valid = with_counter(train), with_counter(valid)
-    defaults = dict(cat_cols=None, cont_cols=None, epochs=1)
-    reg = MLPRegressor(small_config(**defaults)).fit(train)
-    # features.columns.COUNTER_CAT_COLS: each value (0..30) gets its own embedding row, unknown
-    # gets code 0; the number stays a continuous input.
-    assert reg.cat_cols_ == ["Store", "DayOfWeek", "StoreType", "DaysToPromo"]
-    assert "DaysToPromo" in reg.cont_cols_
-    assert reg.preprocessor_.categories_["DaysToPromo"] == [float(d) for d in range(31)]
-    codes, _ = reg.preprocessor_.transform(valid.iloc[:8].assign(DaysToPromo=[np.nan, 0, 1, 30, 31, 2, 2, 5]))
-    assert codes[:, reg.cat_cols_.index("DaysToPromo")].tolist() == [0, 1, 2, 31, 0, 3, 3, 6]
-    again = load(reg.save(tmp_path / "m"))
-    assert again.cat_cols_ == reg.cat_cols_
-    np.testing.assert_allclose(again.predict(valid), reg.predict(valid), rtol=1e-6)
-    plain = MLPRegressor(small_config(**defaults, counter_embeddings=False)).fit(train)
-    assert plain.cat_cols_ == ["Store", "DayOfWeek", "StoreType"] and "DaysToPromo" in plain.cont_cols_
