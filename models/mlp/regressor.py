@@ -49,9 +49,8 @@ MLP_LOG_COLS = ([c for c in HISTORY_COLS if c != "HistSalesPerCust"]
 def _default_columns(df: pd.DataFrame, config: MLPConfig) -> tuple[list[str], list[str]]:
     """features.columns' lists, filtered to what the frame has (external tables are optional).
     With `ordinal_numbers` the ordered categories are continuous inputs too."""
-    cats = CAT_COLS
     conts = CONT_COLS + (ORDINAL_CAT_COLS if config.ordinal_numbers else [])
-    return [c for c in cats if c in df.columns], [c for c in conts if c in df.columns]
+    return [c for c in CAT_COLS if c in df.columns], [c for c in conts if c in df.columns]
 
 
 def _make_preprocessor(cat_cols: list[str], cont_cols: list[str], config: MLPConfig) -> Any:
