@@ -10,7 +10,8 @@ import pytest
 
 from competition.synthetic import SyntheticConfig, write_dataset
 from core.errors import DataError
-from models.ablation import FAMILIES, main, proposal, summarize, variants
+from features.pipeline import REJECTED
+from models.ablation import DEFAULT_BASE, FAMILIES, main, proposal, summarize, variants
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,13 @@ def test_variants_add_and_remove_whole_families() -> None:
     assert "DaysToPromo" in conts and "Max_TemperatureC" not in conts and "HistSalesMean" in conts
     with pytest.raises(DataError, match="not \\+FAMILY"):
         proposal("day_counters", ["store_history"])
+
+
+def test_default_base_is_what_make_submit_fits() -> None:
+    # A family that left the defaults (lagged_level) must not stay in the base it is removed from.
+    assert not set(DEFAULT_BASE) & REJECTED
+    assert {"store_history", "closures", "day_counters", "weather"} <= set(DEFAULT_BASE)
+    assert "base + lagged_level" in variants(DEFAULT_BASE) and "base - lagged_level" not in variants(DEFAULT_BASE)
 
 
 def test_ablation_scores_each_window_and_seed_and_resumes(synthetic_dir: Path, tmp_path: Path, capsys) -> None:
