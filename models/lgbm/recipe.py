@@ -7,32 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.common import fit_frame
+from models.common import StoreLevel, fit_frame
 from models.lgbm.estimator import LGBMSalesRegressor, feature_columns, lgb_frame, make_preprocessor
 from models.lgbm.params import DEFAULT_THREADS
-
-
-class StoreLevel:
-    """Each store's level: the mean log Sales of its training rows in the last ``days`` days before
-    the training frame ends (all its rows where it has none there; the mean of the stores' levels
-    for a store without training rows). Fitted on the training frame only."""
-
-    def __init__(self, days: int = 365) -> None:
-        self.days = days
-
-    def fit(self, fit_df: pd.DataFrame) -> StoreLevel:
-        log_sales = np.log(fit_df["Sales"].to_numpy(np.float64))
-        store = fit_df["Store"].to_numpy()
-        recent = fit_df["Date"].to_numpy() > fit_df["Date"].max() - pd.Timedelta(days=self.days)
-        overall = pd.Series(log_sales).groupby(store).mean()
-        level = pd.Series(log_sales[recent]).groupby(store[recent]).mean()
-        self.level_ = level.reindex(overall.index).fillna(overall)
-        self.default_ = float(self.level_.mean())
-        return self
-
-    def transform(self, df: pd.DataFrame) -> np.ndarray:
-        """The level of each row's store (log scale)."""
-        return self.level_.reindex(df["Store"].to_numpy()).fillna(self.default_).to_numpy(np.float64)
 
 
 class LGBMRecipe:

@@ -40,6 +40,9 @@ class MLPConfig:
     # number lets the network share what it learns between neighbouring values (docs/RESULTS.md,
     # "MLP: ordered categories as numbers too").
     ordinal_numbers: bool = True
+    # The network learns log Sales relative to each store's mean over its last `level_days`
+    # training days (models.common.StoreLevel, fitted with the preprocessor); None: log Sales itself.
+    level_days: int | None = None
     # --- input preprocessing (features.preprocess.TabularPreprocessor options) ---
     # None: regressor.MLP_LOG_COLS present among the inputs (sales and customer levels, distance).
     log_cols: list[str] | None = None
@@ -133,6 +136,8 @@ class MLPConfig:
                              "so members must stay <= 100")
         if self.recent_days < 1:
             raise ValueError(f"recent_days must be >= 1, got {self.recent_days}")
+        if self.level_days is not None and self.level_days < 1:
+            raise ValueError(f"level_days must be None or >= 1, got {self.level_days}")
         if self.refit_epochs < 1:
             raise ValueError(f"refit_epochs must be >= 1, got {self.refit_epochs}")
         if self.device != "auto" and not (self.device == "cpu" or self.device.split(":")[0] == "cuda"):

@@ -18,7 +18,7 @@ from core.cli import run_cli
 from core.errors import DataError
 from features.columns import ORDINAL_CAT_COLS
 from models.baseline import MedianBaseline
-from models.common import load_feature_tables, run_windows, training_frames
+from models.common import StoreLevel, load_feature_tables, run_windows, training_frames
 from models.lgbm import (
     DEFAULT_PARAMS,
     LGBMSalesRegressor,
@@ -29,7 +29,6 @@ from models.lgbm import (
     resolve_params,
     tree_columns,
 )
-from models.lgbm.recipe import StoreLevel
 
 
 @pytest.fixture(scope="session")
