@@ -43,6 +43,9 @@ class MLPConfig:
     # The network learns log Sales relative to each store's mean over its last `level_days`
     # training days (models.common.StoreLevel, fitted with the preprocessor); None: log Sales itself.
     level_days: int | None = None
+    # A second output learns log Customers with this weight on its loss (an auxiliary task that
+    # shares the body); 0: one output, log Sales only. Predictions are always the Sales output.
+    customers_weight: float = 0.0
     # --- input preprocessing (features.preprocess.TabularPreprocessor options) ---
     # None: regressor.MLP_LOG_COLS present among the inputs (sales and customer levels, distance).
     log_cols: list[str] | None = None
@@ -138,6 +141,8 @@ class MLPConfig:
             raise ValueError(f"recent_days must be >= 1, got {self.recent_days}")
         if self.level_days is not None and self.level_days < 1:
             raise ValueError(f"level_days must be None or >= 1, got {self.level_days}")
+        if self.customers_weight < 0:
+            raise ValueError(f"customers_weight must be >= 0, got {self.customers_weight}")
         if self.refit_epochs < 1:
             raise ValueError(f"refit_epochs must be >= 1, got {self.refit_epochs}")
         if self.device != "auto" and not (self.device == "cpu" or self.device.split(":")[0] == "cuda"):

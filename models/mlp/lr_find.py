@@ -50,7 +50,8 @@ def lr_find(reg: MLPRegressor, train_df: pd.DataFrame, start_lr: float = 1e-6, e
                 group["lr"] = lr
             # Sample with replacement: a range test needs many steps, not a pass over the data.
             idx = torch.randint(0, len(train), (cfg.batch_size,), generator=gen).to(device)
-            loss = train_step(model, opt, train.cats[idx], train.conts[idx], train.y_log[idx], cfg)
+            loss = train_step(model, opt, train.cats[idx], train.conts[idx], train.y_log[idx], cfg,
+                              None if train.y_aux is None else train.y_aux[idx])
             lrs.append(lr)
             raw.append(loss.item())
             smoothed = smooth(raw)[-1]

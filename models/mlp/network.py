@@ -121,12 +121,13 @@ class EmbeddingTables(nn.Module):
 class TabularModel(nn.Module):
     """Embeddings + continuous BatchNorm -> [Linear -> ReLU -> BatchNorm -> Dropout]* -> sigmoid range.
 
-    `forward(x_cat int64 [n, n_cat], x_cont float32 [n, n_cont]) -> float32 [n]` (log Sales).
+    `forward(x_cat int64 [n, n_cat], x_cont float32 [n, n_cont]) -> float32 [n]` (log Sales), or
+    `[n, n_out]` with `n_out > 1` (log Sales first, then auxiliary targets in the same range).
     """
 
     def __init__(self, cardinalities: Sequence[int], emb_dims: Sequence[int], n_cont: int,
                  layers: Sequence[int], ps: Sequence[float], emb_drop: float,
-                 y_range: tuple[float, float]) -> None:
+                 y_range: tuple[float, float], n_out: int = 1) -> None:
         super().__init__()
         if len(cardinalities) != len(emb_dims):
             raise ValueError("one embedding width per categorical column is needed")
@@ -136,14 +137,15 @@ class TabularModel(nn.Module):
         self.bn_cont = nn.BatchNorm1d(n_cont) if n_cont else None
         blocks: list[nn.Module] = []
         n_in = sum(emb_dims) + n_cont
-        for n_out, p in zip(layers, ps):
+        for width, p in zip(layers, ps):
             # No bias: the BatchNorm that follows has its own shift (fast.ai's LinBnDrop).
-            blocks += [nn.Linear(n_in, n_out, bias=False), nn.ReLU(inplace=True), nn.BatchNorm1d(n_out)]
+            blocks += [nn.Linear(n_in, width, bias=False), nn.ReLU(inplace=True), nn.BatchNorm1d(width)]
             if p > 0:
                 blocks.append(SparseDropout(p))
-            n_in = n_out
+            n_in = width
         self.body = nn.Sequential(*blocks)
-        self.head = nn.Linear(n_in, 1)
+        self.n_out = n_out
+        self.head = nn.Linear(n_in, n_out)
         self.register_buffer("y_range", torch.tensor(y_range, dtype=torch.float32))
 
     def forward(self, x_cat: torch.Tensor, x_cont: torch.Tensor) -> torch.Tensor:
@@ -154,7 +156,8 @@ class TabularModel(nn.Module):
         # The head runs in fp32 even under bf16 autocast: bf16 keeps 8 mantissa bits, so a log-Sales
         # output near 9 would be quantised in steps of 0.03 (3% error, a third of the target RMSPE).
         with torch.autocast(x.device.type, enabled=False):
-            x = self.head(x.float()).squeeze(1)
+            x = self.head(x.float())
+            x = x.squeeze(1) if self.n_out == 1 else x
             lo, hi = self.y_range[0], self.y_range[1]
             return torch.sigmoid(x) * (hi - lo) + lo
 
@@ -179,7 +182,8 @@ class TabularModel(nn.Module):
                 width = mod.out_features
             n_params = sum(p.numel() for p in mod.parameters())
             rows.append((f"body.{name}: {mod}", f"[bs, {width}]", f"{n_params:,}"))
-        rows.append((f"head: {self.head}", "[bs, 1]", f"{sum(p.numel() for p in self.head.parameters()):,}"))
+        head_params = sum(p.numel() for p in self.head.parameters())
+        rows.append((f"head: {self.head}", f"[bs, {self.n_out}]", f"{head_params:,}"))
         lo, hi = (float(v) for v in self.y_range)
         rows.append((f"sigmoid range ({lo:.3f}, {hi:.3f})", "[bs]", "0"))
         total = sum(p.numel() for p in self.parameters())

@@ -83,16 +83,22 @@ class MLPRegressor:
     # ----------------------------------------------------------------- data
     def _tensors(self, df: pd.DataFrame, with_target: bool) -> TensorData:
         cats, conts = self.preprocessor_.transform(df)
-        y = None
+        y = y_aux = None
         if with_target:
             sales = df[TARGET].to_numpy(dtype=np.float64)
             if (sales <= 0).any():
                 raise ValueError("the MLP trains on log Sales: pass rows with Sales > 0 only "
                                  "(models.common.training_frames does that)")
-            y = torch.from_numpy((np.log(sales) - self._offset(df)).astype(np.float32))
+            offset = self._offset(df)
+            y = torch.from_numpy((np.log(sales) - offset).astype(np.float32))
+            if self.config.customers_weight > 0:
+                if "Customers" not in df.columns:
+                    raise ValueError("customers_weight > 0 needs a Customers column in the training rows")
+                customers = np.maximum(df["Customers"].to_numpy(dtype=np.float64), 1.0)
+                y_aux = torch.from_numpy((np.log(customers) - offset).astype(np.float32))
         # int32 codes: half the memory of int64 and cheaper index arithmetic in the embedding.
         return TensorData(torch.as_tensor(np.ascontiguousarray(cats), dtype=torch.int32),
-                          torch.as_tensor(np.ascontiguousarray(conts), dtype=torch.float32), y)
+                          torch.as_tensor(np.ascontiguousarray(conts), dtype=torch.float32), y, y_aux)
 
     def _offset(self, df: pd.DataFrame) -> np.ndarray | float:
         """What the network's output is relative to: each row's store level, or 0."""
@@ -101,7 +107,7 @@ class MLPRegressor:
     def _build_model(self, n_cont: int) -> TabularModel:
         cfg = self.config
         return TabularModel(self.cardinalities_, self.emb_dims_, n_cont, cfg.layers, cfg.ps,
-                            cfg.emb_drop, self.y_range_)
+                            cfg.emb_drop, self.y_range_, n_out=2 if cfg.customers_weight > 0 else 1)
 
     def _init_output_bias(self, train: TensorData) -> None:
         """Start the sigmoid at the mean log Sales instead of mid-range (~5.8 vs ~8.7).
@@ -110,9 +116,11 @@ class MLPRegressor:
         the one change from its init, and it leaves every later step the same problem.
         """
         lo, hi = self.y_range_
-        frac = float(((train.y_log.mean() - lo) / (hi - lo)).clamp(1e-4, 1 - 1e-4))
+        targets = [train.y_log] + ([] if train.y_aux is None else [train.y_aux])
         with torch.no_grad():
-            self.model_.head.bias.fill_(float(np.log(frac / (1 - frac))))
+            for j, y in enumerate(targets):
+                frac = float(((y.mean() - lo) / (hi - lo)).clamp(1e-4, 1 - 1e-4))
+                self.model_.head.bias[j] = float(np.log(frac / (1 - frac)))
 
     # ------------------------------------------------------------------ API
     def prepare(self, train_df: pd.DataFrame) -> TensorData:

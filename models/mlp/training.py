@@ -29,6 +29,7 @@ class TensorData:
     cats: torch.Tensor                 # int32 (or int64) [n, n_cat]
     conts: torch.Tensor                # float32 [n, n_cont]
     y_log: torch.Tensor | None = None  # float32 [n]
+    y_aux: torch.Tensor | None = None  # float32 [n]: log Customers, for a network with a second output
 
     def __len__(self) -> int:
         return len(self.cats)
@@ -88,7 +89,8 @@ def on_device(data: TensorData, device: torch.device) -> TensorData:
     if data.cats.device == device:
         return data
     return TensorData(data.cats.to(device), data.conts.to(device),
-                      None if data.y_log is None else data.y_log.to(device))
+                      None if data.y_log is None else data.y_log.to(device),
+                      None if data.y_aux is None else data.y_aux.to(device))
 
 
 def make_optimizer(model: nn.Module, config: MLPConfig, lr: float) -> torch.optim.AdamW:
@@ -123,11 +125,15 @@ def steps_per_epoch(n_rows: int, batch_size: int) -> int:
 
 
 def train_step(net: nn.Module, opt: torch.optim.Optimizer, cats: torch.Tensor, conts: torch.Tensor,
-               y_log: torch.Tensor, config: MLPConfig) -> torch.Tensor:
-    """One optimizer step on one batch (bf16 autocast forward, fp32 MSE); returns the loss, detached."""
+               y_log: torch.Tensor, config: MLPConfig, y_aux: torch.Tensor | None = None) -> torch.Tensor:
+    """One optimizer step on one batch (bf16 autocast forward, fp32 MSE); returns the loss, detached.
+    With a second output (``y_aux``) the loss adds ``config.customers_weight`` times its MSE."""
     with autocast(config, cats.device):
         pred = net(cats, conts)
-    loss = F.mse_loss(pred, y_log)
+    if pred.dim() == 2:
+        loss = F.mse_loss(pred[:, 0], y_log) + config.customers_weight * F.mse_loss(pred[:, 1], y_aux)
+    else:
+        loss = F.mse_loss(pred, y_log)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -148,7 +154,10 @@ def predict_log(model: nn.Module, data: TensorData, config: MLPConfig) -> torch.
     with autocast(config, device):
         out = [model(data.cats[i:i + bs].to(device), data.conts[i:i + bs].to(device))
                for i in range(0, len(data), bs)]
-    return torch.cat(out).float().cpu() if out else torch.empty(0)
+    if not out:
+        return torch.empty(0)
+    out = torch.cat(out).float().cpu()
+    return out[:, 0] if out.dim() == 2 else out
 
 
 def effective_batch_size(n_rows: int, config: MLPConfig) -> int:
@@ -212,6 +221,7 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
         if rows is not None:
             perm = rows[perm]
         cats, conts, y_log = train.cats[perm], train.conts[perm], train.y_log[perm]
+        y_aux = None if train.y_aux is None else train.y_aux[perm]
         bounds = [len(b) for b in torch.tensor_split(torch.arange(n), n_steps)]
         bar = tqdm(total=n_steps, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=not config.progress, mininterval=1.0, leave=True)
@@ -219,14 +229,15 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
         for i, size in enumerate(bounds):
             sl = slice(start, start + size)
             start += size
-            step_loss[step] = train_step(net, opt, cats[sl], conts[sl], y_log[sl], config)
+            step_loss[step] = train_step(net, opt, cats[sl], conts[sl], y_log[sl], config,
+                                         None if y_aux is None else y_aux[sl])
             history.step_lr.append(sched.get_last_lr()[0])
             sched.step()
             step += 1
             bar.update(1)
             if i % 50 == 49:
                 bar.set_postfix(loss=f"{step_loss[step - 50:step].mean():.4f}", refresh=False)
-        del cats, conts, y_log  # memory stays flat: one shuffled copy at a time
+        del cats, conts, y_log, y_aux  # memory stays flat: one shuffled copy at a time
         train_seconds = time.perf_counter() - t0
         epoch_loss = float(step_loss[step - n_steps:step].mean())
         entry = {"epoch": epoch, "train_loss": epoch_loss, "seconds": train_seconds,

@@ -383,3 +383,23 @@ def test_level_days_learns_sales_relative_to_each_store_and_round_trips(frames: 
     np.testing.assert_array_equal(restored.predict(valid), reg.predict(valid))
     with pytest.raises(ValueError, match="level_days"):
         small_config(level_days=0)
+
+
+def test_customers_weight_adds_a_second_output_trained_on_log_customers(frames: tuple, tmp_path) -> None:
+    train, valid = frames
+    rng = np.random.default_rng(5)
+    add = {"Customers": lambda d: np.round(d["Sales"] / rng.uniform(8, 9, len(d))).astype(np.int64)}
+    train, valid = train.assign(**add), valid.assign(**add)
+    reg = MLPRegressor(small_config(customers_weight=0.5)).fit(train, valid)
+    assert reg.model_.head.out_features == 2
+    data = reg.tensors(valid)
+    with torch.inference_mode():
+        out = reg.model_.eval()(data.cats, data.conts).float()
+    # The second output learned log Customers, the first (the prediction) log Sales.
+    assert float((out[:, 1] - data.y_aux).abs().mean()) < 0.1
+    np.testing.assert_allclose(reg.predict_log(valid), out[:, 0].double().numpy(), atol=0.02)
+    assert rmspe(valid["Sales"], reg.predict(valid)) < 0.12
+    reg.save(tmp_path)
+    np.testing.assert_array_equal(load(tmp_path).predict(valid), reg.predict(valid))
+    with pytest.raises(ValueError, match="Customers column"):
+        MLPRegressor(small_config(customers_weight=0.5)).fit(train.drop(columns="Customers"))
