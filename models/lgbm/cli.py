@@ -18,25 +18,20 @@ from models.lgbm.recipe import LGBMRecipe
 
 
 def train_and_predict(build_dir: Path, seed: int, cli_params: str | None = None, *,
-                      num_threads: int = DEFAULT_THREADS, name: str = NAME, level_days: int | None = None,
-                      log: Callable[[str], None] = print) -> dict[str, Any]:
+                      num_threads: int = DEFAULT_THREADS, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole stage: the recipe on every pseudo-test window, then on the competition; writes
-    predictions, submission, model, importance plot and config under ``name``. Returns the
-    recorded summary. ``level_days``: ``LGBMRecipe``'s store-level offset (None: none)."""
+    predictions, submission, model, importance plot and config. Returns the recorded summary."""
     t0 = time.perf_counter()
     params, loop, source = resolve_params(build_dir, cli_params, log)
     rounds = loop["num_boost_round"]
-    log(f"{name}: {rounds} rounds at learning rate {params.get('learning_rate')}, {num_threads} threads"
-        + ("" if level_days is None else f", relative to each store's level over {level_days} days"))
-    recipe = LGBMRecipe(params, seed=seed, num_boost_round=rounds, num_threads=num_threads, level_days=level_days)
-    summary = run_stage(build_dir, name, recipe, {"params_source": source, "num_boost_round": rounds,
-                                                  "level_days": level_days}, log)
-    out_dir = build_dir / "models" / name
+    log(f"lgbm: {rounds} rounds at learning rate {params.get('learning_rate')}, {num_threads} threads")
+    recipe = LGBMRecipe(params, seed=seed, num_boost_round=rounds, num_threads=num_threads)
+    summary = run_stage(build_dir, NAME, recipe, {"params_source": source, "num_boost_round": rounds}, log)
+    out_dir = build_dir / "models" / NAME
     save_importance_plot(recipe.model_, out_dir / "importance.png")
     recipe.model_.save(out_dir / "model.txt")
     cats, conts = recipe.columns_
     config = {"params": recipe.model_.params_, "params_source": source, "seed": seed, "num_boost_round": rounds,
-              "level_days": level_days,
               "categorical": cats, "continuous": conts, "pseudo_test_rmspe": summary["rmspe"],
               "pseudo_test_rmspe_sd": summary["rmspe_sd"], "seconds": round(time.perf_counter() - t0, 1)}
     write_text_atomic(out_dir / "config.json", json.dumps(config, indent=2, default=str) + "\n")
@@ -54,13 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                              "early_stopping_rounds)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="LightGBM threads; results are reproducible for a fixed value")
-    parser.add_argument("--name", default=NAME, help="the model's name in the build's files")
-    parser.add_argument("--level-days", type=int, default=None,
-                        help="learn log Sales relative to each store's mean over its last N training days")
     args = parser.parse_args(argv)
     seed_everything(args.seed)
-    train_and_predict(args.build_dir, args.seed, args.params, num_threads=args.threads, name=args.name,
-                      level_days=args.level_days)
+    train_and_predict(args.build_dir, args.seed, args.params, num_threads=args.threads)
     return 0
 
 

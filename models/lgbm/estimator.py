@@ -60,20 +60,14 @@ class LGBMSalesRegressor:
         return params
 
     def fit(self, X: pd.DataFrame, sales: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None,
-            num_boost_round: int | None = None, offset: np.ndarray | None = None,
+            num_boost_round: int | None = None,
             callbacks: Sequence[Callable[..., Any]] = ()) -> LGBMSalesRegressor:
         """Fit on Sales > 0; with ``eval_set`` early-stop on its RMSPE (metric name ``rmspe``,
-        dataset name ``valid``, which is what ``LightGBMPruningCallback`` must be given).
-
-        ``offset`` (log scale, one per row) is where boosting starts instead of the mean: the trees
-        then learn log Sales relative to it, and ``predict`` needs the same offset for its rows.
-        """
+        dataset name ``valid``, which is what ``LightGBMPruningCallback`` must be given)."""
         y = _log_sales(sales, "training")
         rounds = int(num_boost_round or self.num_boost_round)
         params = self.lgb_params(len(X), X.shape[1])
-        if offset is not None and eval_set is not None:
-            raise ValueError("an offset fit has no early-stopping path: pass eval_set=None")
-        train_set = lgb.Dataset(X, label=y, init_score=offset, categorical_feature="auto", free_raw_data=True)
+        train_set = lgb.Dataset(X, label=y, categorical_feature="auto", free_raw_data=True)
         valid_sets: list[lgb.Dataset] = []
         valid_names: list[str] = []
         self.evals_result_: dict[str, dict[str, list[float]]] = {}
@@ -100,22 +94,18 @@ class LGBMSalesRegressor:
                             if valid_sets else None)
         self.feature_names_ = list(X.columns)
         self.n_rows_ = len(X)
-        self.has_offset_ = offset is not None
         self.params_ = params
         return self
 
-    def predict(self, X: pd.DataFrame, offset: np.ndarray | None = None) -> np.ndarray:
-        """Predicted Sales (back from the log scale) with the best iteration; ``offset`` as in ``fit``."""
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted Sales (back from the log scale) with the best iteration."""
         self._check_fitted()
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise DataError(f"LightGBM model was trained on columns that are missing now: {missing}",
                             fix="rebuild the features (make features) and retrain (make train)")
-        if (offset is not None) != self.has_offset_:
-            raise ValueError("the model was fitted " + ("with" if self.has_offset_ else "without")
-                             + " an offset: pass the rows' offset to predict() exactly when fit() had one")
         log_pred = self.booster_.predict(X[self.feature_names_], num_iteration=self.best_iteration_)
-        return np.exp(log_pred if offset is None else log_pred + offset)
+        return np.exp(log_pred)
 
     def feature_importance(self, kind: str = "gain") -> pd.Series:
         self._check_fitted()

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.common import StoreLevel, fit_frame
+from models.common import fit_frame
 from models.lgbm.estimator import LGBMSalesRegressor, feature_columns, lgb_frame, make_preprocessor
 from models.lgbm.params import DEFAULT_THREADS
 
@@ -16,22 +16,17 @@ class LGBMRecipe:
     """The LightGBM recipe for ``models.common.run_stage``: a fixed number of rounds on every open
     day of a table's train part, then predict its test part.
 
-    With ``level_days`` the trees learn log Sales relative to each store's level over the last
-    ``level_days`` days (``StoreLevel``) instead of from the mean: a member built differently,
-    whose errors differ from the plain recipe's (docs/RESULTS.md, issue 24).
-
     The round count is fixed beforehand (``num_boost_round``), not early-stopped: a window's
     rows may decide nothing about its own fit, and the test has no labels to stop on either. The
     last fitted model stays in ``model_`` (the competition's, after ``run_stage``).
     """
 
     def __init__(self, params: Mapping[str, Any], *, seed: int, num_boost_round: int,
-                 num_threads: int = DEFAULT_THREADS, level_days: int | None = None) -> None:
+                 num_threads: int = DEFAULT_THREADS) -> None:
         self.params = dict(params)
         self.seed = seed
         self.num_boost_round = num_boost_round
         self.num_threads = num_threads
-        self.level_days = level_days
 
     def __call__(self, train: pd.DataFrame, test: pd.DataFrame, meta: Mapping[str, Any]
                  ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -41,11 +36,8 @@ class LGBMRecipe:
         self.model_ = LGBMSalesRegressor(self.params, seed=self.seed, num_threads=self.num_threads,
                                          num_boost_round=self.num_boost_round, early_stopping_rounds=0,
                                          log_period=0)
-        level = None if self.level_days is None else StoreLevel(self.level_days).fit(fit_df)
-        self.model_.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"],
-                        offset=None if level is None else level.transform(fit_df))
+        self.model_.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"])
         self.columns_ = (cats, conts)
-        return self.model_.predict(lgb_frame(pre, test, cats),
-                                   offset=None if level is None else level.transform(test)), {
+        return self.model_.predict(lgb_frame(pre, test, cats)), {
             "rounds": self.model_.best_iteration_, "n_fit": len(fit_df),
             "fit_seconds": round(self.model_.fit_seconds_, 1)}

@@ -18,7 +18,7 @@ from core.cli import run_cli
 from core.errors import DataError
 from features.columns import ORDINAL_CAT_COLS
 from models.baseline import MedianBaseline
-from models.common import StoreLevel, load_feature_tables, run_windows, training_frames
+from models.common import load_feature_tables, run_windows, training_frames
 from models.lgbm import (
     DEFAULT_PARAMS,
     LGBMSalesRegressor,
@@ -205,48 +205,3 @@ def test_missing_features_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert exc.value.code == 2
     assert "make features" in capsys.readouterr().err
 
-
-def test_store_level_is_the_last_days_mean_of_log_sales_fitted_on_train_only() -> None:
-    dates = pd.to_datetime(["2014-01-01", "2014-12-20", "2014-12-31", "2014-01-02", "2014-01-03"])
-    fit_df = pd.DataFrame({"Store": [1, 1, 1, 2, 2], "Date": dates, "Sales": [100.0, 200.0, 800.0, 50.0, 450.0]})
-    level = StoreLevel(days=30).fit(fit_df)
-    # Store 1: its two December days; store 2 has none in the last 30 days, so all of its days.
-    assert level.level_[1] == pytest.approx(np.log(400.0))
-    assert level.level_[2] == pytest.approx(np.log(150.0))
-    # A store without training rows gets the mean of the stores' levels.
-    out = level.transform(pd.DataFrame({"Store": [2, 1, 3]}))
-    np.testing.assert_allclose(out, [np.log(150.0), np.log(400.0), (np.log(400.0) + np.log(150.0)) / 2])
-
-
-def test_offset_fit_learns_sales_relative_to_the_store_level(frames: dict) -> None:
-    """LightGBM started from each store's level (``LGBMRecipe(level_days=...)``): close to the noise,
-    different predictions from the plain fit, and the offset must come back at prediction time."""
-    fit, valid = frames["fit"], frames["valid"]
-    level = StoreLevel(365).fit(fit)
-    model = LGBMSalesRegressor({**DEFAULT_PARAMS, **FAST}, seed=0, num_boost_round=150, early_stopping_rounds=0,
-                               log_period=0, num_threads=1)
-    model.fit(frames["X_fit"], fit["Sales"], offset=level.transform(fit))
-    pred = model.predict(frames["X_valid"], offset=level.transform(valid))
-    plain = fit_fast(frames).predict(frames["X_valid"])
-    # The plain fit scores 0.049 on these rows, the offset fit 0.070; without the offset at
-    # prediction time it is off by the whole store level.
-    assert rmspe(valid["Sales"], pred) < 0.08
-    assert not np.allclose(pred, plain)
-    # Boosting starts from the level: one round's predictions lie near it, not near the overall mean.
-    first = np.log(model.booster_.predict(frames["X_valid"], num_iteration=1) + level.transform(valid))
-    assert np.corrcoef(first, level.transform(valid))[0, 1] > 0.99
-    with pytest.raises(ValueError, match="offset"):
-        model.predict(frames["X_valid"])
-    with pytest.raises(ValueError, match="offset"):
-        fit_fast(frames).predict(frames["X_valid"], offset=level.transform(valid))
-
-
-def test_cli_name_and_level_days_write_a_second_member(build_dir: Path) -> None:
-    assert main(["--build-dir", str(build_dir), "--seed", "1", "--threads", "1", "--name", "lgbm_offset",
-                 "--level-days", "365", "--params", json.dumps({"learning_rate": 0.2, "num_boost_round": 100})]) == 0
-    config = json.loads((build_dir / "models/lgbm_offset/config.json").read_text())
-    assert config["level_days"] == 365
-    entry = json.loads((build_dir / "reports/validation.json").read_text())["models"]["lgbm_offset"]
-    assert entry["rmspe"] < 0.1 and entry["level_days"] == 365
-    assert (build_dir / "predictions/lgbm_offset.test.parquet").exists()
-    assert not (build_dir / "predictions/lgbm.test.parquet").exists()
