@@ -3,7 +3,8 @@
 Writes ``B/reports/report.md`` with PNGs beside it:
 - RMSPE per model and for the ensemble on the pseudo-test windows (mean over windows; the
   ensemble's fitted on the other windows, see ensembling/ensemble.py);
-- RMSPE by segment (StoreType, Assortment, State, Promo, day of week, holiday weeks) per model,
+- RMSPE by segment (StoreType, Assortment, State, Promo, day of week, holiday weeks, the place in
+  the month) per model,
   so one sees which model to trust where, and where the blend gains;
 - the worst stores, actual vs predicted over the windows;
 - the MLP's embedding maps, where ``make embeddings`` drew them (``reports/embeddings/``);
@@ -24,8 +25,9 @@ from core.errors import DataError
 from core.io import pyplot, save_png, write_text_atomic
 from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
 from ensembling.outputs import model_scores, read_validation
+from features.candidates import month_turn
 
-SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday")
+SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday", "MonthTurn")
 N_WORST = 6
 
 
@@ -50,7 +52,18 @@ def load_frame(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     seg = seg.drop(columns=[c for c in ("Store", "Date") if c in seg.columns])
     frame = pd.concat([valid.reset_index(drop=True), seg.reset_index(drop=True)], axis=1)
     frame["HolidayWeek"] = _holiday_weeks(build_dir, frame)
+    frame["MonthTurn"] = month_turn_segment(frame["Date"])
     return frame[frame["Sales"] > 0].reset_index(drop=True), cols
+
+
+def month_turn_segment(dates: pd.Series) -> pd.Series:
+    """Where each day lies between its month's ends, counted in shopping days (Mon-Sat): the first,
+    the last two, or the days between (salaries come at the month's end; features.candidates.month_turn)."""
+    turn = month_turn(pd.DataFrame({"Date": pd.to_datetime(dates).reset_index(drop=True)}))
+    to_end, from_start = turn["ShopDaysToMonthEnd"].to_numpy(), turn["ShopDaysFromMonthStart"].to_numpy()
+    labels = np.select([to_end == 0, to_end == 1, from_start == 0],
+                       ["4 last shop day", "3 second-last shop day", "1 first shop day"], "2 between")
+    return pd.Series(labels, index=dates.index)
 
 
 def _holiday_weeks(build_dir: Path, frame: pd.DataFrame) -> pd.Series:

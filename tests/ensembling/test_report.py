@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ensembling.ensemble import run_ensemble
-from ensembling.report import build_report, day_table, load_frame, segment_table
+from ensembling.report import build_report, day_table, load_frame, month_turn_segment, segment_table
 
 REPO = Path(__file__).resolve().parents[2]
 PNGS = ("rmspe_models.png", "rmspe_segments.png", "worst_stores.png")
@@ -25,12 +25,23 @@ def test_report_after_ensemble(build_factory, data_dir, synth):
     assert res.returncode == 0, res.stderr
     md = (build / "reports" / "report.md").read_text()
     for section in ("## RMSPE per model", "## Where the models fail", "### StoreType", "### Assortment",
-                    "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "## Worst stores", "## Data sheet"):
+                    "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "### MonthTurn", "## Worst stores", "## Data sheet"):
         assert section in md, section
     assert "out-of-window" in md and "source: **synthetic**" in md
     for png in PNGS:
         data = (build / "reports" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, png
+
+
+def test_month_turn_segment_counts_shopping_days_from_the_month_ends() -> None:
+    # June 2015 ends on a Tuesday; Monday 2015-06-01 is the month's first shopping day; 2015-05-31
+    # is a Sunday, so Friday the 29th and Saturday the 30th are May's last two shopping days.
+    dates = pd.Series(pd.to_datetime(["2015-06-01", "2015-06-15", "2015-06-29", "2015-06-30",
+                                      "2015-05-29", "2015-05-30"]), index=[5, 6, 7, 8, 9, 10])
+    seg = month_turn_segment(dates)
+    assert list(seg.index) == [5, 6, 7, 8, 9, 10]
+    assert list(seg) == ["1 first shop day", "2 between", "3 second-last shop day", "4 last shop day",
+                         "3 second-last shop day", "4 last shop day"]
 
 
 def test_report_without_ensemble(build_factory, synth):
