@@ -76,41 +76,6 @@ def fit_frame(train: pd.DataFrame) -> pd.DataFrame:
     return train[_scored(train)].reset_index(drop=True)
 
 
-class StoreLevel:
-    """Each store's level, for a model that learns log Sales relative to it: the mean log Sales of
-    the store's training rows in the last ``days`` days before the training frame ends (all its
-    rows where it has none there; the mean of the stores' levels for a store without training
-    rows). Fitted on the training frame only."""
-
-    def __init__(self, days: int = 365) -> None:
-        self.days = days
-
-    def fit(self, fit_df: pd.DataFrame) -> StoreLevel:
-        log_sales = np.log(fit_df["Sales"].to_numpy(np.float64))
-        store = fit_df["Store"].to_numpy()
-        recent = fit_df["Date"].to_numpy() > fit_df["Date"].max() - pd.Timedelta(days=self.days)
-        overall = pd.Series(log_sales).groupby(store).mean()
-        level = pd.Series(log_sales[recent]).groupby(store[recent]).mean()
-        self.level_ = level.reindex(overall.index).fillna(overall)
-        self.default_ = float(self.level_.mean())
-        return self
-
-    def transform(self, df: pd.DataFrame) -> np.ndarray:
-        """The level of each row's store (log scale)."""
-        return self.level_.reindex(df["Store"].to_numpy()).fillna(self.default_).to_numpy(np.float64)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"days": self.days, "stores": [int(s) for s in self.level_.index],
-                "levels": [float(v) for v in self.level_.to_numpy()], "default": self.default_}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> StoreLevel:
-        self = cls(int(d["days"]))
-        self.level_ = pd.Series(d["levels"], index=d["stores"], dtype=np.float64)
-        self.default_ = float(d["default"])
-        return self
-
-
 def sample_submission(build_dir: str | Path) -> pd.DataFrame:
     """The competition's sample submission (the Id order Kaggle expects), as the features stage saved it."""
     path = Path(build_dir) / "features" / "sample_submission.parquet"

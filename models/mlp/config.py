@@ -40,9 +40,6 @@ class MLPConfig:
     # number lets the network share what it learns between neighbouring values (docs/RESULTS.md,
     # "MLP: ordered categories as numbers too").
     ordinal_numbers: bool = True
-    # The network learns log Sales relative to each store's mean over its last `level_days`
-    # training days (models.common.StoreLevel, fitted with the preprocessor); None: log Sales itself.
-    level_days: int | None = None
     # A second output learns log Customers with this weight on its loss (an auxiliary task that
     # shares the body); 0: one output, log Sales only. Predictions are always the Sales output.
     customers_weight: float = 0.0
@@ -139,8 +136,6 @@ class MLPConfig:
                              "so members must stay <= 100")
         if self.recent_days < 1:
             raise ValueError(f"recent_days must be >= 1, got {self.recent_days}")
-        if self.level_days is not None and self.level_days < 1:
-            raise ValueError(f"level_days must be None or >= 1, got {self.level_days}")
         if self.customers_weight < 0:
             raise ValueError(f"customers_weight must be >= 0, got {self.customers_weight}")
         if self.refit_epochs < 1:

@@ -16,7 +16,6 @@ from features.candidates import LAGGED_LEVEL_COLS, history_span_columns
 from features.columns import CAT_COLS, CONT_COLS, ORDINAL_CAT_COLS
 from features.families import HISTORY_COLS
 from features.preprocess import TabularPreprocessor
-from models.common import StoreLevel
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
 from models.mlp.training import (
@@ -73,8 +72,8 @@ class MLPRegressor:
 
     `fit(train_df, valid_df=None, epoch_callback=None)` fits the preprocessor on `train_df` only,
     trains and returns `self`; `predict(df)` returns Sales (exp of the log prediction).
-    Learned attributes end in `_`: `preprocessor_`, `store_level_` (None unless `level_days`),
-    `model_`, `cat_cols_`, `cont_cols_`, `emb_dims_`, `y_range_`, `history_`, `fit_seconds_`.
+    Learned attributes end in `_`: `preprocessor_`, `model_`, `cat_cols_`, `cont_cols_`,
+    `emb_dims_`, `y_range_`, `history_`, `fit_seconds_`.
     """
 
     def __init__(self, config: MLPConfig | None = None) -> None:
@@ -89,20 +88,15 @@ class MLPRegressor:
             if (sales <= 0).any():
                 raise ValueError("the MLP trains on log Sales: pass rows with Sales > 0 only "
                                  "(models.common.training_frames does that)")
-            offset = self._offset(df)
-            y = torch.from_numpy((np.log(sales) - offset).astype(np.float32))
+            y = torch.from_numpy(np.log(sales).astype(np.float32))
             if self.config.customers_weight > 0:
                 if "Customers" not in df.columns:
                     raise ValueError("customers_weight > 0 needs a Customers column in the training rows")
                 customers = np.maximum(df["Customers"].to_numpy(dtype=np.float64), 1.0)
-                y_aux = torch.from_numpy((np.log(customers) - offset).astype(np.float32))
+                y_aux = torch.from_numpy(np.log(customers).astype(np.float32))
         # int32 codes: half the memory of int64 and cheaper index arithmetic in the embedding.
         return TensorData(torch.as_tensor(np.ascontiguousarray(cats), dtype=torch.int32),
                           torch.as_tensor(np.ascontiguousarray(conts), dtype=torch.float32), y, y_aux)
-
-    def _offset(self, df: pd.DataFrame) -> np.ndarray | float:
-        """What the network's output is relative to: each row's store level, or 0."""
-        return 0.0 if self.store_level_ is None else self.store_level_.transform(df)
 
     def _build_model(self, n_cont: int) -> TabularModel:
         cfg = self.config
@@ -139,17 +133,9 @@ class MLPRegressor:
         self.cardinalities_ = [int(self.preprocessor_.cardinalities_[c]) for c in self.cat_cols_]
         self.emb_dims_ = [int(cfg.emb_sizes.get(c, emb_size_rule(n)))
                           for c, n in zip(self.cat_cols_, self.cardinalities_)]
-        self.store_level_ = None if cfg.level_days is None else StoreLevel(cfg.level_days).fit(train_df)
         data = self._tensors(train_df, with_target=True)  # refuses Sales <= 0
-        if self.store_level_ is None:
-            # fast.ai's y_range: (0, 1.2 * max log Sales), so the sigmoid can reach the largest targets.
-            self.y_range_ = (0.0, float(cfg.y_range_scale * np.log(train_df[TARGET].max())))
-        else:
-            # Relative to the level the target has both signs: the training range, widened on each
-            # side by the same 20% of its width.
-            lo, hi = float(data.y_log.min()), float(data.y_log.max())
-            pad = (cfg.y_range_scale - 1) * (hi - lo)
-            self.y_range_ = (lo - pad, hi + pad)
+        # fast.ai's y_range: (0, 1.2 * max log Sales), so the sigmoid can reach the largest targets.
+        self.y_range_ = (0.0, float(cfg.y_range_scale * np.log(train_df[TARGET].max())))
         return data
 
     def fit(self, train_df: pd.DataFrame, valid_df: pd.DataFrame | None = None,
@@ -216,7 +202,7 @@ class MLPRegressor:
         data = self._tensors(df, with_target=False)
         with torch_threads(self.config.n_threads()):
             out = predict_log(self.model_, data, self.config)
-        return out.double().numpy() + self._offset(df)
+        return out.double().numpy()
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """Predicted Sales, float64 [len(df)] (not log Sales)."""
@@ -234,8 +220,7 @@ class MLPRegressor:
         # The fitted shape of the network travels with the weights it describes.
         arch = {"cat_cols": self.cat_cols_, "cont_cols": self.cont_cols_,
                 "cardinalities": self.cardinalities_, "emb_dims": self.emb_dims_,
-                "n_cont": int(self.model_.n_cont), "y_range": list(self.y_range_),
-                "store_level": None if self.store_level_ is None else self.store_level_.to_dict()}
+                "n_cont": int(self.model_.n_cont), "y_range": list(self.y_range_)}
         state = {"arch": arch, "state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()}}
         write_with(directory / "weights.pt", lambda tmp: torch.save(state, tmp))
         write_text_atomic(directory / "preprocessor.json", json.dumps(self.preprocessor_.to_dict()) + "\n")
@@ -253,8 +238,6 @@ class MLPRegressor:
         self.cat_cols_, self.cont_cols_ = list(arch["cat_cols"]), list(arch["cont_cols"])
         self.cardinalities_, self.emb_dims_ = list(arch["cardinalities"]), list(arch["emb_dims"])
         self.y_range_ = tuple(arch["y_range"])
-        level = arch.get("store_level")
-        self.store_level_ = None if level is None else StoreLevel.from_dict(level)
         self.preprocessor_ = _preprocessor_from_dict(json.loads((directory / "preprocessor.json").read_text()))
         self.model_ = self._build_model(int(arch["n_cont"]))
         self.model_.load_state_dict(saved["state_dict"])

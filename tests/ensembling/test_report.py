@@ -25,7 +25,8 @@ def test_report_after_ensemble(build_factory, data_dir, synth):
     assert res.returncode == 0, res.stderr
     md = (build / "reports" / "report.md").read_text()
     for section in ("## RMSPE per model", "## Where the models fail", "### StoreType", "### Assortment",
-                    "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "### MonthTurn", "## Worst stores", "## Data sheet"):
+                    "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "### MonthTurn", "## Worst stores",
+                    "## Data sheet"):
         assert section in md, section
     assert "out-of-window" in md and "source: **synthetic**" in md
     for png in PNGS:

@@ -9,7 +9,7 @@ import pytest
 
 from competition.dataset import Dataset, parquet_dataset
 from core.errors import DataError
-from models.common import StoreLevel, write_outputs
+from models.common import write_outputs
 from submissions.report import read_validation
 
 
@@ -45,15 +45,3 @@ def test_missing_sample_submission_says_rebuild_the_features(tmp_path: Path) -> 
         write_outputs(tmp_path, "m", oof, test, np.ones(4), summary)
     assert "make features" in err.value.render()
     assert not (tmp_path / "submissions" / "m.csv").exists()
-
-
-def test_store_level_is_the_last_days_mean_of_log_sales_fitted_on_train_only() -> None:
-    dates = pd.to_datetime(["2014-01-01", "2014-12-20", "2014-12-31", "2014-01-02", "2014-01-03"])
-    fit_df = pd.DataFrame({"Store": [1, 1, 1, 2, 2], "Date": dates, "Sales": [100.0, 200.0, 800.0, 50.0, 450.0]})
-    level = StoreLevel(days=30).fit(fit_df)
-    # Store 1: its two December days; store 2 has none in the last 30 days, so all of its days.
-    assert level.level_[1] == pytest.approx(np.log(400.0))
-    assert level.level_[2] == pytest.approx(np.log(150.0))
-    # A store without training rows gets the mean of the stores' levels.
-    out = level.transform(pd.DataFrame({"Store": [2, 1, 3]}))
-    np.testing.assert_allclose(out, [np.log(150.0), np.log(400.0), (np.log(400.0) + np.log(150.0)) / 2])

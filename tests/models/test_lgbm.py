@@ -204,4 +204,3 @@ def test_missing_features_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
         run_cli(main, ["--build-dir", str(tmp_path)])
     assert exc.value.code == 2
     assert "make features" in capsys.readouterr().err
-

@@ -365,26 +365,6 @@ def test_ordered_categories_are_embedded_and_also_numbers(frames: tuple, tmp_pat
     assert plain.cat_cols_ == reg.cat_cols_ and plain.cont_cols_ == ["CompetitionDistance", "Promo"]
 
 
-def test_level_days_learns_sales_relative_to_each_store_and_round_trips(frames: tuple, tmp_path) -> None:
-    train, valid = frames
-    dates = pd.date_range("2014-01-01", periods=400, freq="D")
-    train = train.assign(Date=dates[np.arange(len(train)) % 300])
-    valid = valid.assign(Date=dates[300 + np.arange(len(valid)) % 100])
-    reg = MLPRegressor(small_config(level_days=100)).fit(train, valid)
-    # The target is log Sales minus the store's level: both signs, so the output range straddles 0.
-    lo, hi = reg.y_range_
-    assert lo < 0 < hi and hi - lo < 3
-    level = reg.store_level_.transform(valid)
-    assert np.isfinite(level).all() and 7.5 < level.mean() < 9.5
-    assert rmspe(valid["Sales"], reg.predict(valid)) < 0.12
-    assert rmspe(valid["Sales"], reg.predict(valid)) == pytest.approx(reg.history_[-1]["valid_rmspe"])
-    reg.save(tmp_path)
-    restored = load(tmp_path)
-    np.testing.assert_array_equal(restored.predict(valid), reg.predict(valid))
-    with pytest.raises(ValueError, match="level_days"):
-        small_config(level_days=0)
-
-
 def test_customers_weight_adds_a_second_output_trained_on_log_customers(frames: tuple, tmp_path) -> None:
     train, valid = frames
     rng = np.random.default_rng(5)
