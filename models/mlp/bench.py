@@ -55,12 +55,12 @@ class BenchResult:
 
 
 def synthetic_tensors(n_rows: int, cardinalities: list[int], n_cont: int, seed: int = 0) -> TensorData:
-    """Random codes and normal continuous values with a learnable log-Sales-like target."""
+    """Random codes and normal continuous values with learnable log-Sales- and log-Customers-like targets."""
     g = torch.Generator().manual_seed(seed)
     cats = torch.stack([torch.randint(1, n, (n_rows,), generator=g) for n in cardinalities], 1)
     conts = torch.randn(n_rows, n_cont, generator=g)
     y = 8.5 + 0.3 * conts[:, 0] + 0.05 * (cats[:, 0] % 7).float() + 0.1 * torch.randn(n_rows, generator=g)
-    return TensorData(cats, conts, y)
+    return TensorData(cats, conts, y, y - 2.2 + 0.05 * torch.randn(n_rows, generator=g))
 
 
 def bench_epoch(build_dir: Path | None = None, config: MLPConfig | None = None,
@@ -86,7 +86,8 @@ def bench_epoch(build_dir: Path | None = None, config: MLPConfig | None = None,
     with torch_threads(config.n_threads()):
         torch.manual_seed(config.seed)
         model = TabularModel(cards, emb_dims, data.conts.shape[1], config.layers, config.ps,
-                             config.emb_drop, (0.0, 12.0)).to(resolve_device(config))
+                             config.emb_drop, (0.0, 12.0),
+                             n_out=2 if config.customers_weight > 0 else 1).to(resolve_device(config))
         t0 = time.perf_counter()
         history = fit_network(model, data, config)
         seconds = time.perf_counter() - t0

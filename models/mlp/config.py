@@ -41,8 +41,9 @@ class MLPConfig:
     # "MLP: ordered categories as numbers too").
     ordinal_numbers: bool = True
     # A second output learns log Customers with this weight on its loss (an auxiliary task that
-    # shares the body); 0: one output, log Sales only. Predictions are always the Sales output.
-    customers_weight: float = 0.0
+    # shares the body); 0: one output, log Sales only. Predictions are always the Sales output
+    # (docs/RESULTS.md, issue 24).
+    customers_weight: float = 0.5
     # --- input preprocessing (features.preprocess.TabularPreprocessor options) ---
     # None: regressor.MLP_LOG_COLS present among the inputs (sales and customer levels, distance).
     log_cols: list[str] | None = None

@@ -131,6 +131,9 @@ def train_step(net: nn.Module, opt: torch.optim.Optimizer, cats: torch.Tensor, c
     with autocast(config, cats.device):
         pred = net(cats, conts)
     if pred.dim() == 2:
+        if y_aux is None:
+            raise ValueError("the network has a second output (MLPConfig.customers_weight > 0) but the batch has no "
+                             "auxiliary target: build the tensors from rows with Customers (MLPRegressor.tensors)")
         loss = F.mse_loss(pred[:, 0], y_log) + config.customers_weight * F.mse_loss(pred[:, 1], y_aux)
     else:
         loss = F.mse_loss(pred, y_log)

@@ -29,6 +29,7 @@ def fitted() -> MLPRegressor:
                        "DayOfWeek": rng.integers(1, 8, n), "Month": rng.integers(1, 13, n),
                        "Promo": rng.integers(0, 2, n).astype(float)})
     df["Sales"] = (5000 * (1 + 0.3 * df["Promo"]) * (1 + 0.1 * df["DayOfWeek"])).round()
+    df["Customers"] = (df["Sales"] / 9).round()
     config = MLPConfig(cat_cols=["Store", "State", "DayOfWeek", "Month"], cont_cols=["Promo"], layers=[32, 16],
                        ps=[0.0, 0.0], epochs=1, batch_size=256, min_steps=10, progress=False, threads=1, seed=0)
     return MLPRegressor(config).fit(df)

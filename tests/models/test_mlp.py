@@ -13,7 +13,7 @@ from competition.metric import rmspe
 from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
 from models.mlp.bench import ROSSMANN_CARDINALITIES, ROSSMANN_N_CONT, bench_epoch
 from models.mlp.network import EmbeddingTables, SparseDropout
-from models.mlp.training import TensorData, effective_batch_size, fit_network, resolve_device
+from models.mlp.training import TensorData, effective_batch_size, fit_network, resolve_device, train_step
 
 CAT_COLS = ["Store", "DayOfWeek", "StoreType"]
 CONT_COLS = ["CompetitionDistance", "Promo"]
@@ -34,6 +34,7 @@ def synthetic_frame(n: int, seed: int) -> pd.DataFrame:
         "Store": store, "DayOfWeek": dow, "StoreType": np.array(list("abcd"))[store % 4],
         "CompetitionDistance": dist, "Promo": promo.astype(float),
         "Sales": np.round(np.exp(log_sales)).astype(np.int64),
+        "Customers": np.round(np.exp(log_sales - 2.2 + rng.normal(0.0, 0.05, n))).astype(np.int64),
     })
 
 
@@ -301,7 +302,8 @@ def test_bench_epoch_reports_rows_time_and_flops() -> None:
     # FLOPs: 3 matmuls (forward, input grad, weight grad) of 2 * in * out per Linear per row.
 
     width = sum(emb_size_rule(n) for n in ROSSMANN_CARDINALITIES) + ROSSMANN_N_CONT
-    assert res.flops == 3000 * 6 * (width * 32 + 32 * 16 + 16 * 1)
+    # The head has two outputs: log Sales and the auxiliary log Customers (MLPConfig.customers_weight).
+    assert res.flops == 3000 * 6 * (width * 32 + 32 * 16 + 16 * 2)
     assert res.gflops == pytest.approx(res.flops / res.seconds / 1e9)
     assert "rows/s" in str(res) and res.device == "cpu"
 
@@ -367,9 +369,6 @@ def test_ordered_categories_are_embedded_and_also_numbers(frames: tuple, tmp_pat
 
 def test_customers_weight_adds_a_second_output_trained_on_log_customers(frames: tuple, tmp_path) -> None:
     train, valid = frames
-    rng = np.random.default_rng(5)
-    add = {"Customers": lambda d: np.round(d["Sales"] / rng.uniform(8, 9, len(d))).astype(np.int64)}
-    train, valid = train.assign(**add), valid.assign(**add)
     reg = MLPRegressor(small_config(customers_weight=0.5)).fit(train, valid)
     assert reg.model_.head.out_features == 2
     data = reg.tensors(valid)
@@ -383,3 +382,9 @@ def test_customers_weight_adds_a_second_output_trained_on_log_customers(frames: 
     np.testing.assert_array_equal(load(tmp_path).predict(valid), reg.predict(valid))
     with pytest.raises(ValueError, match="Customers column"):
         MLPRegressor(small_config(customers_weight=0.5)).fit(train.drop(columns="Customers"))
+    # The default learns both; customers_weight=0 is the single-output network.
+    assert MLPConfig().customers_weight == 0.5
+    assert MLPRegressor(small_config(customers_weight=0.0, epochs=1)).fit(train).model_.head.out_features == 1
+    with pytest.raises(ValueError, match="no auxiliary target"):
+        train_step(reg.model_.train(), torch.optim.SGD(reg.model_.parameters(), lr=0.0), data.cats[:8],
+                   data.conts[:8], data.y_log[:8], reg.config)
