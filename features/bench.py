@@ -4,8 +4,8 @@
 bench``) can call :func:`bench_features`. Each run is the real CLI (``python -m features``) in a
 fresh subprocess and a fresh build folder, so imports, loading, every family and the parquet
 writes are all counted, and the feature cache is cold. The issue's budget on ../shared/rossmann
-(~1.01M rows, 2 cores) is <= 10 s wall and <= 3 GB peak RSS; run it under
-``flock /tmp/heavy.lock`` on a shared machine so the numbers are not someone else's load.
+(~1.01M rows, 2 cores) is <= 10 s wall and <= 3 GB peak RSS; run it while nothing else runs on
+the machine, so that the numbers are not someone else's load.
 """
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def bench_epoch(build_dir: Path | None = None, config: MLPConfig | None = None,
         torch.manual_seed(config.seed)
         model = TabularModel(cards, emb_dims, data.conts.shape[1], config.layers, config.ps,
                              config.emb_drop, (0.0, 12.0),
-                             n_out=2 if config.customers_weight > 0 else 1).to(resolve_device(config))
+                             n_out=config.n_outputs()).to(resolve_device(config))
         t0 = time.perf_counter()
         history = fit_network(model, data, config)
         seconds = time.perf_counter() - t0

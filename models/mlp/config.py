@@ -149,6 +149,10 @@ class MLPConfig:
         """The recipe member k (0-based) trains by: `member_recipes`, cycled."""
         return self.member_recipes[k % len(self.member_recipes)]
 
+    def n_outputs(self) -> int:
+        """The network's outputs: log Sales, and log Customers when `customers_weight` > 0."""
+        return 2 if self.customers_weight > 0 else 1
+
     def n_threads(self) -> int:
         """The thread count to use: `threads`, or every core available to this process."""
         if self.threads > 0:

@@ -101,7 +101,7 @@ class MLPRegressor:
     def _build_model(self, n_cont: int) -> TabularModel:
         cfg = self.config
         return TabularModel(self.cardinalities_, self.emb_dims_, n_cont, cfg.layers, cfg.ps,
-                            cfg.emb_drop, self.y_range_, n_out=2 if cfg.customers_weight > 0 else 1)
+                            cfg.emb_drop, self.y_range_, n_out=cfg.n_outputs())
 
     def _init_output_bias(self, train: TensorData) -> None:
         """Start the sigmoid at the mean log Sales instead of mid-range (~5.8 vs ~8.7).
