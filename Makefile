@@ -29,9 +29,8 @@ TUNE_WINDOWS ?=##              windows a study averages over, e.g. w2 (empty: al
 FOLDS     ?= 1##               recent pseudo-test windows every model is scored on (each shaped like the test)
 SEASONS   ?= 1##               same-season windows: the test's dates 1, 2, ... years back (52 weeks)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
-MLP_MEMBERS ?= 2##            MLP members averaged, first fits of seeds SEED, SEED+1, ... (4 scored the same; docs/RESULTS.md)
-MLP_RECIPES ?= continue##     the members' recipes, cycled: continue recent direct
-MLP_REFITS ?= continue##      each member's final networks, refits of its first fit: continue, recent (last year twice; +2 min)
+MLP_MEMBERS ?=##               MLP members averaged, first fits of seeds SEED, SEED+1, ... (empty: MLPConfig's)
+MLP_REFITS ?=##                each member's final networks, refits of its first fit: all, recent (empty: MLPConfig's)
 MLP_PARAMS ?=##                a JSON file of MLPConfig settings over the defaults and tuning (a change to try)
 LGBM_PARAMS ?=##               a JSON file of LightGBM parameters over the defaults and tuning (a change to try)
 BACKTEST_FOLDS ?= 9##          recent windows of `make backtest` (9 x 48 days: more than a year)
@@ -88,7 +87,7 @@ $(SETUP): requirements.txt
 setup: $(SETUP) ## create .venv with the pinned dependencies (quick when done)
 
 # --- Rossmann pipeline --------------------------------------------------------------------------
-# Runs every time (a content hash of ~9 MB takes about 10 ms); dataset.json changes only with the data.
+# Runs every time (a content hash of the data is cheap); dataset.json changes only with the data.
 $(DATASET): $(SETUP) FORCE
 	$(PY) -m competition.fetch --data-dir $(DATA_DIR) --seed $(SEED) --stores $(STORES) --build-dir $(BUILD_DIR)
 
@@ -115,15 +114,13 @@ $(FEATURES): $(FEATURES_META)
 
 features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: BUILD_DIR/features/ (cached)
 
-# Each model's command-line settings; SEED, THREADS and the MLP_* all change the predictions.
+# Each model's command-line settings; SEED, THREADS and the MLP_* all change the predictions. The
+# models' own defaults live in their config classes: a setting is passed only when it is set here.
 TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS))
 MODEL_ARGS_baseline := --seed $(SEED)
 MODEL_ARGS_lgbm     := $(strip --seed $(SEED) --threads $(THREADS) $(if $(LGBM_PARAMS),--params $(LGBM_PARAMS)))
-# PRESET=full (more MLP members) scored the same as the default in the fourth round, so it is gone;
-# say so instead of silently running the default.
-$(if $(PRESET),$(error PRESET is gone: 4 MLP members (the last PRESET=full) scored the same as the default 2 on the windows (docs/RESULTS.md); run e.g. make submit MLP_MEMBERS=4 for more members))
-MODEL_ARGS_mlp      := $(strip --seed $(SEED) --threads $(THREADS) --members $(MLP_MEMBERS) --recipes $(MLP_RECIPES) \
-                       --refits $(MLP_REFITS) $(if $(MLP_PARAMS),--params $(MLP_PARAMS)))
+MODEL_ARGS_mlp      := $(strip --seed $(SEED) --threads $(THREADS) $(if $(MLP_MEMBERS),--members $(MLP_MEMBERS)) \
+                       $(if $(MLP_REFITS),--refits $(MLP_REFITS)) $(if $(MLP_PARAMS),--params $(MLP_PARAMS)))
 
 PARAMS_FILE_lgbm := $(LGBM_PARAMS)
 PARAMS_FILE_mlp  := $(MLP_PARAMS)
@@ -161,8 +158,8 @@ ensemble: $(SUBMISSION) ## blend fitted on the out-of-window predictions: submis
 # command that logs it from the build's files (none with TRACKING=0). A failure there warns and never
 # fails the target (-).
 TRACK_SETTINGS = --setting SEED=$(SEED) --setting THREADS=$(THREADS) --setting FOLDS=$(FOLDS) --setting SEASONS=$(SEASONS) \
-                 --setting "MODELS=$(MODELS)" --setting MLP_MEMBERS=$(MLP_MEMBERS) \
-                 --setting "MLP_RECIPES=$(MLP_RECIPES)" --setting "MLP_REFITS=$(MLP_REFITS)"
+                 --setting "MODELS=$(MODELS)" $(if $(MLP_MEMBERS),--setting MLP_MEMBERS=$(MLP_MEMBERS)) \
+                 $(if $(MLP_REFITS),--setting "MLP_REFITS=$(MLP_REFITS)")
 TRACK_CMD = $(if $(filter 0 off false no,$(TRACKING)),:,$(PY) -m submissions.track)
 TRACK = -@$(TRACK_CMD)
 
@@ -206,8 +203,8 @@ backtest: ## windows across a year, per seed: BUILD_DIR/backtest/results.md (AGA
 	done
 
 # Every model's settings, so that `make realtests` runs the very pipeline `make submit` runs.
-PIPELINE_ARGS = SEED=$(SEED) THREADS=$(THREADS) "MODELS=$(MODELS)" MLP_MEMBERS=$(MLP_MEMBERS) \
-                "MLP_RECIPES=$(MLP_RECIPES)" "MLP_REFITS=$(MLP_REFITS)"
+PIPELINE_ARGS = SEED=$(SEED) THREADS=$(THREADS) "MODELS=$(MODELS)" $(if $(MLP_MEMBERS),MLP_MEMBERS=$(MLP_MEMBERS)) \
+                $(if $(MLP_REFITS),"MLP_REFITS=$(MLP_REFITS)")
 realtests: $(SETUP) ## the pipeline on real tests cut from DATA_DIR: each window scheme's report vs the real score
 	$(PY) -m ensembling.realtests --data-dir $(DATA_DIR) --out $(BUILD_DIR)/realtests --cuts $(REALTEST_CUTS) \
 	    --make-args FOLDS=4 SEASONS=2 $(PIPELINE_ARGS)
@@ -248,11 +245,10 @@ runs-ui: $(SETUP) $(UI_VENV)/.setup-done ## the MLflow UI on the run store: http
 
 # --- checks -------------------------------------------------------------------------------------
 # OpenMP's wait policy (LightGBM, torch). Threads that spin a moment while they wait (OpenMP's
-# default, which the pipeline keeps) train twice as fast on free cores: 600 LightGBM rounds on the
-# real data took 50 s against 110 s waiting passively, an MLP window 30 s against 43 s
-# (docs/RESULTS.md). They crawl when another job holds a core (600 rounds on 7,000 rows took
-# minutes instead of a second), so the tests, which run beside other jobs, wait passively. On a
-# shared machine pass THREADS=1 or OMP_WAIT_POLICY=PASSIVE.
+# default, which the pipeline keeps) train much faster on free cores and crawl when another job
+# holds a core (docs/RESULTS.md, "OpenMP: spinning threads train twice as fast"), so the tests,
+# which run beside other jobs, wait passively. On a shared machine pass THREADS=1 or
+# OMP_WAIT_POLICY=PASSIVE.
 test: $(SETUP) ## run the test suite (real-data tests run where ../shared exists)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m pytest -q
 

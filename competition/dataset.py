@@ -4,7 +4,7 @@
 Kaggle zip unzipped or restored from a copy keeps its old dates, so a build made from synthetic
 data would look up to date for it. So every build records its dataset in ``BUILD_DIR/dataset.json``
 (``make data`` writes it, and rewrites it only when it changes): the resolved ``DATA_DIR``, a
-fingerprint of its input files' contents (sha256, about 10 ms for Kaggle's zip) and whether the
+fingerprint of its input files' contents (sha256, cheap even for Kaggle's zip) and whether the
 data is synthetic. A new path or a new fingerprint makes ``make`` call the features stage, which
 decides from its own input hash (data fingerprint + code, not the path) whether anything must be
 rebuilt; the same data under another path reuses everything.

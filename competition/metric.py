@@ -1,15 +1,12 @@
 """RMSPE, the competition metric: sqrt(mean(((y - yhat) / y)^2)) over days with y != 0.
 
-Kaggle ignores days with zero sales (closed stores), so every variant here drops them.
+Kaggle ignores days with zero sales (closed stores), so the metric drops them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
 
 
 def rmspe(y_true: Any, y_pred: Any) -> float:
@@ -43,30 +40,3 @@ def optimal_factor(base: Any, y: Any, prior: float | None = None,
         lam = strength * (s2 / max(len(r), 1))
         return (s1 + lam * prior) / (s2 + lam)
     return s1 / s2 if s2 > 0 else 1.0
-
-
-def rmspe_log(log_y_true: Any, log_y_pred: Any) -> float:
-    """RMSPE for models trained on log(Sales): both arguments are ``log(Sales)``.
-
-    ``log_y_true`` must come from positive sales (log of zero is -inf); the training frames only
-    hold days with Sales > 0, which is what the metric scores anyway.
-    """
-    return rmspe(np.exp(np.asarray(log_y_true, dtype=np.float64)),
-                 np.exp(np.asarray(log_y_pred, dtype=np.float64)))
-
-
-def lgb_rmspe(preds: np.ndarray, dataset: Any) -> tuple[str, float, bool]:
-    """LightGBM feval for a log(Sales) target: ``("rmspe", value, is_higher_better=False)``."""
-    return "rmspe", rmspe_log(dataset.get_label(), preds), False
-
-
-def torch_rmspe(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-    """Differentiable RMSPE on Sales tensors (zero-sales rows ignored)."""
-    # torch takes ~2 s to import; the LightGBM and baseline stages use this module without it.
-    import torch  # noqa: PLC0415
-
-    keep = y_true != 0
-    if not bool(keep.any()):
-        raise ValueError("torch_rmspe: every y_true is 0, so RMSPE is undefined")
-    pct = (y_true[keep] - y_pred[keep]) / y_true[keep]
-    return torch.sqrt(torch.mean(pct * pct))

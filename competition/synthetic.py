@@ -56,7 +56,7 @@ EASTER = {2013: "2013-03-31", 2014: "2014-04-20", 2015: "2015-04-05"}
 
 @dataclass
 class SyntheticConfig:
-    """Size and seed of the synthetic dataset. The default keeps `make submit` within ~3 minutes."""
+    """Size and seed of the synthetic dataset. The default keeps `make submit` a matter of minutes."""
 
     n_stores: int = 60
     seed: int = 42

@@ -250,8 +250,8 @@ class Choice:
 
 # Per-segment factors must gain on at least this many windows scored causally: with one, the
 # final blend would take them on a single window's word, and no reported score would measure them.
-# On four real tests cut from ../shared (make realtests, two windows) per-Promo factors won on the
-# one window of one cut, and cost its real test 0.0010 (docs/RESULTS.md).
+# On the real tests cut from ../shared (make realtests, two windows) per-Promo factors won on the
+# one window of one cut and cost its real test (docs/RESULTS.md, "Which windows predict the real test").
 MIN_SEGMENT_WINDOWS = 2
 
 

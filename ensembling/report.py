@@ -25,7 +25,7 @@ from core.errors import DataError
 from core.io import pyplot, save_png, write_text_atomic
 from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
 from ensembling.outputs import model_scores, read_validation
-from features.candidates import month_turn
+from features.calendar import month_turn
 
 SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday", "MonthTurn")
 N_WORST = 6
@@ -58,7 +58,7 @@ def load_frame(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:
 
 def month_turn_segment(dates: pd.Series) -> pd.Series:
     """Where each day lies between its month's ends, counted in shopping days (Mon-Sat): the first,
-    the last two, or the days between (salaries come at the month's end; features.candidates.month_turn)."""
+    the last two, or the days between (salaries come at the month's end; features.calendar.month_turn)."""
     turn = month_turn(pd.DataFrame({"Date": pd.to_datetime(dates).reset_index(drop=True)}))
     to_end, from_start = turn["ShopDaysToMonthEnd"].to_numpy(), turn["ShopDaysFromMonthStart"].to_numpy()
     labels = np.select([to_end == 0, to_end == 1, from_start == 0],

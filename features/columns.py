@@ -2,6 +2,8 @@
 external tables, and so State / weather / trend, are optional)."""
 from __future__ import annotations
 
+from features.registry import DEFAULT_FAMILIES, MODELS, family_columns
+
 # fast.ai lesson 3 (Rossmann) categorical inputs, in its order.
 FASTAI_CAT_COLS: list[str] = [
     "Store", "DayOfWeek", "Year", "Month", "Day", "StateHoliday", "CompetitionMonthsOpen",
@@ -16,28 +18,10 @@ FASTAI_CONT_COLS: list[str] = [
     "CloudCover", "trend", "trend_DE", "AfterPromo", "BeforePromo", "Promo", "SchoolHoliday",
 ]
 
-# Beyond fast.ai: only the families that lowered the mean pseudo-test RMSPE by more than the
-# seed spread in `python -m models.ablation` (features/ABLATION.md). The candidates of
-# features/candidates.py did not; fast.ai's row-based After/Before State/SchoolHoliday stay out as
-# inputs (the day counters replace them, censored like the test's).
-NEW_CAT_COLS: list[str] = []
-NEW_CONT_COLS: list[str] = [
-    # per-store history, strictly before the cutoff (validation start / test start)
-    "HistSalesMean", "HistSalesMedian", "HistCustMean", "HistCustMedian",
-    "HistSalesDowMean", "HistSalesDowMedian", "HistCustDowMean", "HistCustDowMedian",
-    "HistSalesPromoMean", "HistSalesPromoMedian", "HistCustPromoMean", "HistCustPromoMedian",
-    "HistSalesPerCust",
-    # closures and refurbishments (from Open, which the test set gives)
-    "DaysSinceClosed", "DaysUntilClosed", "DaysSinceRefurb", "DaysUntilRefurb",
-    # day counters: calendar days to / from holidays and promos, the place in a school-holiday run
-    "DaysToStateHoliday", "DaysFromStateHoliday", "DaysToSchoolHoliday", "DaysFromSchoolHoliday",
-    "DaysToPromo", "DaysFromPromo", "SchoolHolidayRunDay", "SchoolHolidayRunLeft",
-    # holiday days in the coming, the past and this calendar week
-    "StateHolidayNextWeek", "StateHolidayLastWeek", "StateHolidayThisWeek",
-    "SchoolHolidayNextWeek", "SchoolHolidayLastWeek", "SchoolHolidayThisWeek",
-    # days since a competitor opened, where it opened inside the data
-    "CompetitionOpenedDays",
-]
+# Beyond fast.ai: the families of features.registry.DEFAULT_FAMILIES, the ones that passed on the
+# pseudo-test windows (features/ABLATION.md). fast.ai's row-based After/Before State/SchoolHoliday
+# stay out as inputs (the day counters replace them, censored like the test's).
+NEW_CAT_COLS, NEW_CONT_COLS = family_columns(DEFAULT_FAMILIES)
 CAT_COLS: list[str] = FASTAI_CAT_COLS + NEW_CAT_COLS
 # The categorical columns whose values are ordered numbers: calendar parts, counts of months or
 # weeks, years, fast.ai's day counters. The MLP embeds them like any category; LightGBM takes them
@@ -53,3 +37,12 @@ CONT_COLS: list[str] = FASTAI_CONT_COLS + NEW_CONT_COLS
 # Columns that are not inputs: identifiers and targets.
 ID_COLS: list[str] = ["Store", "Date"]
 TARGET_COLS: list[str] = ["Sales", "Customers"]
+
+
+def model_columns(model: str) -> tuple[list[str], list[str]]:
+    """``(categorical, continuous)`` inputs of ``model`` ("lgbm" or "mlp"): fast.ai's columns and
+    the default families' that it takes (a model filters them to the columns present)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; known: {list(MODELS)}")
+    cats, conts = family_columns(DEFAULT_FAMILIES, model)
+    return FASTAI_CAT_COLS + cats, FASTAI_CONT_COLS + conts

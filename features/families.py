@@ -171,7 +171,7 @@ def add_store(df: pd.DataFrame, store: pd.DataFrame, store_states: pd.DataFrame 
     """Join store.csv (and store_states -> ``State``) onto every row (fast.ai's ``join_df``).
 
     String columns come back as ``category`` (codes gathered per row): 1M-row string gathers
-    are ~50x slower, and parquet stores categories as dictionaries anyway.
+    are far slower, and parquet stores categories as dictionaries anyway.
     """
     st = store.copy()
     if store_states is not None:

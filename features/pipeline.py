@@ -1,7 +1,7 @@
 """Compose the feature families over train and test together (fast.ai's ``rossman_data_clean``)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -9,8 +9,8 @@ import pandas as pd
 
 from competition.pseudo_test import PeriodShape, period_shape
 from core.errors import DataError
-from features import candidates
 from features import families as fam
+from features.registry import DEFAULT_FAMILIES, FamilySpec
 
 _TRAIN_COLS = ["Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
                "StateHoliday", "SchoolHoliday"]
@@ -69,13 +69,11 @@ def combine(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
 # Sequence families read a store's days before and after each row: who computes them decides what
 # "unknown" means. They only read these columns, which test.csv has too.
 SEQUENCE_INPUTS = ["Store", "Date", "Open", "Promo", "StateHoliday", "SchoolHoliday"]
-# Days of history a sequence family sees before the gap: fast.ai's durations (days since the last
-# state holiday, unbounded) a year, as a state holiday comes at least once a year; the day-based
-# families their longest horizon plus one, since no row can see further back than its horizon (the
-# values are the same as with a year's history, and each block costs a third as much).
+# Days of history fast.ai's durations (days since the last state holiday, unbounded) see before
+# the gap: a year, as a state holiday comes at least once a year. The registry's sequence families
+# see their longest horizon plus one (``FamilySpec.lookback_days``): the values are the same as
+# with a year's history, and each block costs a third as much.
 SEQUENCE_LOOKBACK_DAYS = 366
-FAMILY_LOOKBACK_DAYS = {"closures": fam.CLOSURE_HORIZON + 1, "day_counters": fam.RUN_HORIZON + 1,
-                        "holiday_counts": fam.WEEK_REACH + 1}
 
 
 def sequence_blocks(train_dates: pd.Series, shape: PeriodShape) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -94,8 +92,7 @@ def sequence_blocks(train_dates: pd.Series, shape: PeriodShape) -> list[tuple[pd
 def block_starts(df: pd.DataFrame, shape: PeriodShape) -> np.ndarray:
     """Each row's block start as a day number: the test start for test rows, the start of its
     test-length block (``sequence_blocks``) for train rows. ``censored`` runs the sequence
-    families block by block; ``candidates.lagged_level`` ends each row's history before its
-    block's gap."""
+    families block by block; a family may also end each row's history before its block's gap."""
     is_test = df["_test"].to_numpy()
     day = fam.day_number(df["Date"])
     out = np.full(len(df), int(day[is_test].min()) if is_test.any() else int(day.max()) + shape.gap + 1)
@@ -147,40 +144,17 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
     return fam.with_columns(df, new)
 
 
-# The families beyond fast.ai, in pipeline order, each called as ``fn(df, valid_start, test_start,
-# shape)``. Those in REJECTED (features/candidates.py) did not earn their place in
-# models/ablation.py (features/ABLATION.md); only the ablation builds them.
-Family = Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp, PeriodShape], pd.DataFrame]
-EXTRA_FAMILIES: dict[str, Family] = {
-    "promo2_month": lambda df, vs, ts, shape: candidates.promo2_month(df),
-    "month_turn": lambda df, vs, ts, shape: candidates.month_turn(df),
-    "store_history": lambda df, vs, ts, shape: fam.store_history(df, vs, ts),
-    "recent_ratio": lambda df, vs, ts, shape: candidates.recent_ratio(df, vs, ts),
-    "closures": lambda df, vs, ts, shape: fam.closures(df),
-    "holiday_counts": lambda df, vs, ts, shape: fam.holiday_counts(df),
-    "year_ago": lambda df, vs, ts, shape: candidates.year_ago(df, vs),
-    "history_spans": lambda df, vs, ts, shape: candidates.history_spans(df, vs, ts),
-    "day_counters": lambda df, vs, ts, shape: fam.day_counters(df),
-    "competition_recent": lambda df, vs, ts, shape: fam.competition_recent(df),
-    "lagged_level": lambda df, vs, ts, shape: candidates.lagged_level(df, block_starts(df, shape), shape.gap, vs),
-}
-REJECTED: frozenset[str] = frozenset({"recent_ratio", "year_ago", "promo2_month", "history_spans", "month_turn",
-                                    "lagged_level"})
-
-
-# Of those, the ones that read a store's neighbouring days (computed through ``censored``).
-SEQUENCE_EXTRAS = frozenset({"closures", "holiday_counts", "day_counters"})
-
-
-def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | None = None,
+def build_features(data: Any, valid_start: Any, *, families: Sequence[FamilySpec] = DEFAULT_FAMILIES,
                    censor: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All feature families over train + test. Returns (train_df, test_df).
 
     ``data`` is a ``competition.data.CompetitionData``. Train keeps every row (closed days too,
     marked by ``Closed``), in (Store, Date) order, with Sales, Customers, Open; test keeps
     ``Id`` and its Id order. Per-store history uses only data strictly before ``valid_start``
-    for train rows and before the test start for test rows. ``families`` picks the extra
-    families (default: every one not in REJECTED); fast.ai's are always built.
+    for train rows and before the test start for test rows. ``families`` are the families
+    beyond fast.ai's, built in their order (default: ``features.registry.DEFAULT_FAMILIES``;
+    the ablation adds the candidates); fast.ai's are always built. A family that does not add
+    the columns its spec lists raises ``ValueError``.
 
     The sequence families (fast.ai's After/Before/_fw/_bw, closures, holiday counts) go through
     ``censored``, so a train row sees as much future as a test row in the same place of the
@@ -190,10 +164,9 @@ def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | Non
     valid_start = pd.Timestamp(valid_start)
     test_start = pd.Timestamp(data.test["Date"].min())
     ext = data.external
-    chosen = [f for f in EXTRA_FAMILIES if f not in REJECTED] if families is None else list(families)
-    unknown = set(chosen) - set(EXTRA_FAMILIES)
-    if unknown:
-        raise ValueError(f"unknown feature families {sorted(unknown)}; known: {list(EXTRA_FAMILIES)}")
+    names = [f.name for f in families]
+    if len(set(names)) != len(names):
+        raise ValueError(f"feature families must be named once each, got {names}")
 
     df = combine(data.train, data.test)
     df = fam.add_store(df, data.store, ext.store_states if ext is not None else None)
@@ -210,14 +183,15 @@ def build_features(data: Any, valid_start: Any, *, families: Iterable[str] | Non
     # fast.ai's durations read a year back: censored in one pass rather than block by block.
     df = fam.event_durations(df, block_start=block_starts(df, shape), gap=shape.gap,
                              lookback=SEQUENCE_LOOKBACK_DAYS) if censor else fam.event_durations(df)
-    for name, fn in EXTRA_FAMILIES.items():
-        if name not in chosen:
-            continue
-        if censor and name in SEQUENCE_EXTRAS:
-            df = censored(df, lambda d, fn=fn: fn(d, valid_start, test_start, shape), shape,
-                          FAMILY_LOOKBACK_DAYS.get(name, SEQUENCE_LOOKBACK_DAYS))
+    for spec in families:
+        if censor and spec.sequence:
+            df = censored(df, lambda d, fn=spec.build: fn(d, valid_start, test_start, shape), shape,
+                          spec.lookback_days)
         else:
-            df = fn(df, valid_start, test_start, shape)
+            df = spec.build(df, valid_start, test_start, shape)
+        missing = [c for c in spec.columns if c not in df.columns]
+        if missing:
+            raise ValueError(f"feature family {spec.name!r} did not add the columns its FamilySpec lists: {missing}")
     return split(df)
 
 

@@ -36,7 +36,7 @@ def _canonical(values: Any, kind: str) -> np.ndarray:
 
 def _factorized(col: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(codes with -1 for missing, canonical distinct values): hashing 1M strings once, then
-    working on the few distinct values, is ~20x faster than converting every row."""
+    working on the few distinct values, is much faster than converting every row."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         return col.cat.codes.to_numpy().astype(np.int64), _canonical(col.cat.categories, kind)
     if kind == _NUMERIC:
@@ -57,9 +57,10 @@ class TabularPreprocessor:
                  na_flag_min_rate: float = 0.0, clip: bool = False) -> None:
         """`log_cols`: positive, heavy-tailed columns (sales levels) to feed as log1p, on the
         scale of a log target. `na_flag_min_rate`: flag a column's NaN only when at least this
-        fraction of training rows is NaN; a flag that is 1 on 0.03% of the training rows is
-        scaled by the network's BatchNorm to ~60 standard deviations when it is 1 on 14% of the
-        validation rows (measured on the closure features), which is an extrapolation.
+        fraction of training rows is NaN; a flag that is almost never 1 in training is scaled by
+        the network's BatchNorm to tens of standard deviations when it is 1 on many rows of a
+        window (the closure features, docs/RESULTS.md, "Measurements the code relies on"),
+        which is an extrapolation.
         `clip`: clip continuous values into the training range for the same reason."""
         self.cat_cols = list(cat_cols)
         self.cont_cols = list(cont_cols)

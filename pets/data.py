@@ -195,7 +195,7 @@ def split_indices(photos: PetPhotos, *, valid_pct: float = 0.2, seed: int = 42,
     if valid_pct <= 0:
         return np.arange(n), np.array([], dtype=np.int64)
     # Only training splits at random; predict, preview and explain load this module without it.
-    from sklearn.model_selection import train_test_split  # noqa: PLC0415  sklearn takes 1 s to import
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415  sklearn is slow to import
 
     idx = np.arange(n)
     try:

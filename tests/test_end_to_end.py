@@ -90,10 +90,11 @@ def assert_tracked(uri: str, build: Path, data: Path) -> None:
     assert len(top) == 2, "one run per build folder; the up-to-date rerun logs none"
     run = next(r for r in top if r.data.tags["build_dir"] == str(build))
     p, m = run.data.params, run.data.metrics
-    assert {k: p[k] for k in ("SEED", "FOLDS", "THREADS", "MODELS", "MLP_MEMBERS", "synthetic")} == \
+    assert {k: p[k] for k in ("SEED", "FOLDS", "THREADS", "MODELS", "synthetic")} == \
         {"SEED": "3", "FOLDS": "1", "THREADS": os.environ.get("THREADS", "2"), "MODELS": "baseline lgbm mlp",
-         "MLP_MEMBERS": "2",
          "synthetic": "true"}
+    # MLP_MEMBERS was not set, so the run records the model's own default, from its config.
+    assert "MLP_MEMBERS" not in p and p["mlp.members"] == "2" and p["mlp.refits"] == "['all']"
     assert p["data_fingerprint"] == json.loads((build / "features" / "meta.json").read_text())["data_fingerprint"]
     assert len(p["git_commit"]) == 40 and p["git_dirty"] in ("true", "false")
     assert p["lgbm.num_boost_round"] == "600" and p["mlp.lr"] == "0.0085" and p["mlp.seed"] == "3"
@@ -118,18 +119,15 @@ def assert_tracked(uri: str, build: Path, data: Path) -> None:
 
 
 def test_mlp_settings_reach_the_mlp_command(tmp_path: Path) -> None:
-    """`make -n` shows MLP_MEMBERS, MLP_RECIPES and MLP_REFITS in the MLP's command, and `make bench`
-    passes the same settings; the removed PRESET stops make with the way to get more members,
-    before anything runs."""
+    """`make -n` passes MLP_MEMBERS and MLP_REFITS to the MLP's command only when they are set (the
+    defaults are MLPConfig's), and `make bench` passes the same settings, before anything runs."""
     paths = [f"DATA_DIR={tmp_path / 'data'}", f"BUILD_DIR={tmp_path / 'build'}"]
     default = make("-n", "train-mlp", *paths)
-    assert "--members 2 --recipes continue --refits continue\n" in default.stdout
-    chosen = make("-n", "train-mlp", *paths, "MLP_MEMBERS=6", "MLP_RECIPES=continue recent direct",
-                  "MLP_REFITS=continue")
-    assert "--members 6 --recipes continue recent direct --refits continue\n" in chosen.stdout
-    bench = make("-n", "bench", *paths, "MLP_MEMBERS=3", "MLP_REFITS=continue recent")
-    assert '--model-args "mlp=--seed 42 --threads 2 --members 3 --recipes continue --refits continue recent"' \
+    assert "-m models.mlp --build-dir" in default.stdout and "--threads 2\n" in default.stdout
+    assert "--members" not in default.stdout and "--refits" not in default.stdout
+    chosen = make("-n", "train-mlp", *paths, "MLP_MEMBERS=6", "MLP_REFITS=all recent")
+    assert "--members 6 --refits all recent\n" in chosen.stdout
+    bench = make("-n", "bench", *paths, "MLP_MEMBERS=3", "MLP_REFITS=all recent")
+    assert '--model-args "mlp=--seed 42 --threads 2 --members 3 --refits all recent"' \
         in bench.stdout and '--model-args "lgbm=--seed 42 --threads 2"' in bench.stdout
-    gone = make("-n", "train-mlp", *paths, "PRESET=full")
-    assert gone.returncode != 0 and "PRESET is gone" in gone.stderr and "MLP_MEMBERS=4" in gone.stderr
     assert not (tmp_path / "build").exists() and not (tmp_path / "data").exists()

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "competition", "features", "models", "ensembling", "submissions", "pets")
+PACKAGES = ("core", "competition", "features", "models", "ensembling", "submissions", "pets", "experiments")
+# Measurement tools (ablations, member curves, candidate families) that `make submit` never runs.
+EXPERIMENTS = "experiments"
 
 
 def module_name(path: Path) -> str:
@@ -93,6 +95,17 @@ def test_the_project_import_graph_has_no_cycle() -> None:
 def test_no_project_module_is_imported_inside_a_function() -> None:
     _, inside = import_graph(project_modules())
     assert inside == [], "import these at the top of the module:\n" + "\n".join(inside)
+
+
+def test_the_product_never_imports_the_experiments() -> None:
+    """``experiments/`` may use the product; no product module may load it, directly or through
+    another module, so what ``make submit`` runs holds no experiment code."""
+    modules = project_modules()
+    edges, _ = import_graph(modules)
+    assert any(m.startswith(EXPERIMENTS + ".") for m in modules)
+    product = [m for m in modules if m.split(".")[0] != EXPERIMENTS]
+    bad = sorted(f"{m} loads {t}" for m in product for t in loaded_by(m, edges) if t.split(".")[0] == EXPERIMENTS)
+    assert bad == [], "move the code the product needs out of experiments/:\n" + "\n".join(bad)
 
 
 def commands(modules: dict[str, Path]) -> list[str]:

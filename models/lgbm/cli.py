@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--params", default=None,
-                        help="JSON object overriding LightGBM parameters (also num_boost_round, "
-                             "early_stopping_rounds)")
+                        help="JSON object (or a file holding one) overriding LightGBM parameters "
+                             "(also num_boost_round)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="LightGBM threads; results are reproducible for a fixed value")
     args = parser.parse_args(argv)

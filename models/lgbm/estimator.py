@@ -10,12 +10,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from competition.metric import lgb_rmspe
 from core.errors import DataError
 from core.io import write_text_atomic
-from features.columns import CAT_COLS, CONT_COLS, ORDINAL_CAT_COLS
+from features.columns import ORDINAL_CAT_COLS, model_columns
 from features.preprocess import TabularPreprocessor
-from models.lgbm.params import DEFAULT_EARLY_STOPPING_ROUNDS, DEFAULT_PARAMS, DEFAULT_THREADS, MAX_BOOST_ROUND
+from models.lgbm.params import DEFAULT_NUM_BOOST_ROUND, DEFAULT_PARAMS, DEFAULT_THREADS
 
 
 class LGBMSalesRegressor:
@@ -24,25 +23,22 @@ class LGBMSalesRegressor:
     ``fit`` takes Sales (not log) and ``predict`` returns Sales, so callers never see the
     transform. Categorical features must arrive as pandas ``category`` dtype (LightGBM then
     stores the category lists in the model and maps them again at prediction time). Attributes
-    learnt by ``fit`` end in ``_``.
+    learnt by ``fit`` end in ``_``. Every fit trains ``num_boost_round`` rounds: the windows and
+    the final fit use one fixed count (``models.lgbm.params``), nothing early-stops.
     """
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0,
-                 num_boost_round: int = MAX_BOOST_ROUND,
-                 early_stopping_rounds: int = DEFAULT_EARLY_STOPPING_ROUNDS,
-                 num_threads: int = DEFAULT_THREADS, log_period: int = 100) -> None:
+                 num_boost_round: int = DEFAULT_NUM_BOOST_ROUND, num_threads: int = DEFAULT_THREADS) -> None:
         self.params = dict(params) if params is not None else dict(DEFAULT_PARAMS)
         self.seed = seed
         self.num_boost_round = num_boost_round
-        self.early_stopping_rounds = early_stopping_rounds
         self.num_threads = num_threads
-        self.log_period = log_period
 
     def lgb_params(self, n_rows: int, n_cols: int) -> dict[str, Any]:
         """The full LightGBM parameter dict: user params plus what reproducibility needs."""
         params = dict(self.params)
         params.update({
-            # RMSPE is reported by the feval; LightGBM's own metric would only double the logs.
+            # Nothing is evaluated while training (the windows score the predictions).
             "metric": "None",
             "verbosity": -1,
             # `seed` fans out to bagging/feature-fraction/data-random seeds; with deterministic
@@ -59,63 +55,41 @@ class LGBMSalesRegressor:
         params["force_row_wise" if n_rows >= 20 * n_cols else "force_col_wise"] = True
         return params
 
-    def fit(self, X: pd.DataFrame, sales: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None,
-            num_boost_round: int | None = None,
+    def fit(self, X: pd.DataFrame, sales: Any, *,
             callbacks: Sequence[Callable[..., Any]] = ()) -> LGBMSalesRegressor:
-        """Fit on Sales > 0; with ``eval_set`` early-stop on its RMSPE (metric name ``rmspe``,
-        dataset name ``valid``, which is what ``LightGBMPruningCallback`` must be given)."""
-        y = _log_sales(sales, "training")
-        rounds = int(num_boost_round or self.num_boost_round)
+        """Fit ``num_boost_round`` rounds on log(Sales); Sales must be > 0."""
+        y = _log_sales(sales)
         params = self.lgb_params(len(X), X.shape[1])
         train_set = lgb.Dataset(X, label=y, categorical_feature="auto", free_raw_data=True)
-        valid_sets: list[lgb.Dataset] = []
-        valid_names: list[str] = []
-        self.evals_result_: dict[str, dict[str, list[float]]] = {}
-        cbs: list[Callable[..., Any]] = [lgb.record_evaluation(self.evals_result_)]
-        if eval_set is not None:
-            Xv, sales_v = eval_set
-            valid_sets.append(lgb.Dataset(Xv, label=_log_sales(sales_v, "validation"),
-                                          reference=train_set, categorical_feature="auto"))
-            valid_names.append("valid")
-            if self.early_stopping_rounds:
-                cbs.append(lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True,
-                                              verbose=self.log_period > 0))
-            if self.log_period > 0:
-                cbs.append(lgb.log_evaluation(self.log_period))
-        cbs.extend(callbacks)
         start = time.perf_counter()
-        self.booster_ = lgb.train(params, train_set, num_boost_round=rounds,
-                                  valid_sets=valid_sets or None, valid_names=valid_names or None,
-                                  feval=lgb_rmspe if valid_sets else None, callbacks=cbs)
+        self.booster_ = lgb.train(params, train_set, num_boost_round=int(self.num_boost_round),
+                                  callbacks=list(callbacks))
         self.fit_seconds_ = time.perf_counter() - start
-        # Without a validation set (the refit) every round is kept.
-        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
-        self.best_score_ = (float(self.evals_result_["valid"]["rmspe"][self.best_iteration_ - 1])
-                            if valid_sets else None)
+        self.rounds_ = int(self.booster_.current_iteration())
         self.feature_names_ = list(X.columns)
         self.n_rows_ = len(X)
         self.params_ = params
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Predicted Sales (back from the log scale) with the best iteration."""
+        """Predicted Sales (back from the log scale)."""
         self._check_fitted()
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise DataError(f"LightGBM model was trained on columns that are missing now: {missing}",
                             fix="rebuild the features (make features) and retrain (make train)")
-        log_pred = self.booster_.predict(X[self.feature_names_], num_iteration=self.best_iteration_)
+        log_pred = self.booster_.predict(X[self.feature_names_], num_iteration=self.rounds_)
         return np.exp(log_pred)
 
     def feature_importance(self, kind: str = "gain") -> pd.Series:
         self._check_fitted()
         values = self.booster_.feature_importance(importance_type=kind,
-                                                  iteration=self.best_iteration_)
+                                                  iteration=self.rounds_)
         return pd.Series(values, index=self.feature_names_, name=kind).sort_values(ascending=False)
 
     def save(self, path: Path) -> None:
         self._check_fitted()
-        text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
+        text = self.booster_.model_to_string(num_iteration=self.rounds_)
         write_text_atomic(path, text)
 
     def _check_fitted(self) -> None:
@@ -123,10 +97,10 @@ class LGBMSalesRegressor:
             raise RuntimeError("LGBMSalesRegressor is not fitted yet: call fit() first")
 
 
-def _log_sales(sales: Any, what: str) -> np.ndarray:
+def _log_sales(sales: Any) -> np.ndarray:
     y = np.asarray(sales, dtype=np.float64)
     if (y <= 0).any() or not np.isfinite(y).all():
-        raise DataError(f"LightGBM {what} target has {int((~(y > 0)).sum())} non-positive or "
+        raise DataError(f"LightGBM training target has {int((~(y > 0)).sum())} non-positive or "
                         "missing Sales values; a log target needs Sales > 0",
                         fix="train on open days with Sales > 0 (models.common.training_frames)")
     return np.log(y)
@@ -135,7 +109,8 @@ def _log_sales(sales: Any, what: str) -> np.ndarray:
 def feature_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     """LightGBM's (categorical, numeric) inputs: the shared CAT/CONT lists filtered to the columns
     present (external tables are optional), ordered categories moved to the numbers."""
-    cats, conts = tree_columns([c for c in CAT_COLS if c in df.columns], [c for c in CONT_COLS if c in df.columns])
+    cats, conts = model_columns("lgbm")
+    cats, conts = tree_columns([c for c in cats if c in df.columns], [c for c in conts if c in df.columns])
     if not cats and not conts:
         raise DataError("the feature table has none of the feature columns in features.columns",
                         fix="rebuild the features: make features")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.errors import DataError
 from models.common import cli_params as read_params
 from models.common import tuned_params
 
@@ -15,8 +16,7 @@ NAME = "lgbm"
 # a relative error, and an L2 loss on log(Sales) approximates it), many leaves, a low learning
 # rate with enough rounds, and strong column subsampling (the store-level columns are highly
 # redundant, so each tree seeing half of them decorrelates the trees). The learning rate is the
-# knob that trades time for accuracy: 0.05 is the calibration point (about 0.118 with the fast.ai
-# features and 127 leaves); lower it for the last bit of accuracy if you have more than 2 cores.
+# knob that trades time for accuracy: lower it, with more rounds, if you have more than 2 cores.
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "regression",
     "learning_rate": 0.05,
@@ -32,28 +32,31 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "cat_smooth": 10.0,
     "max_cat_threshold": 64,
 }
-# Training-loop settings that are not LightGBM parameters (they go to lgb.train, not params).
-# The recipe's fixed round count: at learning rate 0.05 the pseudo-test RMSPE is flat from about
-# 600 rounds on (docs/RESULTS.md), and every window and the final fit must use the same count.
+# The recipe's fixed round count (it goes to lgb.train, not params): every window and the final
+# fit use the same count, so nothing is chosen on the rows a window scores (docs/RESULTS.md).
 DEFAULT_NUM_BOOST_ROUND = 600
-# The cap of an early-stopped fit (tuning), where the validation set decides when to stop.
-MAX_BOOST_ROUND = 3000
-DEFAULT_EARLY_STOPPING_ROUNDS = 100
 DEFAULT_THREADS = 2
 # Keys that may appear in a params dict (tuning JSON, --params) but steer the loop instead.
-LOOP_KEYS = ("num_boost_round", "early_stopping_rounds")
+LOOP_KEYS = ("num_boost_round",)
+# Keys of LightGBM's own that the fixed-round recipe cannot honour: refused, not ignored.
+REFUSED_KEYS = {
+    "early_stopping_rounds": "every window and the final fit train num_boost_round rounds; set num_boost_round",
+    "early_stopping_round": "every window and the final fit train num_boost_round rounds; set num_boost_round",
+    "num_iterations": "set num_boost_round",
+    "metric": "nothing is evaluated while training; the windows score the predictions",
+}
 
 
 def resolve_params(build_dir: Path, cli_params: str | None,
                    log: Callable[[str], None] = print) -> tuple[dict[str, Any], dict[str, Any], str]:
     """Layer defaults < tuned (``B/tuning/lgbm.json``) < ``--params``.
 
-    Returns ``(lgb_params, loop_settings, source)``, where loop settings hold
-    ``num_boost_round``/``early_stopping_rounds`` and ``source`` says where params came from.
+    Returns ``(lgb_params, loop_settings, source)``, where loop settings hold ``num_boost_round``
+    and ``source`` says where params came from. A key the recipe cannot honour (early stopping,
+    a metric) raises ``DataError`` naming it and what to set instead.
     """
     params = dict(DEFAULT_PARAMS)
-    loop: dict[str, Any] = {"num_boost_round": DEFAULT_NUM_BOOST_ROUND,
-                            "early_stopping_rounds": DEFAULT_EARLY_STOPPING_ROUNDS}
+    loop: dict[str, Any] = {"num_boost_round": DEFAULT_NUM_BOOST_ROUND}
     source = "defaults"
     tuned = load_tuned(build_dir)
     if tuned:
@@ -69,6 +72,12 @@ def resolve_params(build_dir: Path, cli_params: str | None,
         log(f"lgbm: --params override: {json.dumps(extra, sort_keys=True)}")
         params.update(extra)
         source = f"{source}+cli"
+    refused = {k: why for k, why in REFUSED_KEYS.items() if k in params}
+    if refused:
+        raise DataError("LightGBM parameters the recipe cannot honour: "
+                        + "; ".join(f"{k!r} ({why})" for k, why in refused.items()),
+                        column="--params" if cli_params else None,
+                        fix=f"remove them from --params or {build_dir / 'tuning' / 'lgbm.json'}")
     for key in LOOP_KEYS:
         if key in params:
             loop[key] = int(params.pop(key))

@@ -16,6 +16,6 @@ def save_importance_plot(model: LGBMSalesRegressor, path: Path, top: int = 30) -
     fig, ax = plt.subplots(figsize=(7, max(3, 0.28 * len(share) + 1)))
     ax.barh(share.index, share.values, color="tab:green")
     ax.set_xlabel("share of total split gain")
-    ax.set_title(f"LightGBM feature importance (top {len(share)}, {model.best_iteration_} trees)")
+    ax.set_title(f"LightGBM feature importance (top {len(share)}, {model.rounds_} trees)")
     fig.tight_layout()
     save_png(fig, path)

@@ -34,10 +34,9 @@ class LGBMRecipe:
         cats, conts = feature_columns(fit_df)
         pre = make_preprocessor(cats, conts, fit_df)
         self.model_ = LGBMSalesRegressor(self.params, seed=self.seed, num_threads=self.num_threads,
-                                         num_boost_round=self.num_boost_round, early_stopping_rounds=0,
-                                         log_period=0)
+                                         num_boost_round=self.num_boost_round)
         self.model_.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"])
         self.columns_ = (cats, conts)
         return self.model_.predict(lgb_frame(pre, test, cats)), {
-            "rounds": self.model_.best_iteration_, "n_fit": len(fit_df),
+            "rounds": self.model_.rounds_, "n_fit": len(fit_df),
             "fit_seconds": round(self.model_.fit_seconds_, 1)}

@@ -3,12 +3,13 @@
 Model: one embedding per categorical column (width `min(600, round(1.6 * n**0.56))`, overridable
 through `MLPConfig.emb_sizes`), embedding dropout, BatchNorm on the continuous inputs, blocks of
 Linear -> ReLU -> BatchNorm -> Dropout (`layers=[1000, 500]`, `ps=[0.001, 0.01]`,
-`emb_drop=0.04`), and a sigmoid squashed into `(0, 1.2 * max log Sales)`; MSE on log Sales.
+`emb_drop=0.04`), and a sigmoid squashed into `(0, 1.2 * max log Sales)`; MSE on log Sales plus
+`customers_weight` times the MSE of a second output on log Customers.
 
 Training: AdamW with a one-cycle LR (`OneCycleLR`, fast.ai's shape: 25% warm-up, cosine
 annealing, momentum 0.95 -> 0.85 -> 0.95). Rows live in tensors; each epoch shuffles the table
 once and slices it into equal batches, so there is no per-row Python work. The Linear layers run
-under bfloat16 autocast (about 2x the fp32 matmul rate on this AVX-512 BF16 CPU); the output
+under bfloat16 autocast (faster than fp32 on an AVX-512 BF16 CPU, `make bench`); the output
 layer and the loss stay in fp32 (see `network.py`). The embeddings live in one flat parameter
 and dropout touches only the dropped positions (see `network.py` for both, and why).
 
@@ -19,13 +20,12 @@ The recipe (`models.mlp.recipe.MLPRecipe`), the same on every pseudo-test window
    batch size), printing that stretch's RMSPE after every epoch. Nothing is chosen on it: a
    one-cycle schedule has no useful early-stopping point (the LR is only small at its end), and
    the schedule comes from the defaults, `B/tuning/mlp.json` or `--params/--epochs`.
-2. The refits (`MLPConfig.refit`, `MLPConfig.refits`). By default ("continue") the network,
-   preprocessor included, trains `refit_epochs` (2) more one-cycle epochs with the same peak LR
-   and batch on all the train rows of the test stores, once per entry of `refits`: copies of
-   the first fit with seeds seed, seed + 100, ..., a "recent" one seeing the last
-   `recent_days` days twice. "scratch" trains one fresh network and preprocessor with the full
-   schedule instead. The geometric mean of the final networks of all `members` is the window's
-   (or the test's) prediction.
+2. The refits (`MLPConfig.refits`): the network, preprocessor included, trains `refit_epochs`
+   more one-cycle epochs with the same peak LR and batch on all the train rows of the test
+   stores, once per entry of `refits`: copies of the first fit with seeds seed, seed + 100, ...,
+   an "all" one seeing every row once, a "recent" one the last `recent_days` days twice. The
+   geometric mean of the final networks of all `members` is the window's (or the test's)
+   prediction.
 
 API (the CLI makes the same calls): `MLPConfig`, `MLPRecipe` (one window:
 `recipe(train, test, meta)`; `recipe.curves_` for `plot_loss_curves`), `lr_find` and

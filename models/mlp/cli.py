@@ -15,14 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# torch imports its compiler stack (torch._dynamo, ~2 s here) lazily, the first time an
+# torch imports its compiler stack (torch._dynamo, seconds on a small CPU) lazily, the first time an
 # optimizer is built; import it with torch, so that the training times measure training.
 import torch._dynamo  # noqa: F401
 
 from core.cli import run_cli
 from core.seed import seed_everything
 from models.common import cli_params, load_feature_tables, run_stage, training_frames, tuned_params
-from models.mlp.config import MEMBER_RECIPES, REFIT_RECIPES, MLPConfig
+from models.mlp.config import REFIT_KINDS, MLPConfig
 from models.mlp.embeddings import PROJECTIONS, embeddings_of_build
 from models.mlp.lr_find import LRFindResult, lr_find
 from models.mlp.plots import plot_loss_curves, plot_lr_find
@@ -58,8 +58,6 @@ def build_config(build_dir: Path, args: argparse.Namespace) -> tuple[MLPConfig, 
         overrides["threads"] = args.threads
     if args.members:
         overrides["members"] = args.members
-    if args.recipes:
-        overrides["member_recipes"] = args.recipes
     if args.refits:
         overrides["refits"] = args.refits
     if args.no_progress:
@@ -78,10 +76,8 @@ def train_and_predict(build_dir: Path, config: MLPConfig, params_source: str = "
     recipe = MLPRecipe(config)
     extra = {"params_source": params_source, "epochs": config.epochs, "batch_size": config.batch_size,
              "lr": config.lr, "weight_decay": config.weight_decay, "bf16": config.use_bf16,
-             "refit": config.refit,
-             "refit_epochs": config.refit_epochs if config.refit == "continue" else config.epochs,
-             "refit_test_stores_only": config.refit_test_stores_only, "seed": config.seed,
-             "members": config.members, "member_recipes": config.member_recipes, "refits": config.refits}
+             "refit_epochs": config.refit_epochs, "seed": config.seed, "members": config.members,
+             "refits": config.refits}
     summary = run_stage(build_dir, NAME, recipe, extra, log)
     for k, network in enumerate(recipe.finals_):
         network.save(out_dir if k == 0 else out_dir / f"network{k}")
@@ -118,12 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     parser.add_argument("--members", type=int, default=0,
                         help="members averaged: first fits of seeds seed, seed+1, ..., each giving its "
-                             "--refits networks (0: the config's, 1 by default)")
-    parser.add_argument("--recipes", nargs="+", choices=MEMBER_RECIPES, default=None,
-                        help="the members' recipes, cycled over them (default: the config's, continue)")
-    parser.add_argument("--refits", nargs="+", choices=REFIT_RECIPES, default=None,
-                        help="the final networks each member's first fit spawns, e.g. continue continue recent "
-                             "(default: the config's, continue)")
+                             "--refits networks (0: the config's)")
+    parser.add_argument("--refits", nargs="+", choices=REFIT_KINDS, default=None,
+                        help="the final networks each member's first fit spawns, e.g. all recent "
+                             "(default: the config's, all)")
     args = parser.parse_args(argv)
 
     build_dir: Path = args.build_dir

@@ -11,8 +11,7 @@ from typing import Any
 
 from core.io import write_text_atomic
 
-MEMBER_RECIPES = ("continue", "recent", "direct")
-REFIT_RECIPES = ("continue", "recent")
+REFIT_KINDS = ("all", "recent")
 
 
 @dataclass
@@ -20,8 +19,8 @@ class MLPConfig:
     """Hyperparameters of the model and of its training schedule.
 
     Architecture defaults are fast.ai's lesson model (`layers=[1000, 500]`, `ps=[0.001, 0.01]`,
-    `emb_drop=0.04`). The schedule defaults (batch, LR, epochs, weight decay) were chosen on the
-    validation split of the real data for this 2-core CPU; see docs/RESULTS.md.
+    `emb_drop=0.04`). The schedule, the columns and the refits are what won on the pseudo-test
+    windows within `make submit`'s time budget on a 2-core CPU (docs/RESULTS.md).
     """
 
     # --- architecture ---
@@ -51,14 +50,13 @@ class MLPConfig:
     clip_inputs: bool = True        # continuous inputs clipped into the training range
 
     # --- optimisation (AdamW + OneCycleLR) ---
-    # More optimizer steps beat bigger batches on this data; 2 epochs at batch 1024 keep the
-    # first fit plus the refit near a third of fast.ai's time (measurements: docs/RESULTS.md).
+    # More optimizer steps beat bigger batches on this data (docs/RESULTS.md).
     epochs: int = 2
     batch_size: int = 1024
     # Small datasets (the synthetic default, a subsample) get smaller batches so that the one-cycle
     # schedule has at least this many optimizer steps; the LR is scaled by sqrt(batch ratio).
     min_steps: int = 300
-    lr: float = 8.5e-3          # peak LR of the one-cycle schedule (1.2e-2 and 2.4e-2 were worse)
+    lr: float = 8.5e-3          # peak LR of the one-cycle schedule
     weight_decay: float = 0.1   # decoupled (AdamW), applied to every parameter like fast.ai
     pct_start: float = 0.25     # fast.ai's fit_one_cycle warm-up fraction
     div_factor: float = 25.0    # initial LR = lr / div_factor
@@ -67,40 +65,18 @@ class MLPConfig:
     beta2: float = 0.99
     eps: float = 1e-5
 
-    # --- final fit (train + validation, for the test predictions) ---
-    # "continue": the validated network trains `refit_epochs` more one-cycle epochs on train +
-    # validation rows, keeping its preprocessor. "scratch": a fresh network and preprocessor
-    # with the full schedule (`epochs`). "continue" is as accurate at half the refit's time
-    # (docs/RESULTS.md). Two refit epochs instead of one: -0.0010 for single networks and
-    # -0.0008 for three averaged ones on the windows, at 6 s more per refit (docs/RESULTS.md, "Refits").
-    refit: str = "continue"
+    # --- final fit (for the test predictions) ---
+    # The validated network trains `refit_epochs` more one-cycle epochs on all the train rows of
+    # the test stores, keeping its preprocessor (docs/RESULTS.md, "Refits").
     refit_epochs: int = 2
-    # The refit trains on the stores of the test set only: the other stores' rows cannot change a
-    # test prediction except through shared weights, they are ~20% of the rows, and dropping them
-    # cost nothing beyond the seed spread (docs/RESULTS.md).
-    refit_test_stores_only: bool = True
-    # Members averaged (first-fit seeds seed, seed + 1, ...; each gives the networks of `refits`
-    # below; geometric mean over all networks). The 3rd place averaged 10 networks;
-    # docs/RESULTS.md has the window score against the number of members.
-    members: int = 1
-    # How member k trains: member_recipes[k % len(member_recipes)].
-    # "continue": the first fit, then the refit above;
-    # "recent":   the same, with the rows of the last `recent_days` days of each training frame
-    #             counted twice (the test comes after them);
-    # "direct":   one fresh network, `epochs + refit_epochs` epochs on the refit rows, no first fit.
-    # Cycling all three gained 0.0008 on the windows' mean against three seeds of "continue",
-    # less than the spread of three-member scores (0.0012), so the default is "continue" only
-    # (docs/RESULTS.md). "recent" as a refit (`refits` below) costs less and gains more.
-    member_recipes: list[str] = field(default_factory=lambda: ["continue"])
+    # Members averaged: first fits of seeds seed, seed + 1, ...; each gives the networks of
+    # `refits` below; the prediction is the geometric mean over all networks.
+    members: int = 2
+    # The final networks one first fit spawns: refit j continues a copy of the first fit with seed
+    # `seed + k + 100 * j` (its row order and dropout) on the refit rows once ("all") or with the
+    # last `recent_days` days counted twice ("recent"). ["all", "recent"] costs a refit more.
+    refits: list[str] = field(default_factory=lambda: ["all"])
     recent_days: int = 365
-    # The final networks one first fit spawns ("continue" and "recent" members): refit j continues
-    # a copy of the first fit with seed `seed + k + 100 * j` (its row order and dropout), on the
-    # refit rows ("continue") or on them with the last `recent_days` days counted twice
-    # ("recent"). A refit costs under half a first fit, and refits that start from one first
-    # fit still differ enough to average: two members x ["continue", "recent"] beat three
-    # members x ["continue"] on the windows at about the same cost (docs/RESULTS.md, "Refits"),
-    # but `make submit` keeps one refit to stay within 10 minutes when the machine is slow.
-    refits: list[str] = field(default_factory=lambda: ["continue"])
 
     # --- runtime ---
     seed: int = 42
@@ -118,20 +94,11 @@ class MLPConfig:
             raise ValueError(f"ps has {len(self.ps)} entries but layers has {len(self.layers)}")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2 (BatchNorm needs 2 rows)")
-        if self.refit not in ("continue", "scratch"):
-            raise ValueError(f"refit must be 'continue' or 'scratch', got {self.refit!r}")
         if self.members < 1:
             raise ValueError(f"members must be >= 1, got {self.members}")
-        unknown = [r for r in self.member_recipes if r not in MEMBER_RECIPES]
-        if not self.member_recipes or unknown:
-            raise ValueError(f"member_recipes must be a non-empty list of {MEMBER_RECIPES}, "
-                             f"got {self.member_recipes!r}")
-        unknown = [r for r in self.refits if r not in REFIT_RECIPES]
+        unknown = [r for r in self.refits if r not in REFIT_KINDS]
         if not self.refits or unknown:
-            raise ValueError(f"refits must be a non-empty list of {REFIT_RECIPES}, got {self.refits!r}")
-        if self.refit == "scratch" and self.refits != ["continue"]:
-            raise ValueError(f"refits={self.refits!r} continue the first fit, but refit='scratch' trains a "
-                             "fresh network instead: use refit='continue' or refits=['continue']")
+            raise ValueError(f"refits must be a non-empty list of {REFIT_KINDS}, got {self.refits!r}")
         if self.members > 100 and len(self.refits) > 1:
             raise ValueError(f"members={self.members} with {len(self.refits)} refits: refit seeds step by 100, "
                              "so members must stay <= 100")
@@ -144,10 +111,6 @@ class MLPConfig:
         if self.device != "auto" and not (self.device == "cpu" or self.device.split(":")[0] == "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         self.beta1_range = tuple(self.beta1_range)  # JSON gives lists
-
-    def member_recipe(self, k: int) -> str:
-        """The recipe member k (0-based) trains by: `member_recipes`, cycled."""
-        return self.member_recipes[k % len(self.member_recipes)]
 
     def n_outputs(self) -> int:
         """The network's outputs: log Sales, and log Customers when `customers_weight` > 0."""

@@ -35,8 +35,9 @@ class SparseDropout(nn.Module):
     """Dropout that draws only the dropped positions and touches only them while training.
 
     Why: `nn.Dropout` draws one random number per activation and multiplies every activation by
-    a mask, forward and backward; with fast.ai's p = 0.001..0.04, 96-99.9% of that work changes
-    nothing, and on this CPU it cost as much as a third of the matmuls.
+    a mask, forward and backward; with fast.ai's small p almost all of that work changes
+    nothing, and on a small CPU it costs a large share of the matmuls' time (docs/RESULTS.md,
+    "Measurements the code relies on").
     How: draw K ~ Poisson(n * lam) positions uniformly with replacement, lam = -ln(1 - p); the
     number of hits of each position is then an independent Poisson(lam), so each activation is
     dropped independently with probability 1 - exp(-lam) = p, exactly as iid Bernoulli(p).
@@ -76,11 +77,12 @@ class EmbeddingTables(nn.Module):
 
     `forward(x_cat int [n, n_cat]) -> float [n, sum(dims)]`, the same values and gradients as
     concatenating `nn.Embedding(card_j, dim_j)(x_cat[:, j])` over the columns (tested).
-    Why: 22 `nn.Embedding`s plus `torch.cat` cost ~3 ms of a ~25 ms step at batch 1024 on this
-    CPU, mostly in `nn.Embedding`'s backward, which sorts the indices at ~0.13 ms per call
-    whatever the table size. Here one flat index, one `index_select` and (backward) one
-    `index_add_` do the same work in ~1.5 ms, and the optimizer updates one tensor instead of 22.
-    int32 codes make the index arithmetic ~25% cheaper than int64 (both are accepted).
+    Why: one `nn.Embedding` per column plus `torch.cat` cost a noticeable share of a CPU step,
+    mostly in `nn.Embedding`'s backward, which sorts the indices on every call whatever the
+    table size. Here one flat index, one `index_select` and (backward) one `index_add_` do the
+    same work in about half the time, and the optimizer updates one tensor instead of one per
+    column. int32 codes make the index arithmetic cheaper than int64 (both are accepted).
+    Timings: docs/RESULTS.md, "Measurements the code relies on".
     """
 
     def __init__(self, cardinalities: Sequence[int], dims: Sequence[int]) -> None:

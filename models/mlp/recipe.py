@@ -20,36 +20,26 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def recent_twice(df: pd.DataFrame, days: int) -> pd.DataFrame:
-    """``df`` with its rows of the last ``days`` days (by ``Date``) appended once more."""
-    return df.iloc[recent_rows(df, days).numpy()].reset_index(drop=True)
-
-
 def recent_positions(df: pd.DataFrame, days: int) -> np.ndarray:
     """Positions of ``df``'s rows from its last ``days`` days (by ``Date``)."""
     return np.flatnonzero((df["Date"] > df["Date"].max() - pd.Timedelta(days=days)).to_numpy())
 
 
 def recent_rows(df: pd.DataFrame, days: int) -> torch.Tensor:
-    """An epoch's rows of ``df`` with the last ``days`` days counted twice (``fit_network``'s ``rows``),
-    in ``recent_twice``'s order: every row, then the recent ones again."""
+    """An epoch's rows of ``df`` with the last ``days`` days counted twice (``fit_network``'s ``rows``):
+    every row, then the recent ones again."""
     return torch.from_numpy(np.concatenate([np.arange(len(df)), recent_positions(df, days)]).astype(np.int64))
 
 
 class MLPRecipe:
     """The MLP's recipe for ``models.common.run_stage`` (see the package docstring).
 
-    For each of ``config.members`` members (first-fit seeds ``seed``, ``seed + 1``, ...), the
-    "continue" recipe is:
+    For each of ``config.members`` members (first-fit seeds ``seed``, ``seed + 1``, ...):
     1. ``config.epochs`` one-cycle epochs on the table's train part up to its last test-length
        stretch, whose RMSPE is logged after each epoch (monitoring only: nothing is chosen on it);
     2. the refits: one final network per entry of ``config.refits``, each a copy of the first
-       fit that continues ``refit_epochs`` epochs on all of the train part (the test stores' rows
-       with ``refit_test_stores_only``), "recent" ones with the last ``recent_days`` days counted
-       twice; or one fresh network trained on those rows (``refit="scratch"``).
-    Member k follows ``config.member_recipes[k % len]``: "recent" is "continue" with the last
-    ``recent_days`` days of both frames counted twice, "direct" skips step 1 and trains one fresh
-    network ``epochs + refit_epochs`` epochs on the refit rows.
+       fit that trains ``refit_epochs`` more epochs on all the train rows of the test stores,
+       "recent" ones with the last ``recent_days`` days counted twice.
     The prediction is the final networks' geometric mean (their mean on the log scale they are
     trained on). The networks stay in ``finals_`` (``final_`` is the first), member by member,
     with ``member_of_[i]`` the member of network i; their predictions are in
@@ -62,23 +52,16 @@ class MLPRecipe:
     def __call__(self, train_df: Any, test_df: Any, meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         fit_df, inner_df = training_frames(train_df, meta)
         all_df = fit_frame(train_df)
-        if self.config.refit_test_stores_only:
-            in_test = all_df["Store"].isin(test_df["Store"].unique())
-            if not in_test.any():
-                raise DataError("no test store has a training row", column="Store",
-                                fix="rebuild the features from a train.csv and a test.csv of the same competition")
-            all_df = all_df[in_test].reset_index(drop=True)
+        # Other stores' rows cannot change a test prediction except through shared weights.
+        in_test = all_df["Store"].isin(test_df["Store"].unique())
+        if not in_test.any():
+            raise DataError("no test store has a training row", column="Store",
+                            fix="rebuild the features from a train.csv and a test.csv of the same competition")
+        all_df = all_df[in_test].reset_index(drop=True)
         finals, log_preds, infos, member_of = [], [], [], []
-        kinds = [self.config.member_recipe(k) for k in range(self.config.members)]
-        if "recent" in kinds:  # built once for every "recent" member
-            recent_fit = recent_twice(fit_df, self.config.recent_days)
-        for k, kind in enumerate(kinds):
+        for k in range(self.config.members):
             config = self.config.with_params({"seed": self.config.seed + k})
-            if kind == "direct":
-                nets, info, curves = self._fit_direct(config, all_df)
-            else:
-                nets, info, curves = self._fit_member(config, recent_fit if kind == "recent" else fit_df,
-                                                      inner_df, all_df, meta, recent_member=kind == "recent")
+            nets, info, curves = self._fit_member(config, fit_df, inner_df, all_df, meta)
             for net in nets:
                 finals.append(net)
                 log_preds.append(net.predict_log(test_df))
@@ -89,52 +72,35 @@ class MLPRecipe:
         self.finals_, self.final_, self.member_of_ = finals, finals[0], member_of
         self.member_predictions_ = [np.exp(p) for p in log_preds]
         info = {key: round(sum(i[key] for i in infos), 1) for key in ("first_fit_seconds", "refit_seconds")}
-        info.update(members=len(kinds), networks=len(finals), member_recipes=kinds,
+        info.update(members=self.config.members, networks=len(finals),
                     monitor_rmspe=[i["monitor_rmspe"] for i in infos], refit_rows=len(all_df))
         return np.exp(np.mean(log_preds, axis=0)), info
 
     @staticmethod
-    def _fit_direct(config: MLPConfig, all_df: Any) -> tuple[list[MLPRegressor], dict[str, Any], dict[str, Any]]:
-        """The "direct" member: one fresh network trains the whole schedule on the refit rows."""
-        epochs = config.epochs + config.refit_epochs
-        final = MLPRegressor(config.with_params({"epochs": epochs})).fit(all_df)
-        log(f"mlp: seed {config.seed}: direct fit, {epochs} epochs on {len(all_df):,} rows, "
-            f"{final.fit_seconds_:.1f} s (no first fit, nothing to monitor)")
-        curves = {f"direct fit ({len(all_df):,} rows)": {
-            "step_loss": final.step_loss_, "step_lr": final.step_lr_, "epochs": final.history_}}
-        return [final], {"first_fit_seconds": final.fit_seconds_, "refit_seconds": 0.0, "monitor_rmspe": None}, curves
-
-    @staticmethod
-    def _fit_member(config: MLPConfig, fit_df: Any, inner_df: Any, all_df: Any, meta: dict[str, Any],
-                    recent_member: bool = False) -> tuple[list[MLPRegressor], dict[str, Any], dict[str, Any]]:
+    def _fit_member(config: MLPConfig, fit_df: Any, inner_df: Any, all_df: Any, meta: dict[str, Any]
+                    ) -> tuple[list[MLPRegressor], dict[str, Any], dict[str, Any]]:
         reg = MLPRegressor(config).fit(fit_df, inner_df)
         inner = rmspe(inner_df["Sales"].to_numpy(), reg.predict(inner_df))
         curves = {f"first fit ({len(fit_df):,} rows)": {
             "step_loss": reg.step_loss_, "step_lr": reg.step_lr_, "epochs": reg.history_}}
         first_seconds = reg.fit_seconds_
-        stores = f"the {all_df['Store'].nunique():,} test stores' " if config.refit_test_stores_only else ""
         t0 = time.perf_counter()
-        if config.refit == "scratch":
-            finals = [MLPRegressor(config).fit(recent_twice(all_df, config.recent_days) if recent_member else all_df)]
-            labels = [f"a fresh network, {len(all_df):,} rows"]
-            summary = f"a fresh network, {config.epochs} epochs on {stores}{len(all_df):,} rows"
-        else:
-            # The refit rows become tensors once, through the first fit's preprocessor, for all refits.
-            data = reg.tensors(all_df)
-            recent = recent_rows(all_df, config.recent_days) if recent_member or "recent" in config.refits else None
-            finals, labels = [], []
-            for j, how in enumerate(config.refits):
-                # Copies first: the first fit itself becomes the last refit.
-                net = reg if j == len(config.refits) - 1 else copy.deepcopy(reg)
-                if j:
-                    net.config = config.with_params({"seed": config.seed + 100 * j})
-                rows = recent if recent_member or how == "recent" else None
-                net.fit_more(data, config.refit_epochs, rows=rows)
-                finals.append(net)
-                labels.append(f"{how}, seed {net.config.seed}, {len(data if rows is None else rows):,} rows an epoch")
-            summary = (f"the network continues {config.refit_epochs} epoch(s) on {stores}{len(all_df):,} rows, "
-                       f"as {len(finals)} refit(s): " + "; ".join(
-                           f"{label} {net.fit_seconds_:.1f} s" for label, net in zip(labels, finals)))
+        # The refit rows become tensors once, through the first fit's preprocessor, for all refits.
+        data = reg.tensors(all_df)
+        recent = recent_rows(all_df, config.recent_days) if "recent" in config.refits else None
+        finals, labels = [], []
+        for j, how in enumerate(config.refits):
+            # Copies first: the first fit itself becomes the last refit.
+            net = reg if j == len(config.refits) - 1 else copy.deepcopy(reg)
+            if j:
+                net.config = config.with_params({"seed": config.seed + 100 * j})
+            rows = recent if how == "recent" else None
+            net.fit_more(data, config.refit_epochs, rows=rows)
+            finals.append(net)
+            labels.append(f"{how}, seed {net.config.seed}, {len(data if rows is None else rows):,} rows an epoch")
+        summary = (f"the network trains {config.refit_epochs} more epoch(s) on the "
+                   f"{all_df['Store'].nunique():,} test stores' {len(all_df):,} rows, as {len(finals)} refit(s): "
+                   + "; ".join(f"{label} {net.fit_seconds_:.1f} s" for label, net in zip(labels, finals)))
         refit_seconds = time.perf_counter() - t0
         for net, label in zip(finals, labels):
             curves[f"refit: {label}"] = {

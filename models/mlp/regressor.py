@@ -12,10 +12,9 @@ import torch
 
 from core.io import write_text_atomic, write_with
 from core.seed import seed_everything
-from features.candidates import LAGGED_LEVEL_COLS, history_span_columns
-from features.columns import CAT_COLS, CONT_COLS, ORDINAL_CAT_COLS
-from features.families import HISTORY_COLS
+from features.columns import ORDINAL_CAT_COLS, model_columns
 from features.preprocess import TabularPreprocessor
+from features.registry import DEFAULT_FAMILIES
 from models.mlp.config import MLPConfig
 from models.mlp.network import TabularModel, emb_size_rule
 from models.mlp.training import (
@@ -31,26 +30,25 @@ from models.mlp.training import (
 TARGET = "Sales"
 
 
-# Some features are NaN only at the edges of the data: the closure features where a data gap
-# or the end of the table comes first (DaysUntilClosed NaN on 0.03% of training rows but 14% of
-# validation rows; DaysUntilRefurb 2.6% vs 99.9%). With a `<col>_na` flag for each, the MLP
-# extrapolated through flags it had barely seen (BatchNorm scales a 0.03% flag to ~60 standard
-# deviations) and predicted 6x Sales for whole stores. MLPConfig's defaults therefore flag NaN
-# only for columns NaN on >= 1% of training rows and clip every input into its training range.
-# Sales and customer levels span an order of magnitude between stores; the target is log Sales,
-# so these enter as log1p, where "twice the history" is the same step for every store.
-# Sales and customer levels (and their spreads) span orders of magnitude across stores: the
-# network sees their logs. Ratios (sales per customer, trends) stay as they are.
-MLP_LOG_COLS = ([c for c in HISTORY_COLS if c != "HistSalesPerCust"]
-                + [c for c in history_span_columns() if "Trend" not in c]
-                + [c for c in LAGGED_LEVEL_COLS if c != "LagHorizon"] + ["CompetitionDistance"])
+# Some features are NaN only at the edges of the data: the closure features where a data gap or
+# the end of the table comes first, rarely in training and often in a window. With a `<col>_na`
+# flag for each, the MLP extrapolated through flags it had barely seen (BatchNorm scales a rare
+# flag to tens of standard deviations) and predicted several times the Sales of whole stores
+# (docs/RESULTS.md, "Measurements the code relies on"). MLPConfig's defaults therefore flag NaN
+# only for columns NaN on a minimum share of training rows and clip every input into its
+# training range.
+# Sales and customer levels (and their spreads) span orders of magnitude across stores; the target
+# is log Sales, so these enter as log1p, where "twice the history" is the same step for every
+# store (FamilySpec.log_cols). Ratios (sales per customer, trends) stay as they are.
+MLP_LOG_COLS = [c for f in DEFAULT_FAMILIES for c in f.log_cols] + ["CompetitionDistance"]
 
 
 def _default_columns(df: pd.DataFrame, config: MLPConfig) -> tuple[list[str], list[str]]:
     """features.columns' lists, filtered to what the frame has (external tables are optional).
     With `ordinal_numbers` the ordered categories are continuous inputs too."""
-    conts = CONT_COLS + (ORDINAL_CAT_COLS if config.ordinal_numbers else [])
-    return [c for c in CAT_COLS if c in df.columns], [c for c in conts if c in df.columns]
+    cats, conts = model_columns("mlp")
+    conts = conts + (ORDINAL_CAT_COLS if config.ordinal_numbers else [])
+    return [c for c in cats if c in df.columns], [c for c in conts if c in df.columns]
 
 
 def _make_preprocessor(cat_cols: list[str], cont_cols: list[str], config: MLPConfig) -> Any:

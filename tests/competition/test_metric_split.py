@@ -1,14 +1,12 @@
-"""RMSPE variants against hand-computed values, and the time split."""
+"""RMSPE against hand-computed values, and the time split."""
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from competition.metric import lgb_rmspe, rmspe, rmspe_log, torch_rmspe
+from competition.metric import rmspe
 from competition.split import validation_split
 
 
@@ -24,22 +22,6 @@ def test_rmspe_perfect_and_errors() -> None:
         rmspe([0, 0], [1, 2])
     with pytest.raises(ValueError, match="shape"):
         rmspe([1, 2], [1])
-
-
-def test_log_lgb_and_torch_variants_agree() -> None:
-    y = np.array([120.0, 80.0, 300.0])
-    p = np.array([100.0, 90.0, 310.0])
-    expected = math.sqrt(((20 / 120) ** 2 + (10 / 80) ** 2 + (10 / 300) ** 2) / 3)
-    assert rmspe_log(np.log(y), np.log(p)) == pytest.approx(expected)
-
-    class FakeDataset:
-        def get_label(self) -> np.ndarray:
-            return np.log(y)
-
-    name, value, higher = lgb_rmspe(np.log(p), FakeDataset())
-    assert (name, higher) == ("rmspe", False) and value == pytest.approx(expected)
-    t = torch_rmspe(torch.tensor([120.0, 80.0, 300.0, 0.0]), torch.tensor([100.0, 90.0, 310.0, 5.0]))
-    assert float(t) == pytest.approx(expected, rel=1e-6)
 
 
 def test_validation_split_last_n_dates_no_overlap() -> None:

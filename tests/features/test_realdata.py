@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments.candidates import CANDIDATE_FAMILIES
 from features.cli import build
 from features.columns import CAT_COLS, CONT_COLS
-from features.pipeline import EXTRA_FAMILIES, build_features
+from features.pipeline import build_features
+from features.registry import DEFAULT_FAMILIES
 
 from .fastai_reference import reference
 
@@ -154,8 +156,8 @@ def test_no_leakage(real_data, real_build):
     changed = replace(real_data, train=tr.assign(Sales=sales, Customers=cust))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a_tr, a_te = build_features(real_data, vs, families=list(EXTRA_FAMILIES))
-        b_tr, b_te = build_features(changed, vs, families=list(EXTRA_FAMILIES))
+        a_tr, a_te = build_features(real_data, vs, families=DEFAULT_FAMILIES + CANDIDATE_FAMILIES)
+        b_tr, b_te = build_features(changed, vs, families=DEFAULT_FAMILIES + CANDIDATE_FAMILIES)
     feats = [c for c in a_tr.columns if c not in ("Sales", "Customers")]
     assert list(a_tr.columns) == list(b_tr.columns)
     changed_tr = [c for c in feats if not same(a_tr[c], b_tr[c])]

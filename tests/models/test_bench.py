@@ -49,8 +49,8 @@ def test_update_readme_replaces_only_the_section(tmp_path: Path) -> None:
 
 
 def test_model_args_reach_each_model_as_make_gives_them() -> None:
-    parsed = parse_model_args(["mlp=--seed 42 --members 2 --refits continue recent", "lgbm=--threads 2", "baseline="])
-    assert parsed == {"mlp": ["--seed", "42", "--members", "2", "--refits", "continue", "recent"],
+    parsed = parse_model_args(["mlp=--seed 42 --members 2 --refits all recent", "lgbm=--threads 2", "baseline="])
+    assert parsed == {"mlp": ["--seed", "42", "--members", "2", "--refits", "all", "recent"],
                       "lgbm": ["--threads", "2"], "baseline": []}
     with pytest.raises(ValueError, match="NAME=ARGS"):
         parse_model_args(["--members 2"])

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
-from competition.metric import lgb_rmspe, rmspe
+from competition.metric import rmspe
 from core.cli import run_cli
 from core.errors import DataError
 from features.columns import ORDINAL_CAT_COLS
@@ -47,10 +46,8 @@ FAST = {"learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20}
 def fit_fast(frames: dict, seed: int = 0, **params: object):
     # One thread: the test machine's cores are shared, and OpenMP threads that wait on each other
     # under contention make a 1-second fit take a minute.
-    model = LGBMSalesRegressor({**DEFAULT_PARAMS, **FAST, **params}, seed=seed, num_boost_round=400,
-                               early_stopping_rounds=30, log_period=0, num_threads=1)
-    return model.fit(frames["X_fit"], frames["fit"]["Sales"],
-                     eval_set=(frames["X_valid"], frames["valid"]["Sales"]))
+    model = LGBMSalesRegressor({**DEFAULT_PARAMS, **FAST, **params}, seed=seed, num_boost_round=150, num_threads=1)
+    return model.fit(frames["X_fit"], frames["fit"]["Sales"])
 
 
 def test_categoricals_reach_lightgbm_as_category_dtype(frames: dict) -> None:
@@ -84,20 +81,15 @@ def test_beats_the_median_baseline_by_far(frames: dict) -> None:
     # The noise is 4% (lognormal sigma 0.04): a good model gets close to it.
     assert score < 0.06
     assert score < 0.7 * baseline
-    # The early-stopping score is the RMSPE of the best iteration's predictions.
-    assert model.best_score_ == pytest.approx(score, rel=1e-6)
-    assert 1 <= model.best_iteration_ < 400
+    # Every round is kept: the windows and the final fit train the same fixed count.
+    assert model.rounds_ == 150 == model.booster_.num_trees()
 
 
-def test_feval_is_rmspe_on_the_log_target(frames: dict) -> None:
-    y = frames["valid"]["Sales"].to_numpy(dtype=float)
-    ds = lgb.Dataset(frames["X_valid"], label=np.log(y)).construct()
-    name, value, higher_better = lgb_rmspe(np.log(y * 1.1), ds)
-    assert (name, higher_better) == ("rmspe", False)
-    assert value == pytest.approx(0.1, rel=1e-6)  # labels are stored as float32
-    model = fit_fast(frames)
-    assert set(model.evals_result_) == {"valid"}
-    assert list(model.evals_result_["valid"]) == ["rmspe"]
+def test_callbacks_see_every_round(frames: dict) -> None:
+    rounds: list[int] = []
+    LGBMSalesRegressor({**DEFAULT_PARAMS, **FAST}, seed=0, num_boost_round=7, num_threads=1).fit(
+        frames["X_fit"], frames["fit"]["Sales"], callbacks=[lambda env: rounds.append(env.iteration)])
+    assert rounds == list(range(7))
 
 
 def test_same_seed_same_predictions_other_seed_differs(frames: dict) -> None:
@@ -176,7 +168,7 @@ def test_window_predictions_never_see_their_window(build_dir: Path) -> None:
 def test_cli_without_tuning_says_defaults(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params, loop, source = resolve_params(build_dir, None)
     assert source == "defaults" and "no tuned parameters" in capsys.readouterr().out
-    assert loop == {"num_boost_round": 600, "early_stopping_rounds": 100}
+    assert loop == {"num_boost_round": 600}
     assert params["objective"] == "regression"
 
 
@@ -186,6 +178,14 @@ def test_bad_params_json_exits_2(build_dir: Path, capsys: pytest.CaptureFixture[
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--params is neither a file nor valid JSON" in err and "Traceback" not in err
+
+
+def test_early_stopping_in_params_is_refused_not_ignored(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, ["--build-dir", str(build_dir), "--params", '{"early_stopping_rounds": 50}'])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'early_stopping_rounds'" in err and "set num_boost_round" in err and "Traceback" not in err
 
 
 def test_params_from_a_file(build_dir: Path, tmp_path: Path) -> None:

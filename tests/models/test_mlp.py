@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,9 @@ import pytest
 import torch
 
 from competition.metric import rmspe
+from models.common import load_feature_tables, training_frames
 from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
-from models.mlp.bench import ROSSMANN_CARDINALITIES, ROSSMANN_N_CONT, bench_epoch
+from models.mlp.bench import bench_epoch, matmul_gflops
 from models.mlp.network import EmbeddingTables, SparseDropout
 from models.mlp.training import TensorData, effective_batch_size, fit_network, resolve_device, train_step
 
@@ -295,17 +297,21 @@ def test_device_setting(frames: tuple, tmp_path) -> None:
     np.testing.assert_array_equal(load(tmp_path).predict(valid), reg.predict(valid))
 
 
-def test_bench_epoch_reports_rows_time_and_flops() -> None:
+def test_bench_epoch_reports_rows_time_and_flops(feature_build: Path) -> None:
     cfg = MLPConfig(layers=[32, 16], ps=[0.0, 0.0], batch_size=256, threads=1)
-    res = bench_epoch(config=cfg, n_rows=3000)
+    res = bench_epoch(feature_build, config=cfg, n_rows=3000)
     assert res.rows == 3000 and res.seconds > 0 and res.batch_size == 256
-    # FLOPs: 3 matmuls (forward, input grad, weight grad) of 2 * in * out per Linear per row.
-
-    width = sum(emb_size_rule(n) for n in ROSSMANN_CARDINALITIES) + ROSSMANN_N_CONT
+    # FLOPs: 3 matmuls (forward, input grad, weight grad) of 2 * in * out per Linear per row; the
+    # input is every embedding plus the continuous columns of the build's features.
+    train_df, _, meta = load_feature_tables(feature_build)
+    reg = MLPRegressor(cfg)
+    data = reg.prepare(training_frames(train_df, meta)[0].iloc[:3000])
+    width = sum(reg.emb_dims_) + data.conts.shape[1]
     # The head has two outputs: log Sales and the auxiliary log Customers (MLPConfig.customers_weight).
     assert res.flops == 3000 * 6 * (width * 32 + 32 * 16 + 16 * 2)
     assert res.gflops == pytest.approx(res.flops / res.seconds / 1e9)
     assert "rows/s" in str(res) and res.device == "cpu"
+    assert matmul_gflops(n=128, repeats=3) > 0
 
 
 def test_small_data_gets_smaller_batches_and_a_scaled_lr() -> None:
@@ -329,8 +335,9 @@ def test_fit_more_continues_the_fitted_network(frames: tuple, fitted: MLPRegress
     np.testing.assert_array_equal(fitted.predict(valid), before)
     with pytest.raises(RuntimeError, match="call fit first"):
         MLPRegressor(small_config()).fit_more(train, epochs=1)
-    with pytest.raises(ValueError, match="refit must be"):
-        small_config(refit="warm")
+    # A params file from before the refit options went says which name is unknown.
+    with pytest.raises(ValueError, match="unknown MLP parameter 'refit'"):
+        small_config().with_params({"refit": "scratch"})
 
 
 def test_inputs_unseen_in_training_do_not_make_the_network_extrapolate(frames: tuple) -> None:

@@ -13,15 +13,13 @@ from competition.metric import rmspe
 from models.common import fit_frame, load_feature_tables, load_windows, training_frames
 from models.mlp import MLPConfig, load
 from models.mlp.cli import main
-from models.mlp.members import main as members_main
-from models.mlp.members import member_curve, to_markdown
-from models.mlp.recipe import MLPRecipe, recent_twice
+from models.mlp.recipe import MLPRecipe, recent_rows
 from models.mlp.regressor import MLPRegressor
 from models.mlp.training import TensorData, fit_network
 from tests.models.feature_build import write_feature_build
 
 FAST = ["--seed", "5", "--epochs", "6", "--threads", "1", "--no-progress",
-        "--params", json.dumps({"layers": [64, 32], "batch_size": 64, "lr": 1e-2})]
+        "--params", json.dumps({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "members": 1})]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +86,6 @@ def test_refit_trains_on_the_test_stores_only(build_dir: Path, capsys) -> None:
     train_df, _, meta = load_feature_tables(build_dir)
     full = fit_frame(train_df)
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
-    assert record["refit_test_stores_only"] is True
     assert record["final"]["refit_rows"] == int((full["Store"] > 3).sum()) < len(full)
     assert "on the 9 test stores'" in capsys.readouterr().out
     # The windows' tests hold stores 1-3 too (this fixture's windows cover every store).
@@ -96,18 +93,11 @@ def test_refit_trains_on_the_test_stores_only(build_dir: Path, capsys) -> None:
     assert set(valid["Store"]) >= {1, 2, 3}
 
 
-@pytest.mark.parametrize("mode", ["continue", "scratch"])
-def test_refit_modes(build_dir: Path, mode: str, capsys) -> None:
-    params = json.loads(FAST[FAST.index("--params") + 1]) | {"refit": mode}
-    args = [a for a in FAST if a not in ("--params", FAST[FAST.index("--params") + 1])]
-    assert run(build_dir, *args, "--params", json.dumps(params)) == 0
+def test_the_refit_continues_the_first_fit(build_dir: Path, capsys) -> None:
+    assert run(build_dir, *FAST) == 0
     out = capsys.readouterr().out
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
-    assert record["refit"] == mode
-    if mode == "continue":
-        assert "continues 2 epoch(s)" in out and record["refit_epochs"] == 2
-    else:
-        assert "a fresh network, 6 epochs" in out and record["refit_epochs"] == 6
+    assert "trains 2 more epoch(s)" in out and record["refit_epochs"] == 2 and record["refits"] == ["all"]
     history = json.loads((build_dir / "models" / "mlp" / "history.json").read_text())["epochs"]
     assert len(history) == record["refit_epochs"]
 
@@ -117,7 +107,7 @@ def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     exactly the single network of seed s, and the CLI saves every member."""
     fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 3, "threads": 1, "progress": False, "seed": 5}
     t = next(load_windows(build_dir))
-    single, _ = MLPRecipe(MLPConfig().with_params(fast))(t.train, t.test, t.meta)
+    single, _ = MLPRecipe(MLPConfig().with_params({**fast, "members": 1}))(t.train, t.test, t.meta)
     recipe = MLPRecipe(MLPConfig().with_params({**fast, "members": 2}))
     pred, info = recipe(t.train, t.test, t.meta)
     first, second = recipe.member_predictions_
@@ -125,55 +115,29 @@ def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     assert pred == pytest.approx(np.sqrt(first * second), rel=1e-9)
     assert info["members"] == 2 and len(info["monitor_rmspe"]) == 2
     params = json.dumps({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "members": 2})
-    assert run(build_dir, "--seed", "5", "--epochs", "2", "--threads", "1", "--no-progress", "--params", params,
-               "--recipes", "continue", "direct") == 0
+    assert run(build_dir, "--seed", "5", "--epochs", "2", "--threads", "1", "--no-progress", "--params", params) == 0
     assert (build_dir / "models" / "mlp" / "weights.pt").exists()
     assert (build_dir / "models" / "mlp" / "network1" / "weights.pt").exists()
     record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
-    assert record["members"] == 2 and record["member_recipes"] == ["continue", "direct"]
-    assert all(w["member_recipes"] == ["continue", "direct"] for w in record["windows"])
+    assert record["members"] == 2 and record["final"]["networks"] == 2
+    assert all(w["networks"] == 2 for w in record["windows"])
 
 
-def test_recent_twice_counts_the_last_days_twice() -> None:
+def test_recent_rows_count_the_last_days_twice() -> None:
     dates = pd.date_range("2015-01-01", periods=10)
-    out = recent_twice(pd.DataFrame({"Date": dates, "Sales": np.arange(10)}), days=3)
-    counts = out["Date"].value_counts()
-    assert len(out) == 13 and (counts[dates[-3:]] == 2).all() and (counts[dates[:-3]] == 1).all()
-
-
-def test_member_recipes_cycle_and_a_direct_member_fits_the_refit_rows_once(build_dir: Path) -> None:
-    fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "refit_epochs": 1, "threads": 1,
-            "progress": False, "seed": 5}
-    t = next(load_windows(build_dir))
-    recipes = ["continue", "recent", "direct"]
-    recipe = MLPRecipe(MLPConfig().with_params({**fast, "members": 4, "member_recipes": recipes}))
-    pred, info = recipe(t.train, t.test, t.meta)
-    assert info["member_recipes"] == ["continue", "recent", "direct", "continue"]
-    assert info["monitor_rmspe"][2] is None and all(v > 0 for k, v in enumerate(info["monitor_rmspe"]) if k != 2)
-    # "direct" (seed 7): one fresh network, epochs + refit_epochs epochs on the test stores' rows.
-    rows = fit_frame(t.train)
-    rows = rows[rows["Store"].isin(t.test["Store"].unique())].reset_index(drop=True)
-    direct = MLPRegressor(MLPConfig().with_params({**fast, "seed": 7, "epochs": 3})).fit(rows)
-    assert recipe.member_predictions_[2] == pytest.approx(direct.predict(t.test), rel=1e-6)
-    assert len(recipe.finals_[2].history_) == 3
-    # "recent" (seed 6) learns from other rows than "continue" of the same seed.
-    plain, _ = MLPRecipe(MLPConfig().with_params({**fast, "seed": 6, "member_recipes": ["continue"]}))(
-        t.train, t.test, t.meta)
-    assert not np.allclose(recipe.member_predictions_[1], plain, rtol=1e-3)
-    assert pred == pytest.approx(np.exp(np.log(np.stack(recipe.member_predictions_)).mean(axis=0)), rel=1e-9)
-    with pytest.raises(ValueError, match="member_recipes must be"):
-        MLPConfig(member_recipes=["continue", "bagged"])
+    rows = recent_rows(pd.DataFrame({"Date": dates, "Sales": np.arange(10)}), days=3)
+    assert rows.tolist() == list(range(10)) + [7, 8, 9]
 
 
 def test_refits_continue_copies_of_one_first_fit(build_dir: Path) -> None:
-    """refits=[continue, continue, recent]: three final networks from one first fit. The first is
+    """refits=[all, all, recent]: three final networks from one first fit. The first is
     the single-refit recipe's network; the "recent" one is exactly the first fit continued on the
     refit rows with the last days appended once more (the index rows of `fit_network`)."""
     fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "refit_epochs": 1, "threads": 1,
-            "progress": False, "seed": 5, "recent_days": 20}
+            "progress": False, "seed": 5, "recent_days": 20, "members": 1}
     t = next(load_windows(build_dir))
     single, _ = MLPRecipe(MLPConfig().with_params(fast))(t.train, t.test, t.meta)
-    recipe = MLPRecipe(MLPConfig().with_params({**fast, "refits": ["continue", "continue", "recent"]}))
+    recipe = MLPRecipe(MLPConfig().with_params({**fast, "refits": ["all", "all", "recent"]}))
     pred, info = recipe(t.train, t.test, t.meta)
     assert info["members"] == 1 and info["networks"] == 3 and recipe.member_of_ == [0, 0, 0]
     plain, again, recent = recipe.member_predictions_
@@ -188,45 +152,15 @@ def test_refits_continue_copies_of_one_first_fit(build_dir: Path) -> None:
     rows = rows[rows["Store"].isin(t.test["Store"].unique())].reset_index(drop=True)
     by_hand = MLPRegressor(MLPConfig().with_params(fast)).fit(fit_df, inner_df)
     by_hand.config = by_hand.config.with_params({"seed": 205})
-    by_hand.fit_more(recent_twice(rows, 20), 1)
+    dates = rows["Date"]
+    by_hand.fit_more(pd.concat([rows, rows[dates > dates.max() - pd.Timedelta(days=20)]], ignore_index=True), 1)
     assert recent == pytest.approx(by_hand.predict(t.test), rel=1e-5)
     assert len(recipe.curves_) == 4  # the first fit and three refits
     with pytest.raises(ValueError, match="refits must be"):
-        MLPConfig(refits=["continue", "bagged"])
-    with pytest.raises(ValueError, match="refit='scratch' trains a fresh network"):
-        MLPConfig(refit="scratch", refits=["continue", "recent"])
+        MLPConfig(refits=["all", "bagged"])
 
 
 def test_fit_network_rows_must_index_the_table() -> None:
     data = TensorData(torch.zeros(10, 1, dtype=torch.int32), torch.zeros(10, 2), torch.ones(10))
     with pytest.raises(IndexError, match="must index the 10 training rows"):
         fit_network(torch.nn.Linear(2, 1), data, MLPConfig(), rows=torch.tensor([0, 10]))
-
-
-def test_member_curve_scores_the_first_k_members(build_dir: Path) -> None:
-    """`python -m models.mlp.members`: k=1 is the first network alone; every k is scored per window."""
-    config = MLPConfig().with_params({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "threads": 1,
-                                      "progress": False, "seed": 5, "members": 2})
-    curve = member_curve(build_dir, config)
-    assert set(curve) == {"w1", "w2"}
-    for row in curve.values():
-        assert row["1"] == pytest.approx(row["net0"]) and {"2", "2_last7", "net1"} <= set(row)
-    assert "| 2 |" in to_markdown(curve, 2, "cmd")
-    mixed = config.with_params({"member_recipes": ["continue", "recent"]})
-    assert "seed 5 (continue, refit continue) 0." in to_markdown(curve, 2, "cmd", mixed).splitlines()[-1]
-
-
-def test_members_cli_takes_recipes_refits_and_params(build_dir: Path, capsys) -> None:
-    params = json.dumps({"layers": [32, 16], "batch_size": 64, "lr": 1e-2, "epochs": 1})
-    args = ["--build-dir", str(build_dir), "--max-members", "2", "--seed", "5", "--threads", "1",
-            "--recipes", "continue", "direct", "--refits", "continue", "recent", "--params", params]
-    assert members_main(args) == 0
-    text = (build_dir / "models" / "mlp" / "members.md").read_text()
-    assert "--recipes continue direct --refits continue recent --params" in text and "| 2 |" in text
-    # Member 0 gives two networks (its refits), the direct member one.
-    assert "seed 5 (continue, refit recent) 0." in text and "seed 6 (direct) 0." in text
-    curve = json.loads((build_dir / "models" / "mlp" / "members.json").read_text())["curve"]
-    assert set(curve) == {"w1", "w2"} and all(0 < row["2"] < 1 for row in curve.values())
-    assert all({"net0", "net1", "net2"} <= set(row) and "net3" not in row for row in curve.values())
-    with pytest.raises(ValueError, match="unknown MLP parameter 'layer'"):
-        members_main(["--build-dir", str(build_dir), "--params", '{"layer": [8]}'])

@@ -1,47 +1,18 @@
-"""Candidate feature families: measured by ``python -m models.ablation`` and not (yet) in the
-default pipeline, because they did not lower the pseudo-test RMSPE by more than the seed spread
-(features/ABLATION.md). ``build_features(families=[...])`` builds them on request, so each can be
-measured again when the rest of the pipeline changes."""
+"""Candidate feature families: measured by ``python -m experiments.ablation`` and not (yet) in the
+default pipeline, because they did not pass on the pseudo-test windows (features/ABLATION.md).
+``CANDIDATE_FAMILIES`` registers them like ``features.registry.DEFAULT_FAMILIES``, so
+``build_features(families=DEFAULT_FAMILIES + CANDIDATE_FAMILIES)`` builds them and each can be
+measured again when the rest of the pipeline changes. A family that passes moves, function and
+spec, into ``features/families.py`` and ``features/registry.py``."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from features.calendar import MONTH_TURN_COLS, month_turn
 from features.families import MONTH_ABBR, StoreDayGrid, cutoff_parts, day_number, store_rows, with_columns
-
-MONTH_TURN_COLS = ["DaysToMonthEnd", "ShopDaysToMonthEnd", "ShopDaysFromMonthStart"]
-
-
-def month_turn(df: pd.DataFrame) -> pd.DataFrame:
-    """Where the day lies in its month, counted from its ends: German salaries come on the last
-    working day of the month, and on ../shared an open day sells 9% above its store's weekday-
-    and-promo level of that month on the month's last day, 5% on the day before and on the first.
-
-    - ``DaysToMonthEnd``: calendar days left in the month after this one (0 on the last day);
-    - ``ShopDaysToMonthEnd`` / ``ShopDaysFromMonthStart``: Monday-to-Saturday days after this one
-      until the month ends / before it since the month began (0 on the month's last / first
-      shopping day).
-    From the calendar alone, so a test row knows them as well as a train row.
-    """
-    day = day_number(df["Date"])
-    # Whole months, so that the first and the last month are counted from their true ends.
-    lo = pd.Timestamp(np.datetime64(int(day.min()), "D")).to_period("M").start_time
-    hi = pd.Timestamp(np.datetime64(int(day.max()), "D")).to_period("M").end_time
-    cal = pd.date_range(lo.normalize(), hi.normalize(), freq="D")
-    d0 = int(day_number(pd.Series(cal[:1]))[0])
-    month = np.asarray(cal.year * 12 + cal.month)
-    shop = np.asarray(cal.day_of_week < 6).astype(np.int64)
-    # Shopping days up to and including each day, and the same count at each month's start and end.
-    upto = np.cumsum(shop)
-    first = np.r_[True, month[1:] != month[:-1]]
-    last = np.r_[month[1:] != month[:-1], True]
-    start_count = np.maximum.accumulate(np.where(first, upto - shop, 0))
-    end_count = np.minimum.accumulate(np.where(last, upto, np.iinfo(np.int64).max)[::-1])[::-1]
-    table = {"DaysToMonthEnd": np.asarray(cal.days_in_month - cal.day),
-             "ShopDaysToMonthEnd": end_count - upto,
-             "ShopDaysFromMonthStart": upto - shop - start_count}
-    idx = day - d0
-    return with_columns(df, {k: v[idx].astype(np.float32) for k, v in table.items()})
+from features.pipeline import block_starts
+from features.registry import FamilySpec
 
 
 def promo2_month(df: pd.DataFrame) -> pd.DataFrame:
@@ -251,3 +222,17 @@ def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_star
                                                   (s_dow[row_dow, r, hi] - s_dow[row_dow, r, lo]) / nd, np.nan)
             out[f"LagCust{s}Mean"] = np.where(n >= min_days, (c_all[r, hi] - c_all[r, lo]) / n, np.nan)
     return with_columns(df, {k: v.astype(np.float32) for k, v in out.items()})
+
+
+CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
+    FamilySpec("promo2_month", lambda df, vs, ts, shape: promo2_month(df), cat_cols=("IsPromo2Month",)),
+    FamilySpec("month_turn", lambda df, vs, ts, shape: month_turn(df), cont_cols=MONTH_TURN_COLS),
+    FamilySpec("recent_ratio", lambda df, vs, ts, shape: recent_ratio(df, vs, ts), cont_cols=("HistSalesRecentRatio",)),
+    FamilySpec("year_ago", lambda df, vs, ts, shape: year_ago(df, vs), cont_cols=("SalesYearAgoRatio",)),
+    FamilySpec("history_spans", lambda df, vs, ts, shape: history_spans(df, vs, ts),
+               cont_cols=tuple(history_span_columns()),
+               log_cols=tuple(c for c in history_span_columns() if "Trend" not in c)),
+    FamilySpec("lagged_level",
+               lambda df, vs, ts, shape: lagged_level(df, block_starts(df, shape), shape.gap, vs),
+               cont_cols=tuple(LAGGED_LEVEL_COLS), log_cols=tuple(c for c in LAGGED_LEVEL_COLS if c != "LagHorizon")),
+)

@@ -1,10 +1,9 @@
 """How many averaged networks pay off? The window score against the number of MLP members.
 
-``python -m models.mlp.members --build-dir B [--max-members 4] [--seed 42]`` trains
-``--max-members`` members (seeds ``seed``, ``seed + 1``, ...; recipes cycling through
-``MLPConfig.member_recipes`` or ``--recipes``; each member's final networks are its
-``--refits``) on every pseudo-test window and scores the geometric mean of the networks of the
-first k members, for each k. Seed and recipe order are fixed, so k members here are exactly what
+``python -m experiments.mlp_members --build-dir B [--max-members 4] [--seed 42]`` trains
+``--max-members`` members (seeds ``seed``, ``seed + 1``, ...; each member's final networks are
+its ``--refits``) on every pseudo-test window and scores the geometric mean of the networks of the
+first k members, for each k. The seed order is fixed, so k members here are exactly what
 ``MLPConfig.members = k`` submits. Writes ``B/models/mlp/members.{json,md}``.
 """
 from __future__ import annotations
@@ -21,18 +20,13 @@ from core.cli import run_cli
 from core.io import write_json_atomic, write_text_atomic
 from core.seed import seed_everything
 from models.common import closed_to_zero, load_windows, window_score
-from models.mlp.config import MEMBER_RECIPES, REFIT_RECIPES, MLPConfig
+from models.mlp.config import REFIT_KINDS, MLPConfig
 from models.mlp.recipe import MLPRecipe
 
 
 def network_names(config: MLPConfig) -> list[str]:
-    """What each of ``MLPRecipe``'s final networks is, in its order: member seed, recipe, refit."""
-    names = []
-    for k in range(config.members):
-        kind = config.member_recipe(k)
-        refits = [""] if kind == "direct" or config.refit == "scratch" else [f", refit {how}" for how in config.refits]
-        names += [f"seed {config.seed + k} ({kind}{r})" for r in refits]
-    return names
+    """What each of ``MLPRecipe``'s final networks is, in its order: member seed, refit."""
+    return [f"seed {config.seed + k} (refit {how})" for k in range(config.members) for how in config.refits]
 
 
 def member_curve(build_dir: Path, config: MLPConfig) -> dict[str, dict[str, float]]:
@@ -67,7 +61,7 @@ def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str,
                      + f" | {np.mean(vals):.4f} | {np.mean(last):.4f} |")
     singles = [np.mean([curve[w][key] for w in windows]) for key in curve[windows[0]] if key.startswith("net")]
     names = network_names(config) if config else [f"network {i}" for i in range(len(singles))]
-    one_recipe = config is None or (len(set(config.member_recipes)) == 1 and len(set(config.refits)) == 1)
+    one_recipe = config is None or len(set(config.refits)) == 1
     spread = "seed-to-seed sd" if one_recipe else "sd"
     lines += ["", f"Single networks (mean over windows): {', '.join(f'{n} {v:.4f}' for v, n in zip(singles, names))}; "
               f"{spread} {np.std(singles, ddof=1):.4f}." if len(singles) > 1 else ""]
@@ -75,28 +69,23 @@ def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.mlp.members", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.mlp_members", description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-members", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
-    parser.add_argument("--recipes", nargs="+", choices=MEMBER_RECIPES, default=None,
-                        help="the members' recipes, cycled (default: MLPConfig.member_recipes); "
-                             "`--recipes continue` gives the curve of seeds of one recipe")
-    parser.add_argument("--refits", nargs="+", choices=REFIT_RECIPES, default=None,
-                        help="each member's final networks (default: MLPConfig.refits), e.g. continue continue recent")
+    parser.add_argument("--refits", nargs="+", choices=REFIT_KINDS, default=None,
+                        help="each member's final networks (default: MLPConfig.refits), e.g. all all recent")
     parser.add_argument("--params", type=json.loads, default={},
                         help='MLPConfig parameters as JSON, e.g. \'{"ordinal_numbers": false}\'')
     args = parser.parse_args(argv)
     seed_everything(args.seed)
     config = MLPConfig(seed=args.seed, members=args.max_members, threads=args.threads, progress=False)
-    config = config.with_params({**args.params, **({"member_recipes": args.recipes} if args.recipes else {}),
-                                 **({"refits": args.refits} if args.refits else {})})
+    config = config.with_params({**args.params, **({"refits": args.refits} if args.refits else {})})
     t0 = time.perf_counter()
     curve = member_curve(args.build_dir, config)
-    command = f"python -m models.mlp.members --build-dir {args.build_dir} --max-members {args.max_members} " \
-              f"--seed {args.seed}" + (f" --recipes {' '.join(args.recipes)}" if args.recipes else "") \
-              + (f" --refits {' '.join(args.refits)}" if args.refits else "") \
+    command = f"python -m experiments.mlp_members --build-dir {args.build_dir} --max-members {args.max_members} " \
+              f"--seed {args.seed}" + (f" --refits {' '.join(args.refits)}" if args.refits else "") \
               + (f" --params '{json.dumps(args.params)}'" if args.params else "")
     out_dir = args.build_dir / "models" / "mlp"
     write_json_atomic(out_dir / "members.json", {"curve": curve, "seconds": round(time.perf_counter() - t0, 1)})

@@ -1,7 +1,7 @@
 """Does each feature family earn its place? LightGBM on the pseudo-test windows, over seeds.
 
-``python -m models.ablation --data-dir D --build-dir B [--folds 9] [--seasons 2] [--seeds 0 1]
-[--rounds 300]`` builds every family (the candidates of ``features.candidates`` too) for each
+``python -m experiments.ablation --data-dir D --build-dir B [--folds 9] [--seasons 2] [--seeds 0 1]
+[--rounds 300]`` builds every family (the candidates of ``experiments.candidates`` too) for each
 pseudo-test window (``competition.pseudo_test.plan``: recent and same-season windows, shaped like
 the real test, censored like it) once, caches the tables in ``B/ablation/w<k>/``, and then fits
 LightGBM with each variant's columns on every window and seed: the default columns (``base``),
@@ -28,31 +28,17 @@ from competition.split import validation_split
 from core.cli import run_cli
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic, write_with
-from features.candidates import LAGGED_LEVEL_COLS, MONTH_TURN_COLS, history_span_columns
+from experiments.candidates import CANDIDATE_FAMILIES
 from features.columns import CAT_COLS, CONT_COLS
-from features.pipeline import EXTRA_FAMILIES, build_features
+from features.pipeline import build_features
+from features.registry import DEFAULT_FAMILIES
 from models.common import fit_frame
 from models.lgbm import DEFAULT_PARAMS, LGBMSalesRegressor, lgb_frame, make_preprocessor, tree_columns
 
-# The columns each family adds (categorical, continuous). Families in features.columns are the
-# default ones; the others are the candidates.
+# The columns each family adds (categorical, continuous): the registry's families (default and
+# candidate), and fast.ai's two from the external tables, which can be dropped like any family.
 FAMILIES: dict[str, tuple[list[str], list[str]]] = {
-    "store_history": ([], ["HistSalesMean", "HistSalesMedian", "HistCustMean", "HistCustMedian",
-                           "HistSalesDowMean", "HistSalesDowMedian", "HistCustDowMean", "HistCustDowMedian",
-                           "HistSalesPromoMean", "HistSalesPromoMedian", "HistCustPromoMean",
-                           "HistCustPromoMedian", "HistSalesPerCust"]),
-    "closures": ([], ["DaysSinceClosed", "DaysUntilClosed", "DaysSinceRefurb", "DaysUntilRefurb"]),
-    "history_spans": ([], history_span_columns()),
-    "lagged_level": ([], LAGGED_LEVEL_COLS),
-    "day_counters": ([], [f"Days{d}{e}" for e in ("StateHoliday", "SchoolHoliday", "Promo") for d in ("To", "From")]
-                     + ["SchoolHolidayRunDay", "SchoolHolidayRunLeft"]),
-    "holiday_counts": ([], [f"{c}{w}" for c in ("StateHoliday", "SchoolHoliday")
-                            for w in ("NextWeek", "LastWeek", "ThisWeek")]),
-    "competition_recent": ([], ["CompetitionOpenedDays"]),
-    "promo2_month": (["IsPromo2Month"], []),
-    "month_turn": ([], MONTH_TURN_COLS),
-    "recent_ratio": ([], ["HistSalesRecentRatio"]),
-    "year_ago": ([], ["SalesYearAgoRatio"]),
+    **{f.name: (list(f.cat_cols), list(f.cont_cols)) for f in DEFAULT_FAMILIES + CANDIDATE_FAMILIES},
     "weather": ([], ["Max_TemperatureC", "Mean_TemperatureC", "Min_TemperatureC", "Max_Humidity",
                      "Mean_Humidity", "Min_Humidity", "Max_Wind_SpeedKm_h", "Mean_Wind_SpeedKm_h", "CloudCover"]),
     "google_trend": ([], ["trend", "trend_DE"]),
@@ -77,7 +63,7 @@ def window_tables(data_dir: Path, out_dir: Path, folds: int, seasons: int) -> li
             continue
         pt = pseudo_test(data, w)
         vs = validation_split(pt.data.train["Date"], pt.data.test["Date"]).valid_start
-        train, test = build_features(pt.data, vs, families=list(EXTRA_FAMILIES))
+        train, test = build_features(pt.data, vs, families=DEFAULT_FAMILIES + CANDIDATE_FAMILIES)
         write_with(wdir / "train.parquet", lambda p, t=train: t.to_parquet(p, index=False))
         write_with(wdir / "test.parquet", lambda p, t=test: t.to_parquet(p, index=False))
         write_with(wdir / "labels.parquet", lambda p, t=pt.labels: t.to_parquet(p, index=False))
@@ -123,8 +109,8 @@ def score(train: pd.DataFrame, test: pd.DataFrame, labels: pd.DataFrame, cats: l
     cats, conts = tree_columns([c for c in cats if c in fit_df.columns], [c for c in conts if c in fit_df.columns])
     pre = make_preprocessor(cats, conts, fit_df)
     params = {**DEFAULT_PARAMS, "learning_rate": learning_rate}
-    model = LGBMSalesRegressor(params, seed=seed, num_boost_round=rounds, early_stopping_rounds=0,
-                               num_threads=threads, log_period=0)
+    model = LGBMSalesRegressor(params, seed=seed, num_boost_round=rounds,
+                               num_threads=threads)
     model.fit(lgb_frame(pre, fit_df, cats), fit_df["Sales"])
     keep = (test["Open"].to_numpy() == 1) & (labels["Sales"].to_numpy() > 0)
     pred = model.predict(lgb_frame(pre, test[keep], cats))
@@ -167,7 +153,7 @@ def to_markdown(rows: list[dict[str, Any]], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.ablation", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.ablation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     # Decisions are made on windows across the year, as `make backtest`'s.
@@ -199,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = [(d.name, pd.read_parquet(d / "train.parquet"), pd.read_parquet(d / "test.parquet"),
                pd.read_parquet(d / "labels.parquet")) for d, _ in dirs]
     season = [w.name for _, w in dirs if w.kind == SEASON]
-    command = ("python -m models.ablation --data-dir {} --folds {} --seasons {} --seeds {} --rounds {} "
+    command = ("python -m experiments.ablation --data-dir {} --folds {} --seasons {} --seeds {} --rounds {} "
                "--learning-rate {}".format(args.data_dir, args.folds, args.seasons, " ".join(map(str, args.seeds)),
                                            args.rounds, args.learning_rate))
     results: dict[str, dict[str, dict[str, float]]] = json.loads(path.read_text()) if path.exists() else {}

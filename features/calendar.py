@@ -1,0 +1,42 @@
+"""Where a day lies in its month, from the calendar alone: the report's month-turn segment, and a
+candidate family (``experiments/candidates.py``)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.families import day_number, with_columns
+
+MONTH_TURN_COLS = ("DaysToMonthEnd", "ShopDaysToMonthEnd", "ShopDaysFromMonthStart")
+
+
+def month_turn(df: pd.DataFrame) -> pd.DataFrame:
+    """Where the day lies in its month, counted from its ends: German salaries come on the last
+    working day of the month, and open days sell above their store's level around the turn of
+    the month (features/ABLATION.md, "Seventh round").
+
+    - ``DaysToMonthEnd``: calendar days left in the month after this one (0 on the last day);
+    - ``ShopDaysToMonthEnd`` / ``ShopDaysFromMonthStart``: Monday-to-Saturday days after this one
+      until the month ends / before it since the month began (0 on the month's last / first
+      shopping day).
+    From the calendar alone, so a test row knows them as well as a train row.
+    """
+    day = day_number(df["Date"])
+    # Whole months, so that the first and the last month are counted from their true ends.
+    lo = pd.Timestamp(np.datetime64(int(day.min()), "D")).to_period("M").start_time
+    hi = pd.Timestamp(np.datetime64(int(day.max()), "D")).to_period("M").end_time
+    cal = pd.date_range(lo.normalize(), hi.normalize(), freq="D")
+    d0 = int(day_number(pd.Series(cal[:1]))[0])
+    month = np.asarray(cal.year * 12 + cal.month)
+    shop = np.asarray(cal.day_of_week < 6).astype(np.int64)
+    # Shopping days up to and including each day, and the same count at each month's start and end.
+    upto = np.cumsum(shop)
+    first = np.r_[True, month[1:] != month[:-1]]
+    last = np.r_[month[1:] != month[:-1], True]
+    start_count = np.maximum.accumulate(np.where(first, upto - shop, 0))
+    end_count = np.minimum.accumulate(np.where(last, upto, np.iinfo(np.int64).max)[::-1])[::-1]
+    table = {"DaysToMonthEnd": np.asarray(cal.days_in_month - cal.day),
+             "ShopDaysToMonthEnd": end_count - upto,
+             "ShopDaysFromMonthStart": upto - shop - start_count}
+    idx = day - d0
+    return with_columns(df, {k: v[idx].astype(np.float32) for k, v in table.items()})

@@ -1,0 +1,89 @@
+"""The candidate families of ``experiments/candidates.py`` on hand-made frames."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition.pseudo_test import PeriodShape
+from experiments import candidates
+from features import families as fam
+from features.pipeline import block_starts
+from tests.features.test_families import frame
+
+
+def test_promo2_month_handles_sept_and_start():
+    df = frame([1, 1, 1, 2], ["2014-09-03", "2014-10-01", "2013-09-03", "2014-09-03"],
+               Promo2=np.array([1, 1, 1, 0], np.int8), PromoInterval=["Mar,Jun,Sept,Dec"] * 3 + [""],
+               Promo2SinceYear=[2014.0] * 3 + [np.nan], Promo2SinceWeek=[1.0] * 3 + [np.nan])
+    out = candidates.promo2_month(fam.promo2(fam.date_parts(df)))
+    assert out["IsPromo2Month"].tolist() == [1, 0, 0, 0]  # 2013 is before Promo2Since
+
+
+def test_history_spans_end_at_the_history_cut_and_respect_cutoffs():
+    dates = pd.date_range("2014-01-01", "2015-01-31")
+    n = len(dates)
+    sales = np.where(dates < "2014-12-01", 100.0, 400.0)  # the last two months sell 4x
+    sales[dates >= "2015-01-15"] = 1e6  # after the validation cutoff: never seen by train rows
+    is_test = np.asarray(dates >= "2015-01-25")
+    df = frame([1] * n, dates.strftime("%Y-%m-%d").tolist(), DayOfWeek=(dates.day_of_week + 1).astype(np.int8),
+               Promo=np.zeros(n, np.int8), Open=np.ones(n, np.int8), Sales=np.where(is_test, np.nan, sales),
+               Customers=np.where(is_test, np.nan, sales / 10), _test=is_test)
+    out = candidates.history_spans(df, pd.Timestamp("2015-01-15"), pd.Timestamp("2015-01-25"))
+    train_row, test_row = out[~out["_test"]].iloc[0], out[out["_test"]].iloc[0]
+    # Train rows: the 91 days up to 01-14 are 45 days at 400 and 46 at 100.
+    assert train_row["HistSales91Mean"] == pytest.approx((45 * 400 + 46 * 100) / 91)
+    assert train_row["HistSales365Median"] == 100
+    all_mean = (334 * 100 + 45 * 400) / 379
+    assert train_row["HistSalesTrend91"] == pytest.approx(train_row["HistSales91Mean"] / all_mean)
+    # Test rows: everything before the test start, the 1e6 days included.
+    assert test_row["HistSales91Mean"] > 1e5 and test_row["HistSalesStd"] > 0
+    assert set(candidates.history_span_columns()) <= set(out.columns)
+
+
+def test_lagged_level_sees_only_the_days_before_its_own_gap():
+    # Two stores, 2014-01-01..2014-12-31 train, a 10-day gap, then a 20-day test.
+    dates = pd.date_range("2014-01-01", "2015-01-30")
+    is_test = np.asarray(dates >= "2015-01-11")
+    gap_days = np.asarray((dates > "2014-12-31") & ~is_test)
+    dates, is_test = dates[~gap_days], is_test[~gap_days]
+    n = len(dates)
+    rng = np.random.default_rng(0)
+    sales = rng.uniform(50, 150, size=(2, n))
+    df = pd.concat([frame([s] * n, dates.strftime("%Y-%m-%d").tolist(), Open=np.ones(n, np.int8),
+                          Sales=np.where(is_test, np.nan, sales[s - 1]),
+                          Customers=np.where(is_test, np.nan, sales[s - 1] / 10), _test=is_test)
+                    for s in (1, 2)], ignore_index=True)
+    shape = PeriodShape(n_days=20, gap=10)
+    starts = block_starts(df, shape)
+    out = candidates.lagged_level(df, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
+    day = fam.day_number(df["Date"])
+    # Test rows: the cut is the last train day; train rows: the day `gap + 1` before their block.
+    assert (starts[df["_test"].to_numpy()] == fam.day_number(pd.Series([pd.Timestamp("2015-01-11")]))[0]).all()
+    horizon = out["LagHorizon"].to_numpy()
+    assert horizon.min() == 11 and horizon.max() == 30 and (horizon == day - (starts - 11)).all()
+    # Brute force for every row: the mean over the 30 days ending at its cut.
+    for i in rng.choice(len(df), 60, replace=False):
+        cut = starts[i] - 11
+        same = (df["Store"] == df["Store"].iat[i]) & (day <= cut) & (day > cut - 30) & ~df["_test"]
+        want = df.loc[same, "Sales"].mean() if same.sum() >= 5 else np.nan
+        assert out["LagSales30Mean"].iat[i] == pytest.approx(want, rel=1e-5, nan_ok=True)
+        dow = same & (df["Date"].dt.day_of_week == df["Date"].iat[i].day_of_week)
+        want = df.loc[dow, "Sales"].mean() if dow.sum() >= 1 else np.nan
+        assert out["LagSalesDow30Mean"].iat[i] == pytest.approx(want, rel=1e-5, nan_ok=True)
+    # Nothing on or after a row's cut reaches it: change every sale after the first block's cut.
+    first_cut = np.sort(np.unique(starts))[1] - 11
+    changed = df.assign(Sales=np.where(day > first_cut, df["Sales"] * 1000, df["Sales"]))
+    again = candidates.lagged_level(changed, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
+    rows = starts <= first_cut + 11
+    np.testing.assert_array_equal(out.loc[rows, "LagSales30Mean"], again.loc[rows, "LagSales30Mean"])
+    assert np.isnan(out["LagSales30Mean"].iat[0])  # the first block has no history
+    assert set(candidates.lagged_level_columns((30,))) <= set(out.columns)
+    # With the validation start on 12-01, no train row sees a day after 11-30; test rows still do.
+    early = candidates.lagged_level(df, starts, shape.gap, pd.Timestamp("2014-12-01"), spans=(30,), min_days=5)
+    late_train = ~df["_test"].to_numpy() & (starts - 11 >= fam.day_number(pd.Series([pd.Timestamp("2014-11-30")]))[0])
+    assert late_train.any() and (early["LagHorizon"].to_numpy()[late_train] > horizon[late_train]).all()
+    nov = df[(df["Store"] == 1) & (df["Date"] > "2014-10-31") & (df["Date"] <= "2014-11-30")]["Sales"].mean()
+    assert early.loc[late_train & (df["Store"] == 1).to_numpy(), "LagSales30Mean"].to_numpy() == pytest.approx(nov)
+    test_rows = df["_test"].to_numpy()
+    np.testing.assert_array_equal(early.loc[test_rows, "LagSales30Mean"], out.loc[test_rows, "LagSales30Mean"])
