@@ -107,6 +107,22 @@ def last_days(dates: Any) -> np.ndarray:
     return d > d.max() - np.timedelta64(LAST_DAYS, "D")
 
 
+def period_block(last: pd.Timestamp, n_days: int, k: int = 1) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``(start, end)`` of the k-th test-length block counted back from ``last`` (k = 1 ends on
+    it): ``n_days`` calendar days. The one block layout: the pseudo-test windows (``windows``),
+    the inner validation stretch (``competition.split.validation_split``) and the blocks the
+    sequence features are censored in (``features.pipeline.block_starts``) are these blocks."""
+    end = pd.Timestamp(last) - pd.Timedelta(days=(k - 1) * n_days)
+    return end - pd.Timedelta(days=n_days - 1), end
+
+
+def block_start_days(days: np.ndarray, last_day: int, n_days: int) -> np.ndarray:
+    """For day numbers ``days`` up to ``last_day``, the first day of each one's test-length block
+    (``period_block``, by arithmetic); the caller floors it at the first train day."""
+    k = (last_day - np.asarray(days)) // n_days
+    return last_day - k * n_days - n_days + 1
+
+
 def period_shape(train_dates: pd.Series, test_dates: pd.Series) -> PeriodShape:
     """The real test's number of distinct dates and its gap after the train period."""
     train_end = pd.Timestamp(pd.Series(train_dates).max())
@@ -131,8 +147,7 @@ def windows(train_dates: pd.Series, shape: PeriodShape, folds: int, *, min_train
     need = n if min_train_days is None else min_train_days
     out = []
     for k in range(1, folds + 1):
-        end = last - pd.Timedelta(days=(k - 1) * n)
-        start = end - pd.Timedelta(days=n - 1)
+        start, end = period_block(last, n, k)
         train_end = start - pd.Timedelta(days=gap + 1)
         if (train_end - first).days + 1 < need:
             raise DataError(

@@ -1,8 +1,9 @@
 """The one time-based validation split every model uses.
 
-The test period lies after the train period, so validation must too: it is the last N distinct
-train dates, where N is the number of distinct test dates (48 for Kaggle's test, 42 for a six-week
-one). A random split would leak the future and flatter every model.
+The test period lies after the train period, so validation must too: it is the last N calendar
+days of train, where N is the number of distinct test dates (48 for Kaggle's test, 42 for a
+six-week one), the same block the pseudo-test windows are cut in. A random split would leak the
+future and flatter every model.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from competition.pseudo_test import period_block
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,16 @@ class Split:
 
 
 def validation_split(train_dates: pd.Series | np.ndarray, test_dates: pd.Series | np.ndarray | int) -> Split:
-    """Validation = the last N distinct train dates, N = number of distinct test dates (or an int)."""
-    dates = np.sort(pd.unique(pd.to_datetime(pd.Series(np.asarray(train_dates)))))
+    """Validation = the last test-length block of train (``competition.pseudo_test.period_block``):
+    N calendar days ending on the last train date, N = the number of distinct test dates (or an int)."""
+    dates = pd.to_datetime(pd.Series(np.asarray(train_dates)))
     n = int(test_dates) if isinstance(test_dates, (int, np.integer)) else \
         int(pd.Series(np.asarray(test_dates)).nunique())
     if n <= 0:
         raise ValueError(f"validation_split: need at least one validation date, got N={n}")
-    if n >= len(dates):
-        raise ValueError(f"validation_split: N={n} validation dates leave nothing to train on "
-                         f"(train has {len(dates)} distinct dates)")
-    window = dates[-n:]
-    return Split(pd.Timestamp(window[0]), pd.Timestamp(window[-1]), n)
+    first, last = pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
+    start, end = period_block(last, n)
+    if start <= first:
+        raise ValueError(f"validation_split: N={n} validation days leave nothing to train on "
+                         f"(train runs {first.date()}..{last.date()})")
+    return Split(start, end, n)

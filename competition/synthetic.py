@@ -22,6 +22,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -176,39 +177,48 @@ def _googletrend(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat(rows, ignore_index=True), daily
 
 
-def generate(cfg: SyntheticConfig) -> dict[str, pd.DataFrame]:
-    """Build every table in memory (``train``, ``test``, ``store``, ``sample_submission``,
-    ``store_states``, ``state_names``, ``weather``, ``googletrend``)."""
-    rng = np.random.default_rng(cfg.seed)
-    n = cfg.n_stores
-    store = _stores(rng, n)
-    state_idx = rng.choice(len(STATES), size=n, p=np.array([s[2] for s in STATES]) / sum(s[2] for s in STATES))
-    state_code = np.array([STATES[i][1] for i in state_idx])
-    dates = pd.date_range(TRAIN_START, TEST_END)
-    weather = _weather(rng, dates)
-    googletrend, trend_daily = _googletrend(rng)
+class _Grid(NamedTuple):
+    """Every store x every date, store-major: the row layout of the full sales table."""
 
-    n_days = len(dates)
-    grid_store = np.repeat(store["Store"].to_numpy(), n_days)
-    grid_date = np.tile(dates.to_numpy(), n)
-    dow = np.tile(dates.day_of_week.to_numpy() + 1, n)  # 1 = Monday, as Kaggle
-    month = np.tile(dates.month.to_numpy(), n)
-    day = np.tile(dates.day.to_numpy(), n)
+    dates: pd.DatetimeIndex
+    store: np.ndarray  # per row
+    date: np.ndarray
+    dow: np.ndarray    # 1 = Monday, as Kaggle
+    month: np.ndarray
+    day: np.ndarray
+    doy: np.ndarray
 
+    @property
+    def n_days(self) -> int:
+        return len(self.dates)
+
+
+def _grid(store: pd.DataFrame, dates: pd.DatetimeIndex) -> _Grid:
+    n = len(store)
+    return _Grid(dates, np.repeat(store["Store"].to_numpy(), len(dates)), np.tile(dates.to_numpy(), n),
+                 np.tile(dates.day_of_week.to_numpy() + 1, n), np.tile(dates.month.to_numpy(), n),
+                 np.tile(dates.day.to_numpy(), n), np.tile(dates.day_of_year.to_numpy(), n))
+
+
+def _calendar(dates: pd.DatetimeIndex, state_code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: StateHoliday (each store's state's public holidays), SchoolHoliday and Promo."""
     holiday_by_state = {code: _holidays(dates, code) for code in set(state_code)}
     school_by_state = {code: _school_holidays(dates, i) for i, (_, code, _) in enumerate(STATES)}
     state_holiday = np.concatenate([holiday_by_state[c] for c in state_code])
     school = np.concatenate([school_by_state[c] for c in state_code])
-
     # Promo runs Monday to Friday every other ISO week, the same for all stores, as in Kaggle.
     iso_week = dates.isocalendar().week.to_numpy().astype(int)
     promo_day = ((iso_week % 2 == 0) & (dates.day_of_week.to_numpy() < 5)).astype(np.int8)
-    promo = np.tile(promo_day, n)
+    return state_holiday, school, np.tile(promo_day, len(state_code))
 
-    # Closures: Sundays (type b stores mostly open), public holidays, refurbishments, rare random days.
+
+def _openings(rng: np.random.Generator, store: pd.DataFrame, g: _Grid, state_holiday: np.ndarray) -> np.ndarray:
+    """Open per row: closed on Sundays (type b stores mostly open), public holidays,
+    refurbishments and rare random days."""
+    n, n_days = len(store), g.n_days
     sunday_open = np.repeat(store["StoreType"].to_numpy() == "b", n_days)
     open_ = np.ones(n * n_days, dtype=np.int8)
-    open_[(dow == 7) & ~sunday_open] = 0
+    open_[(g.dow == 7) & ~sunday_open] = 0
     open_[(state_holiday != "0") & (rng.random(n * n_days) < 0.97)] = 0
     open_[rng.random(n * n_days) < 0.002] = 0
     refurb = rng.random(n) < 0.08
@@ -216,68 +226,98 @@ def generate(cfg: SyntheticConfig) -> dict[str, pd.DataFrame]:
         start = rng.integers(200, 800)  # inside train, well before the test period
         length = rng.integers(20, 150)
         open_[s * n_days + start: s * n_days + min(start + length, n_days)] = 0
+    return open_
 
-    # The multiplicative sales process.
-    level = np.exp(rng.normal(np.log(6500), 0.35, n))
-    type_eff = store["StoreType"].map({"a": 1.0, "b": 1.7, "c": 1.05, "d": 0.95}).to_numpy()
-    assort_eff = store["Assortment"].map({"a": 1.0, "b": 0.8, "c": 1.12}).to_numpy()
-    base = np.repeat(level * type_eff * assort_eff, n_days)
-    dow_eff = np.array([1.25, 1.05, 1.0, 0.98, 1.03, 0.9, 0.6])[dow - 1]
-    promo_eff = np.where(promo == 1, np.repeat(rng.uniform(1.15, 1.45, n), n_days), 1.0)
+
+def _promo2_effect(store: pd.DataFrame, g: _Grid) -> np.ndarray:
+    """Promo2 stores sell a little less, and a little more in their Promo2 months once started."""
+    n, dates = len(store), g.dates
     p2_months = store["PromoInterval"].map({"": [], "Jan,Apr,Jul,Oct": [1, 4, 7, 10], "Feb,May,Aug,Nov": [2, 5, 8, 11],
                                             "Mar,Jun,Sept,Dec": [3, 6, 9, 12]}).to_numpy()
     p2_since = pd.to_datetime(pd.Series(store["Promo2SinceYear"].fillna(2100).astype(int).astype(str)) + "-01-01") \
         + pd.to_timedelta((store["Promo2SinceWeek"].fillna(1).to_numpy() - 1) * 7, unit="D")
-    promo2_active = np.zeros(n * n_days, dtype=bool)
+    promo2_active = np.zeros(n * g.n_days, dtype=bool)
     for s in range(n):
         if p2_months[s]:
-            sl = slice(s * n_days, (s + 1) * n_days)
+            sl = slice(s * g.n_days, (s + 1) * g.n_days)
             promo2_active[sl] = np.isin(dates.month, p2_months[s]) & (dates >= p2_since.iloc[s])
-    promo2_eff = np.where(promo2_active, 1.04, 1.0) * np.where(np.repeat(store["Promo2"].to_numpy() == 1, n_days),
-                                                               0.95, 1.0)
+    in_promo2 = np.repeat(store["Promo2"].to_numpy() == 1, g.n_days)
+    return np.where(promo2_active, 1.04, 1.0) * np.where(in_promo2, 0.95, 1.0)
 
-    doy = np.tile(dates.day_of_year.to_numpy(), n)
-    season = 1 + 0.05 * np.sin(2 * np.pi * (doy - 80) / 365.25)
-    christmas = np.where((month == 12) & (day >= 14) & (day <= 23), 1.35, 1.0) \
-        * np.where((month == 12) & (day > 26), 1.15, 1.0)
-    easter_eff = np.ones(n * n_days)
+
+def _calendar_effects(g: _Grid, school: np.ndarray, state_holiday: np.ndarray, open_: np.ndarray
+                      ) -> list[np.ndarray]:
+    """The multiplicative effects of the calendar: season, Christmas, Easter, paydays, school
+    holidays, and the catch-up after a holiday closure."""
+    season = 1 + 0.05 * np.sin(2 * np.pi * (g.doy - 80) / 365.25)
+    christmas = np.where((g.month == 12) & (g.day >= 14) & (g.day <= 23), 1.35, 1.0) \
+        * np.where((g.month == 12) & (g.day > 26), 1.15, 1.0)
+    easter_eff = np.ones(len(g.date))
     for easter in EASTER.values():
         e = pd.Timestamp(easter)
-        pre = np.isin(grid_date, pd.date_range(e - pd.Timedelta(days=6), e - pd.Timedelta(days=3)).to_numpy())
+        pre = np.isin(g.date, pd.date_range(e - pd.Timedelta(days=6), e - pd.Timedelta(days=3)).to_numpy())
         easter_eff[pre] = 1.2
-    payday = np.where(day <= 3, 1.06, np.where(day >= 29, 1.03, 1.0))
+    payday = np.where(g.day <= 3, 1.06, np.where(g.day >= 29, 1.03, 1.0))
     school_eff = np.where(school == 1, 0.97, 1.0)
     # Days just after a holiday closure are busier: customers catch up.
-    after_closed = np.zeros(n * n_days)
+    after_closed = np.zeros(len(g.date))
     closed_holiday = (state_holiday != "0") & (open_ == 0)
     after_closed[1:][closed_holiday[:-1]] = 0.15
+    return [season, christmas, easter_eff, payday, school_eff, 1 + after_closed]
+
+
+def _outside_effects(store: pd.DataFrame, g: _Grid, state_code: np.ndarray, weather: pd.DataFrame,
+                     trend_daily: pd.DataFrame) -> list[np.ndarray]:
+    """The multiplicative effects from outside the store: a competitor opening nearby, the
+    Google trend, rain."""
     comp_since = pd.to_datetime(
         store["CompetitionOpenSinceYear"].fillna(1900).astype(int).astype(str) + "-"
         + store["CompetitionOpenSinceMonth"].fillna(1).astype(int).astype(str).str.zfill(2) + "-15")
-    comp_since_grid = np.repeat(comp_since.to_numpy(), n_days)
-    comp_eff = np.where(grid_date >= comp_since_grid,
+    comp_since_grid = np.repeat(comp_since.to_numpy(), g.n_days)
+    comp_eff = np.where(g.date >= comp_since_grid,
                         np.repeat(1 - 0.12 * np.exp(-store["CompetitionDistance"].fillna(1e5).to_numpy() / 3000),
-                                  n_days),
+                                  g.n_days),
                         1.0)
     trend_map = trend_daily.set_index("Date")["trend_DE"]
-    trend_eff = np.tile(trend_map.reindex(dates).to_numpy() / 65.0, n) ** 0.3
+    trend_eff = np.tile(trend_map.reindex(g.dates).to_numpy() / 65.0, len(store)) ** 0.3
     w = weather.assign(Date=pd.to_datetime(weather["Date"])).set_index(["file", "Date"])
     state_file = {code: name for name, code, _ in STATES}
-    rain = np.concatenate([(w.loc[state_file[c]].reindex(dates)["Events"].str.contains("Rain")).to_numpy()
+    rain = np.concatenate([(w.loc[state_file[c]].reindex(g.dates)["Events"].str.contains("Rain")).to_numpy()
                            for c in state_code])
-    weather_eff = np.where(rain, 0.97, 1.0)
+    return [comp_eff, trend_eff, np.where(rain, 0.97, 1.0)]
+
+
+def _sales_and_customers(rng: np.random.Generator, store: pd.DataFrame, g: _Grid, promo: np.ndarray,
+                         open_: np.ndarray, effects: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The multiplicative sales process: each store's level, its type and assortment, the weekday,
+    its promo uplift, Promo2, ``effects`` (the calendar's and the outside world's, multiplied in
+    order), a growth trend and noise; customers from a basket size per store."""
+    n, n_days = len(store), g.n_days
+    level = np.exp(rng.normal(np.log(6500), 0.35, n))
+    type_eff = store["StoreType"].map({"a": 1.0, "b": 1.7, "c": 1.05, "d": 0.95}).to_numpy()
+    assort_eff = store["Assortment"].map({"a": 1.0, "b": 0.8, "c": 1.12}).to_numpy()
+    base = np.repeat(level * type_eff * assort_eff, n_days)
+    dow_eff = np.array([1.25, 1.05, 1.0, 0.98, 1.03, 0.9, 0.6])[g.dow - 1]
+    promo_eff = np.where(promo == 1, np.repeat(rng.uniform(1.15, 1.45, n), n_days), 1.0)
     growth = np.repeat(rng.normal(0.0, 0.06, n), n_days) * np.tile(np.linspace(0, 1, n_days), n)
     noise = np.exp(rng.normal(0, 0.07, n * n_days))
-    sales = base * dow_eff * promo_eff * promo2_eff * season * christmas * easter_eff * payday * school_eff \
-        * (1 + after_closed) * comp_eff * trend_eff * weather_eff * np.exp(growth) * noise
+    sales = base * dow_eff * promo_eff * _promo2_effect(store, g)
+    for effect in effects:
+        sales = sales * effect
+    sales = sales * np.exp(growth) * noise
     sales = np.where(open_ == 1, np.round(sales), 0).astype(np.int64)
     basket = np.repeat(rng.normal(9.5, 1.5, n).clip(5, 16), n_days)
     customers = np.where(open_ == 1, np.round(sales / basket * np.exp(rng.normal(0, 0.05, n * n_days))), 0).astype(int)
     sales[(open_ == 1) & (rng.random(n * n_days) < 0.0002)] = 0  # Kaggle has a few open days with zero sales
+    return sales, customers
 
-    full = pd.DataFrame({"Store": grid_store, "DayOfWeek": dow, "Date": grid_date, "Sales": sales,
-                         "Customers": customers, "Open": open_, "Promo": promo, "StateHoliday": state_holiday,
-                         "SchoolHoliday": school})
+
+def _train_test(rng: np.random.Generator, full: pd.DataFrame, store: pd.DataFrame, cfg: SyntheticConfig
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(train, test, solution)`` cut from the full table with Kaggle's quirks: a half-year gap
+    for some stores, a subset of stores in the test, a blank Open; the solution holds the test's
+    real Sales by Id."""
+    n = len(store)
     is_train = full["Date"] <= TRAIN_END
     train = full[is_train]
     # Quirk: some stores have no rows in the second half of 2014, as 180 of Kaggle's stores.
@@ -297,6 +337,33 @@ def generate(cfg: SyntheticConfig) -> dict[str, pd.DataFrame]:
     blank_store = 622 if 622 in test_stores else int(test_stores[len(test_stores) // 2])
     blank = (test["Store"] == blank_store) & (test["DayOfWeek"] < 7) & (test["Date"] >= "2015-09-05")
     test.loc[blank, "Open"] = np.nan
+    return train, test, solution
+
+
+def generate(cfg: SyntheticConfig) -> dict[str, pd.DataFrame]:
+    """Build every table in memory (``train``, ``test``, ``store``, ``sample_submission``,
+    ``store_states``, ``state_names``, ``weather``, ``googletrend``, ``solution``).
+
+    The steps draw from one generator in a fixed order, so a seed gives the same bytes."""
+    rng = np.random.default_rng(cfg.seed)
+    n = cfg.n_stores
+    store = _stores(rng, n)
+    state_idx = rng.choice(len(STATES), size=n, p=np.array([s[2] for s in STATES]) / sum(s[2] for s in STATES))
+    state_code = np.array([STATES[i][1] for i in state_idx])
+    dates = pd.date_range(TRAIN_START, TEST_END)
+    weather = _weather(rng, dates)
+    googletrend, trend_daily = _googletrend(rng)
+
+    g = _grid(store, dates)
+    state_holiday, school, promo = _calendar(dates, state_code)
+    open_ = _openings(rng, store, g, state_holiday)
+    effects = _calendar_effects(g, school, state_holiday, open_) \
+        + _outside_effects(store, g, state_code, weather, trend_daily)
+    sales, customers = _sales_and_customers(rng, store, g, promo, open_, effects)
+    full = pd.DataFrame({"Store": g.store, "DayOfWeek": g.dow, "Date": g.date, "Sales": sales,
+                         "Customers": customers, "Open": open_, "Promo": promo, "StateHoliday": state_holiday,
+                         "SchoolHoliday": school})
+    train, test, solution = _train_test(rng, full, store, cfg)
 
     store_states = pd.DataFrame({"Store": store["Store"], "State": state_code})
     state_names = pd.DataFrame(

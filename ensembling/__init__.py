@@ -5,6 +5,6 @@ The public API is one call, the one ``python -m ensembling`` (``make ensemble``)
 predictions, writes ``submissions/ensemble.csv`` and ``submission.csv`` and records its score in
 ``reports/validation.json``; it returns the JSON-ready decision.
 """
-from ensembling.ensemble import run_ensemble
+from ensembling.cli import run_ensemble
 
 __all__ = ["run_ensemble"]

@@ -1,6 +1,6 @@
 """``python -m ensembling --build-dir B --data-dir D``: blend predictions into submission.csv."""
 from core.cli import run_cli
-from ensembling.ensemble import main
+from ensembling.cli import main
 
 if __name__ == "__main__":
     run_cli(main)

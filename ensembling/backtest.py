@@ -123,7 +123,7 @@ def rescore_ensemble(backtest_dir: Path, procedures: tuple[str, ...]) -> dict[st
         names = model_names(build)
         oof = load_predictions(build, names, "oof")
         fit = fit_ensemble(oof, names, load_segments(build, "oof", oof), load_windows(build), procedures=procedures)
-        out[str(seed)] = {f"w{w['window']}": w["models"]["ensemble"]["rmspe"] for w in fit.decision["windows"]}
+        out[str(seed)] = fit.decision.window_scores()
     return out
 
 

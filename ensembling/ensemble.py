@@ -1,4 +1,5 @@
-"""Blend the models' predictions into ``submissions/ensemble.csv`` and ``submission.csv``.
+"""The ensembler's decision: blend the models' out-of-window predictions (``fit_ensemble``) and
+apply the blend to any frame (``apply_ensemble``); ``ensembling.cli`` writes the files.
 
 Everything is fitted on the out-of-window predictions (``predictions/<model>.oof.parquet``): each
 model predicted every pseudo-test window from a fit that ended before the window's gap, with the
@@ -22,23 +23,17 @@ nothing after the final train's end can be seen.
 """
 from __future__ import annotations
 
-import argparse
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from competition.dataset import identify, require_match
 from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, Window, estimate, last_days
 from core.errors import DataError
-from core.io import atomic_path, sha256_of, write_json_atomic, write_with
 from ensembling import blend
-from ensembling.inputs import load_meta, load_predictions, load_segments, load_windows, model_names
-from ensembling.outputs import record_ensemble, write_submission_file
+from submissions.writer import zero_when_closed
 
 DEFAULT_SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "Store")
 # A segment factor must lower RMSPE on every window scored causally by this much.
@@ -52,13 +47,69 @@ REFERENCE_MODELS = ("baseline",)
 
 
 @dataclass
+class SegmentFactors:
+    """Per-segment factors on top of the blend: one shrunk factor per value of ``column``."""
+
+    column: str
+    factors: dict[str, float]
+    strength: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "n_segments": len(self.factors), "factors": self.factors,
+                "strength": self.strength}
+
+
+@dataclass
+class Decision:
+    """What the ensembler decided on the windows, and how that scored: the blend the test gets
+    (procedure, space, weights, factor, segment factors), the checks behind it, and every score
+    (each window's ensemble from the blend decided on the windows before it). ``to_dict`` is the
+    JSON of ``ensemble/decision.json`` and of the ensemble's ``validation.json`` entry."""
+
+    models: list[str]                        # every model, reference models included
+    blended: list[str]                       # the models the blend weighs
+    procedure: str                           # blend.PROCEDURES, chosen causally
+    procedure_rmspe_causal: dict[str, float]
+    space: str                               # "linear" or "geometric"
+    weights: dict[str, float]                # per model of ``models`` (0 for the unblended)
+    factor: float                            # the RMSPE correction factor (1: none)
+    segment: SegmentFactors | None
+    segment_checks: list[dict[str, Any]]     # blend.SegmentCheck.to_dict() per candidate column
+    segment_min_gain: float
+    rmspe: float                             # mean over windows of the causal ensemble's RMSPE
+    rmspe_sd: float
+    rmspe_last: float                        # the same on each window's last LAST_DAYS days
+    rmspe_in_sample: float                   # the final blend on the rows it was fitted on: not a score
+    models_rmspe: dict[str, float]
+    held_out: list[dict[str, Any]]           # each window's causal blend
+    windows: list[dict[str, Any]]            # per window: every model's and the ensemble's RMSPE
+    n_rows_scored: int
+    estimates: dict[str, dict[str, Any]]     # expected test RMSPE per model and the ensemble
+
+    def window_scores(self, model: str = "ensemble") -> dict[str, float]:
+        """``{"w<k>": rmspe}`` of ``model`` on every window."""
+        return {f"w{w['window']}": w["models"][model]["rmspe"] for w in self.windows}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"models": self.models, "blended": self.blended, "procedure": self.procedure,
+                "procedure_rmspe_causal": self.procedure_rmspe_causal, "space": self.space,
+                "weights": self.weights, "factor": self.factor,
+                "segment": None if self.segment is None else self.segment.to_dict(),
+                "segment_checks": self.segment_checks, "segment_min_gain": self.segment_min_gain,
+                "rmspe": self.rmspe, "rmspe_sd": self.rmspe_sd, f"rmspe_last{LAST_DAYS}": self.rmspe_last,
+                "rmspe_in_sample": self.rmspe_in_sample, "models_rmspe": self.models_rmspe,
+                "held_out": self.held_out, "windows": self.windows, "n_rows_scored": self.n_rows_scored,
+                "estimates": self.estimates}
+
+
+@dataclass
 class EnsembleFit:
-    """What ``fit_ensemble`` learned: the JSON-ready ``decision`` and its row-aligned predictions
+    """What ``fit_ensemble`` learned: the ``decision`` and its row-aligned predictions
     (``in_sample``: the final blend, fitted on all windows; ``out_of_window``: each window from the
     blend decided on the windows before it) on the ``scored`` rows (Sales > 0) of the out-of-window
     frame."""
 
-    decision: dict[str, Any]
+    decision: Decision
     in_sample: np.ndarray
     out_of_window: np.ndarray
     scored: np.ndarray
@@ -127,159 +178,45 @@ def fit_ensemble(oof: pd.DataFrame, names: list[str], segments: pd.DataFrame, wi
                    train_end=str(w.train_end.date()))
     per_window = np.array([w["models"]["ensemble"]["rmspe"] for w in table])
     weights = dict.fromkeys(names, 0.0) | {n: float(w) for n, w in zip(blended, final.fit.weights)}
-    decision = {
-        "models": names,
-        "blended": blended,
-        "procedure": final.procedure,
-        "procedure_rmspe_causal": final.procedure_rmspe,
-        "space": final.fit.space,
-        "weights": weights,
-        "factor": float(final.fit.factor),
-        "segment": None if final.segment is None else {
-            "column": final.segment, "n_segments": len(final.segment_factors or {}),
-            "factors": {str(k): float(v) for k, v in (final.segment_factors or {}).items()},
-            "strength": strength},
-        "segment_checks": [c.to_dict() for c in final.segment_checks],
-        "segment_min_gain": min_gain,
-        "rmspe": float(per_window.mean()),
-        "rmspe_sd": float(per_window.std(ddof=1)) if len(per_window) > 1 else 0.0,
-        f"rmspe_last{LAST_DAYS}": float(np.mean([w["models"]["ensemble"][f"rmspe_last{LAST_DAYS}"] for w in table])),
-        "rmspe_in_sample": blend.mean_window_rmspe(y, pred_in, groups),
-        "models_rmspe": {n: float(np.mean([w["models"][n]["rmspe"] for w in table])) for n in names},
-        "held_out": [{"window": int(w), "fitted_on": [int(v) for v in c.windows], "procedure": c.procedure,
-                      "space": c.fit.space, "factor": float(c.fit.factor),
-                      "weights": {n: float(x) for n, x in zip(blended, c.fit.weights)}, "segment": c.segment}
-                     for w, c in held_out.items()],
-        "windows": table,
-        "n_rows_scored": int(len(y)),
-    }
     wins = list(spans.values())
-    decision["estimates"] = {n: estimate({f"w{w['window']}": w["models"][n]["rmspe"] for w in table}, wins).to_dict()
-                             for n in names + ["ensemble"]}
+    decision = Decision(
+        models=names, blended=blended, procedure=final.procedure, procedure_rmspe_causal=final.procedure_rmspe,
+        space=final.fit.space, weights=weights, factor=float(final.fit.factor),
+        segment=None if final.segment is None else SegmentFactors(
+            final.segment, {str(k): float(v) for k, v in (final.segment_factors or {}).items()}, strength),
+        segment_checks=[c.to_dict() for c in final.segment_checks], segment_min_gain=min_gain,
+        rmspe=float(per_window.mean()),
+        rmspe_sd=float(per_window.std(ddof=1)) if len(per_window) > 1 else 0.0,
+        rmspe_last=float(np.mean([w["models"]["ensemble"][f"rmspe_last{LAST_DAYS}"] for w in table])),
+        rmspe_in_sample=blend.mean_window_rmspe(y, pred_in, groups),
+        models_rmspe={n: float(np.mean([w["models"][n]["rmspe"] for w in table])) for n in names},
+        held_out=[{"window": int(w), "fitted_on": [int(v) for v in c.windows], "procedure": c.procedure,
+                   "space": c.fit.space, "factor": float(c.fit.factor),
+                   "weights": {n: float(x) for n, x in zip(blended, c.fit.weights)}, "segment": c.segment}
+                  for w, c in held_out.items()],
+        windows=table, n_rows_scored=int(len(y)),
+        estimates={n: estimate({f"w{w['window']}": w["models"][n]["rmspe"] for w in table}, wins).to_dict()
+                   for n in names + ["ensemble"]})
     return EnsembleFit(decision, pred_in, pred_oow, scored)
 
 
 def apply_ensemble(frame: pd.DataFrame, names: list[str], segments: pd.DataFrame,
-                   decision: dict[str, Any]) -> np.ndarray:
+                   decision: Decision) -> np.ndarray:
     """Predictions for any frame of model predictions (validation or test) under ``decision``."""
     P = frame[names].to_numpy(np.float64)
-    w = np.array([decision["weights"][n] for n in names])
-    base = blend.base_blend(P, w, decision["space"])
-    seg = decision.get("segment")
+    w = np.array([decision.weights[n] for n in names])
+    base = blend.base_blend(P, w, decision.space)
+    seg = decision.segment
     if seg:
-        values = _segment_arrays(segments, [seg["column"]]).get(seg["column"])
+        values = _segment_arrays(segments, [seg.column]).get(seg.column)
         if values is None:
             # Test rows lack the column (features changed?): the global factor is the safe default.
-            print(f"warning: test rows have no usable {seg['column']!r}; using the global factor")
-            pred = decision["factor"] * base
+            print(f"warning: test rows have no usable {seg.column!r}; using the global factor")
+            pred = decision.factor * base
         else:
-            pred = blend.apply_segment_factors(base, values, seg["factors"], decision["factor"])
+            pred = blend.apply_segment_factors(base, values, seg.factors, decision.factor)
     else:
-        pred = decision["factor"] * base
+        pred = decision.factor * base
     if "Open" in segments.columns:
-        # Closed stores sell nothing; Kaggle ignores them but the file must say 0.
-        pred = np.where(segments["Open"].fillna(1).to_numpy() == 0, 0.0, pred)
+        pred = zero_when_closed(segments["Open"], pred)
     return pred
-
-
-def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
-                 segment_columns: tuple[str, ...] | list[str] = DEFAULT_SEGMENTS,
-                 min_gain: float = DEFAULT_MIN_GAIN, strength: float = DEFAULT_STRENGTH) -> dict[str, Any]:
-    """Fit on the out-of-window predictions, predict test, write the submission files and the report entry."""
-    names = model_names(build_dir, only)
-    dataset = identify(data_dir)
-    require_match(dataset, load_meta(build_dir).get("data_fingerprint"), build_dir / "features" / "meta.json",
-                  f"rebuild the features from the current data: `make features BUILD_DIR={build_dir} "
-                  f"DATA_DIR={data_dir}`")
-    oof = load_predictions(build_dir, names, "oof", dataset)
-    test = load_predictions(build_dir, names, "test", dataset)
-    seg_oof = load_segments(build_dir, "oof", oof)
-    seg_test = load_segments(build_dir, "test", test)
-
-    fitted = fit_ensemble(oof, names, seg_oof, load_windows(build_dir), segment_columns, min_gain, strength)
-    decision = fitted.decision
-
-    # The ensemble's own predictions live under ensemble/, not predictions/: the latter is what
-    # this stage reads, and a blend must never blend itself on the next run.
-    out_oof = oof[["Window", "Store", "Date", "Sales"]].copy()
-    out_oof["prediction_in_sample"] = apply_ensemble(oof, names, seg_oof, decision)
-    out_oof["prediction"] = np.nan
-    out_oof.loc[fitted.scored, "prediction"] = fitted.out_of_window
-    assert np.allclose(out_oof.loc[fitted.scored, "prediction_in_sample"].to_numpy(), fitted.in_sample,
-                       rtol=1e-9, atol=1e-6)
-    out_test = test[["Id", "Store", "Date"]].copy()
-    out_test["prediction"] = apply_ensemble(test, names, seg_test, decision)
-    ens_dir = build_dir / "ensemble"
-    write_with(ens_dir / "oof.parquet", lambda p: out_oof.to_parquet(p, index=False))
-    write_with(ens_dir / "test.parquet", lambda p: out_test.to_parquet(p, index=False))
-    write_json_atomic(ens_dir / "decision.json", decision)
-
-    sub_dir = build_dir / "submissions"
-    ensemble_csv = sub_dir / "ensemble.csv"
-    write_submission_file(out_test.rename(columns={"prediction": "Sales"})[["Id", "Sales"]], data_dir, ensemble_csv)
-    with atomic_path(sub_dir / "submission.csv") as tmp:
-        shutil.copyfile(ensemble_csv, tmp)
-
-    # The per-store factor table is too long for validation.json; decision.json keeps it whole.
-    entry = {k: v for k, v in decision.items() if k != "rmspe"}
-    if entry["segment"] and len(entry["segment"]["factors"]) > 60:
-        entry["segment"] = {**entry["segment"], "factors": f"{len(entry['segment']['factors'])} factors in "
-                                                            f"ensemble/decision.json"}
-    entry.update({**decision["estimates"]["ensemble"], "dataset": dataset.fingerprint,
-                  "data_source": dataset.source, "submission_sha256": sha256_of(sub_dir / "submission.csv")})
-    record_ensemble(build_dir, decision["rmspe"], entry)
-    return decision
-
-
-def format_summary(decision: dict[str, Any]) -> str:
-    last = f"rmspe_last{LAST_DAYS}"
-    windows = decision["windows"]
-    names = decision["models"] + ["ensemble"]
-    est = decision["estimates"]
-    head = f"{'model':<12}" + "".join(f"{'w' + str(w['window']):>9}" for w in windows) \
-        + f"{'last ' + str(LAST_DAYS) + 'd':>9}   expected test RMSPE"
-    lines = ["pseudo-test windows: " + ", ".join(f"w{w['window']} {w['label']} {w['start']}..{w['end']}"
-                                                 for w in windows),
-             f"{decision['n_rows_scored']} rows with Sales > 0; every score is out-of-window (the ensemble's: "
-             "decided and fitted on the windows before each one only)", "", head]
-    for n in sorted(names, key=lambda n: est[n]["estimate"]):
-        scores = [w["models"][n]["rmspe"] for w in windows]
-        e = est[n]
-        lines.append(f"{n:<12}" + "".join(f"{v:>9.4f}" for v in scores)
-                     + f"{np.mean([w['models'][n][last] for w in windows]):>9.4f}"
-                     + f"   {e['estimate']:.4f} ({e['estimate_low']:.4f}..{e['estimate_high']:.4f})")
-    lines += ["", "window weights of the estimate: " + ", ".join(
-        f"{k} {v:.2f}" for k, v in est["ensemble"]["estimate_weights"].items()),
-              f"ensemble in-sample (the final blend on the rows it was fitted on; not a score): "
-              f"{decision['rmspe_in_sample']:.4f}",
-              "each window's blend: " + "; ".join(
-                  f"w{h['window']} {h['procedure']}" + (f" from {', '.join('w' + str(v) for v in h['fitted_on'])}"
-                                                        if h["fitted_on"] else " (the prior: no earlier window)")
-                  for h in decision["held_out"]),
-              "procedures, scored causally on all windows (simplest within min-gain of the best wins): "
-              + ", ".join(f"{p} {v:.4f}" for p, v in decision["procedure_rmspe_causal"].items()),
-              f"chosen for the test: {decision['procedure']}, space {decision['space']}, factor "
-              f"{decision['factor']:.4f}, weights " + ", ".join(f"{n}={w:.3f}" for n, w in decision["weights"].items())]
-    for c in decision["segment_checks"]:
-        lines.append(f"segment factor per {c['column']:<12} gains on the windows scored causally "
-                     + (" / ".join(f"{g:+.5f}" for g in c["gains"]) or "none (no window has an earlier one)")
-                     + ("  accepted" if c["accepted"] else "  rejected"))
-    seg = decision["segment"]
-    lines.append(f"used: {'per-' + seg['column'] + ' factors' if seg else 'no segment factors'}")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ensembling", description=__doc__.split("\n")[0])
-    ap.add_argument("--build-dir", type=Path, default=Path("build"))
-    ap.add_argument("--data-dir", type=Path, required=True, help="for sample_submission.csv")
-    ap.add_argument("--models", nargs="*", help="blend only these models (default: every model with predictions)")
-    ap.add_argument("--segments", nargs="*", default=list(DEFAULT_SEGMENTS),
-                    help="candidate columns for per-segment factors (none: global factor only)")
-    ap.add_argument("--min-gain", type=float, default=DEFAULT_MIN_GAIN)
-    ap.add_argument("--strength", type=float, default=DEFAULT_STRENGTH)
-    args = ap.parse_args(argv)
-    decision = run_ensemble(args.build_dir, args.data_dir, args.models, args.segments, args.min_gain, args.strength)
-    print(format_summary(decision))
-    print(f"wrote {args.build_dir / 'submissions' / 'ensemble.csv'} and submission.csv")
-    return 0

@@ -129,12 +129,12 @@ def evaluate_cut(build_dir: Path, data_dir: Path) -> dict[str, Any]:
             entry["models"][n] = {"reported": value, "sd": sd, "real": real[n]}
         sub = oof["Window"].isin([w.index for w in used]).to_numpy()
         fit = fit_ensemble(oof[sub].reset_index(drop=True), names, seg_oof[sub].reset_index(drop=True), used)
-        ens_scores = {f"w{w['window']}": w["models"]["ensemble"]["rmspe"] for w in fit.decision["windows"]}
+        ens_scores = fit.decision.window_scores()
         value, sd = weighted(ens_scores, weights)
         pred = apply_ensemble(test, names, seg_test, fit.decision)
         entry["models"]["ensemble"] = {"reported": value, "sd": sd, "real": rmspe(truth[keep], pred[keep]),
-                                       "procedure": fit.decision["procedure"],
-                                       "segment": (fit.decision["segment"] or {}).get("column")}
+                                       "procedure": fit.decision.procedure,
+                                       "segment": fit.decision.segment and fit.decision.segment.column}
         out["schemes"][scheme] = entry
     return out
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from features.calendar import MONTH_TURN_COLS, month_turn
-from features.families import MONTH_ABBR, StoreDayGrid, cutoff_parts, day_number, store_rows, with_columns
+from features.families import MONTH_ABBR, cutoff_parts, store_rows
+from features.grid import StoreDayGrid, day_number, with_columns
 from features.pipeline import block_starts
 from features.registry import FamilySpec
 
@@ -168,8 +169,8 @@ def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_star
     statistics at the validation start), so inside the training rows they only name the store
     and a network cannot learn how a store's recent level carries into the weeks after it.
     Here every row gets its own cut, placed the way the test's is: ``block_start`` is the first
-    day (as a day number, ``families.day_number``) of the row's test-length block (the test
-    start for test rows, ``pipeline.sequence_blocks`` for train rows), and the row's history ends
+    day (as a day number, ``features.grid.day_number``) of the row's test-length block (the test
+    start for test rows, its test-length block's start for train rows), and the row's history ends
     ``gap + 1`` days before it. So a train row sees the level as far back as a test row in the
     same place of the test period does (43..90 days with the real test's 42-day gap and 48
     days), and never its own block's or gap's sales. Like ``store_history``, a train row never

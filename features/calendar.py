@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.families import day_number, with_columns
+from features.grid import day_number, with_columns
 
 MONTH_TURN_COLS = ("DaysToMonthEnd", "ShopDaysToMonthEnd", "ShopDaysFromMonthStart")
 

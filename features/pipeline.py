@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from competition.pseudo_test import PeriodShape, period_shape
+from competition.pseudo_test import PeriodShape, block_start_days, period_shape
 from core.errors import DataError
 from features import families as fam
+from features.grid import day_number, with_columns
 from features.registry import DEFAULT_FAMILIES, FamilySpec
 
 _TRAIN_COLS = ["Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo",
@@ -27,7 +28,7 @@ def combine(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """
     tr = train[_TRAIN_COLS]
     te = test[_TEST_COLS]
-    tr_key = tr["Store"].to_numpy().astype(np.int64) * 100_000 + fam.day_number(tr["Date"])
+    tr_key = tr["Store"].to_numpy().astype(np.int64) * 100_000 + day_number(tr["Date"])
     tr_order = np.argsort(tr_key, kind="stable")
     te_order = np.argsort(te["Id"].to_numpy(), kind="stable")
     n_tr, n_te = len(tr), len(te)
@@ -55,7 +56,7 @@ def combine(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     })
     # Duplicate (Store, Date) check in O(n) on the dense grid's flat index.
     store = df["Store"].to_numpy().astype(np.int64)
-    day = fam.day_number(df["Date"])
+    day = day_number(df["Date"])
     flat = (store - store.min()) * (day.max() - day.min() + 1) + (day - day.min())
     counts = np.bincount(flat)
     if counts.size and counts.max() > 1:
@@ -76,32 +77,18 @@ SEQUENCE_INPUTS = ["Store", "Date", "Open", "Promo", "StateHoliday", "SchoolHoli
 SEQUENCE_LOOKBACK_DAYS = 366
 
 
-def sequence_blocks(train_dates: pd.Series, shape: PeriodShape) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Test-length blocks of train dates, the last ending on the last train date (as the test's
-    windows do), each ``(start, end)``; the first block may be shorter."""
-    first, last = pd.Timestamp(train_dates.min()), pd.Timestamp(train_dates.max())
-    out = []
-    end = last
-    while end >= first:
-        start = max(first, end - pd.Timedelta(days=shape.n_days - 1))
-        out.append((start, end))
-        end = start - pd.Timedelta(days=1)
-    return out[::-1]
-
-
 def block_starts(df: pd.DataFrame, shape: PeriodShape) -> np.ndarray:
     """Each row's block start as a day number: the test start for test rows, the start of its
-    test-length block (``sequence_blocks``) for train rows. ``censored`` runs the sequence
+    test-length block (``competition.pseudo_test.period_block``, the last ending on the last
+    train date; the first may be shorter) for train rows. ``censored`` runs the sequence
     families block by block; a family may also end each row's history before its block's gap."""
     is_test = df["_test"].to_numpy()
-    day = fam.day_number(df["Date"])
+    day = day_number(df["Date"])
     out = np.full(len(df), int(day[is_test].min()) if is_test.any() else int(day.max()) + shape.gap + 1)
     train_day = day[~is_test]
     if len(train_day):
-        # The blocks of sequence_blocks, by arithmetic: k blocks back from the last train date.
         first, last = int(train_day.min()), int(train_day.max())
-        k = (last - train_day) // shape.n_days
-        out[~is_test] = np.maximum(first, last - k * shape.n_days - shape.n_days + 1)
+        out[~is_test] = np.maximum(first, block_start_days(train_day, last, shape.n_days))
     return out
 
 
@@ -118,7 +105,7 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
     then NaN or 0 on training rows exactly as often, and at the same positions, as on test rows.
     """
     is_test = df["_test"].to_numpy()
-    day = fam.day_number(df["Date"])
+    day = day_number(df["Date"])
     base = df[SEQUENCE_INPUTS]
     lookback = lookback_days + shape.gap
     # Test rows first: (rows whose values are kept, rows the family sees).
@@ -141,7 +128,7 @@ def censored(df: pd.DataFrame, family: Callable[[pd.DataFrame], pd.DataFrame], s
             if col not in new:
                 new[col] = np.zeros(len(df), dtype=values.dtype)
             new[col][rows] = values[kept]
-    return fam.with_columns(df, new)
+    return with_columns(df, new)
 
 
 def build_features(data: Any, valid_start: Any, *, families: Sequence[FamilySpec] = DEFAULT_FAMILIES,

@@ -28,7 +28,7 @@ from competition.pseudo_test import LAST_DAYS, Window, estimate, last_days
 from core.errors import DataError
 from core.io import sha256_of, write_parquet
 from submissions.report import record_model, update_validation
-from submissions.writer import to_submission, write_submission
+from submissions.writer import to_submission, write_submission, zero_when_closed
 
 # A recipe: (train table, test table, meta) -> (test prediction, what to record about the fit).
 FitPredict = Callable[[pd.DataFrame, pd.DataFrame, dict[str, Any]], tuple[np.ndarray, dict[str, Any]]]
@@ -116,6 +116,26 @@ def cli_params(value: str) -> dict[str, Any]:
     return params
 
 
+def layered_params(build_dir: str | Path, name: str, cli: str | None,
+                   log: Callable[[str], None] = print) -> tuple[dict[str, Any], str]:
+    """A model's parameters over its defaults: ``B/tuning/<name>.json`` (``make tune``), then
+    ``--params`` on top. Returns the merged overrides and where they came from: "defaults",
+    the tuning file's path, either followed by " + --params"."""
+    path = Path(build_dir) / "tuning" / f"{name}.json"
+    tuned = tuned_params(build_dir, name)
+    if tuned:
+        log(f"{name}: using tuned parameters from {path}: {json.dumps(tuned, sort_keys=True)}")
+    else:
+        log(f"{name}: no {path}; using the default parameters (`make tune MODEL={name}` tunes them)")
+    params, source = dict(tuned or {}), str(path) if tuned else "defaults"
+    if cli:
+        override = cli_params(cli)
+        log(f"{name}: --params override: {json.dumps(override, sort_keys=True)}")
+        params.update(override)
+        source += " + --params"
+    return params, source
+
+
 def features_dataset(meta: dict[str, Any]) -> Dataset | None:
     """The dataset a feature build was made from (None for a build that predates dataset records)."""
     if "data_fingerprint" not in meta:
@@ -140,7 +160,7 @@ def window_score(labels: pd.DataFrame, pred: np.ndarray) -> dict[str, Any]:
 
 def closed_to_zero(test: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
     """``pred`` with 0 on the test's closed days (what the submission says for them), checked finite."""
-    pred = np.where(test["Open"].to_numpy() == 0, 0.0, np.asarray(pred, dtype=np.float64))
+    pred = zero_when_closed(test["Open"], pred)
     if not np.isfinite(pred).all():
         raise ValueError("predictions contain NaN or infinity; check the model's inputs")
     return pred

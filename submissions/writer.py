@@ -47,10 +47,17 @@ def check_submission(pred: pd.DataFrame, sample_submission: pd.DataFrame) -> pd.
     return out
 
 
+def zero_when_closed(open_flags: pd.Series | np.ndarray, prediction: np.ndarray | pd.Series) -> np.ndarray:
+    """The one closed-days rule: ``prediction`` with 0 where ``Open == 0``. Closed stores sell
+    nothing; Kaggle ignores those rows but the file must say 0. A blank ``Open`` counts as open,
+    as the loader reads it."""
+    closed = pd.Series(np.asarray(open_flags)).fillna(1).to_numpy() == 0
+    return np.where(closed, 0.0, np.asarray(prediction, dtype=np.float64))
+
+
 def to_submission(test: pd.DataFrame, prediction: np.ndarray | pd.Series) -> pd.DataFrame:
     """``Id,Sales`` from test rows and a prediction per row; closed days (``Open == 0``) get 0."""
-    sales = np.where(test["Open"].to_numpy() == 0, 0.0, np.asarray(prediction, dtype=np.float64))
-    return pd.DataFrame({"Id": test["Id"].to_numpy(), "Sales": sales})
+    return pd.DataFrame({"Id": test["Id"].to_numpy(), "Sales": zero_when_closed(test["Open"], prediction)})
 
 
 def write_submission(pred: pd.DataFrame, sample_submission: pd.DataFrame, path: str | Path) -> Path:

@@ -1,14 +1,12 @@
-"""LightGBM's parameters: the defaults, and their layering defaults < ``B/tuning/lgbm.json`` < ``--params``."""
+"""LightGBM's parameters: the defaults, the fixed round count, and what ``--params`` may not set."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from core.errors import DataError
-from models.common import cli_params as read_params
-from models.common import tuned_params
+from models.common import layered_params
 
 NAME = "lgbm"
 
@@ -49,47 +47,22 @@ REFUSED_KEYS = {
 
 def resolve_params(build_dir: Path, cli_params: str | None,
                    log: Callable[[str], None] = print) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """Layer defaults < tuned (``B/tuning/lgbm.json``) < ``--params``.
+    """Layer defaults < tuned (``B/tuning/lgbm.json``) < ``--params`` (``models.common.layered_params``).
 
     Returns ``(lgb_params, loop_settings, source)``, where loop settings hold ``num_boost_round``
     and ``source`` says where params came from. A key the recipe cannot honour (early stopping,
     a metric) raises ``DataError`` naming it and what to set instead.
     """
-    params = dict(DEFAULT_PARAMS)
-    loop: dict[str, Any] = {"num_boost_round": DEFAULT_NUM_BOOST_ROUND}
-    source = "defaults"
-    tuned = load_tuned(build_dir)
-    if tuned:
-        log(f"lgbm: using tuned parameters from {build_dir / 'tuning' / 'lgbm.json'}: "
-            f"{json.dumps(tuned, sort_keys=True)}")
-        params.update(tuned)
-        source = "tuned"
-    else:
-        log(f"lgbm: no tuned parameters at {build_dir / 'tuning' / 'lgbm.json'}; using defaults "
-            "(run `make tune MODEL=lgbm` to tune)")
-    if cli_params:
-        extra = read_params(cli_params)
-        log(f"lgbm: --params override: {json.dumps(extra, sort_keys=True)}")
-        params.update(extra)
-        source = f"{source}+cli"
+    overrides, source = layered_params(build_dir, NAME, cli_params, log)
+    params = {**DEFAULT_PARAMS, **overrides}
     refused = {k: why for k, why in REFUSED_KEYS.items() if k in params}
     if refused:
         raise DataError("LightGBM parameters the recipe cannot honour: "
                         + "; ".join(f"{k!r} ({why})" for k, why in refused.items()),
                         column="--params" if cli_params else None,
                         fix=f"remove them from --params or {build_dir / 'tuning' / 'lgbm.json'}")
+    loop: dict[str, Any] = {"num_boost_round": DEFAULT_NUM_BOOST_ROUND}
     for key in LOOP_KEYS:
         if key in params:
             loop[key] = int(params.pop(key))
     return params, loop, source
-
-
-def load_tuned(build_dir: Path) -> dict[str, Any] | None:
-    """Tuned LightGBM parameters, or None. Delegates to ``models.common.tuned_params``."""
-    tuned = tuned_params(build_dir, NAME)
-    if not tuned:
-        return None
-    # Accept both the bare params dict and the tuner's {"params": {...}, ...} record.
-    if isinstance(tuned.get("params"), dict):
-        tuned = tuned["params"]
-    return dict(tuned)

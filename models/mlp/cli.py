@@ -21,7 +21,7 @@ import torch._dynamo  # noqa: F401
 
 from core.cli import run_cli
 from core.seed import seed_everything
-from models.common import cli_params, load_feature_tables, run_stage, training_frames, tuned_params
+from models.common import layered_params, load_feature_tables, run_stage, training_frames
 from models.mlp.config import REFIT_KINDS, MLPConfig
 from models.mlp.embeddings import PROJECTIONS, embeddings_of_build
 from models.mlp.lr_find import LRFindResult, lr_find
@@ -38,19 +38,8 @@ def log(msg: str) -> None:
 
 def build_config(build_dir: Path, args: argparse.Namespace) -> tuple[MLPConfig, str]:
     """Defaults, then tuned parameters (B/tuning/mlp.json), then --params, then --epochs/--threads."""
-    config, source = MLPConfig(seed=args.seed), "defaults"
-    tuned = tuned_params(build_dir, NAME)
-    if tuned:
-        config = config.with_params(tuned)
-        source = str(build_dir / "tuning" / f"{NAME}.json")
-        log(f"mlp: using tuned parameters from {source}: {json.dumps(tuned, sort_keys=True)}")
-    else:
-        log(f"mlp: no {build_dir / 'tuning' / f'{NAME}.json'}; using the default parameters")
-    if args.params:
-        override = cli_params(args.params)
-        config = config.with_params(override)
-        source += " + --params"
-        log(f"mlp: --params override: {json.dumps(override, sort_keys=True)}")
+    params, source = layered_params(build_dir, NAME, args.params, log)
+    config = MLPConfig(seed=args.seed).with_params(params)
     overrides: dict[str, Any] = {"seed": args.seed}
     if args.epochs:
         overrides["epochs"] = args.epochs

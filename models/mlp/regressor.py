@@ -178,7 +178,7 @@ class MLPRegressor:
         train = train_df if isinstance(train_df, TensorData) else self._tensors(train_df, with_target=True)
         valid = self._tensors(valid_df, with_target=True) if valid_df is not None else None
         with torch_threads(cfg.n_threads()):
-            history = fit_network(self.model_, train, cfg, valid, epoch_callback, desc="continue", rows=rows)
+            history = fit_network(self.model_, train, cfg, valid, epoch_callback, desc="refit", rows=rows)
         return self._record(history, t0)
 
     def tensors(self, df: pd.DataFrame) -> TensorData:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from competition.metric import rmspe
+from competition.pseudo_test import PeriodShape, block_start_days, period_block, windows
 from competition.split import validation_split
 
 
@@ -36,3 +38,16 @@ def test_validation_split_last_n_dates_no_overlap() -> None:
     assert validation_split(train_dates, 42).valid_start == pd.Timestamp("2015-02-18")
     with pytest.raises(ValueError, match="nothing to train"):
         validation_split(train_dates, 90)
+
+
+def test_validation_is_the_last_test_length_block_in_calendar_days() -> None:
+    """A date missing from train does not stretch the validation stretch: it is the same block of
+    calendar days as the first pseudo-test window and the censoring blocks."""
+    dates = pd.Series(pd.date_range("2015-01-01", "2015-03-31"))
+    holed = dates[dates != pd.Timestamp("2015-03-25")]
+    split = validation_split(holed, 10)
+    assert (split.valid_start, split.valid_end) == (pd.Timestamp("2015-03-22"), pd.Timestamp("2015-03-31"))
+    w1 = windows(holed, PeriodShape(n_days=10, gap=0), folds=1)[0]
+    assert (w1.start, w1.end) == period_block(pd.Timestamp("2015-03-31"), 10) == (split.valid_start, split.valid_end)
+    days = np.arange(0, 30)
+    assert block_start_days(days, 29, 10).tolist() == [0] * 10 + [10] * 10 + [20] * 10

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from submissions.report import best_model, read_validation, record_model
-from submissions.writer import SubmissionError, to_submission, write_submission
+from submissions.writer import SubmissionError, to_submission, write_submission, zero_when_closed
 
 SAMPLE = pd.DataFrame({"Id": [1, 2, 3, 4], "Sales": 0.0})
 
@@ -18,6 +18,12 @@ def test_writes_in_sample_order_with_closed_zero(tmp_path: Path) -> None:
     pred = to_submission(test, np.array([30.0, 10.0, 40.5, 20.0]))
     path = write_submission(pred, SAMPLE, tmp_path / "s.csv")
     assert path.read_text() == "Id,Sales\n1,0.000000\n2,20.000000\n3,30.000000\n4,40.500000\n"
+
+
+def test_one_closed_days_rule_a_blank_open_counts_as_open() -> None:
+    out = zero_when_closed(pd.Series([1.0, 0.0, np.nan, 0.0]), np.array([5.0, 6.0, 7.0, 8.0]))
+    np.testing.assert_array_equal(out, [5.0, 0.0, 7.0, 0.0])
+    np.testing.assert_array_equal(zero_when_closed(np.array([0, 1]), [3, 4]), [0.0, 4.0])
 
 
 @pytest.mark.parametrize("pred, message", [

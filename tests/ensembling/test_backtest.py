@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ensembling import backtest
-from ensembling.ensemble import run_ensemble
+from ensembling.cli import run_ensemble
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOWS = [(1, "recent", "2015-05-03"), (2, "recent", "2015-03-16"), (3, "recent", "2015-01-27"),

@@ -12,7 +12,7 @@ import pytest
 from competition.dataset import PARQUET_KEY, identify
 from core.errors import DataError
 from core.io import parquet_metadata, sha256_of, write_parquet
-from ensembling.ensemble import run_ensemble
+from ensembling.cli import run_ensemble
 from ensembling.inputs import load_predictions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +54,8 @@ def test_run_writes_submission_and_report_entry(build_factory, data_dir, synth):
     assert entry["estimate"] == entry["estimates"]["ensemble"]["estimate"]
     per_window = [w["models"]["ensemble"]["rmspe"] for w in entry["windows"]]
     assert entry["rmspe"] == pytest.approx(sum(per_window) / 3)
-    assert decision["rmspe"] == entry["rmspe"]
+    assert decision.rmspe == entry["rmspe"]
+    assert json.loads((build / "ensemble" / "decision.json").read_text())["rmspe"] == decision.rmspe
 
 
 def test_rerun_does_not_blend_its_own_output(build_factory, data_dir, synth):
@@ -62,7 +63,7 @@ def test_rerun_does_not_blend_its_own_output(build_factory, data_dir, synth):
     first = run_ensemble(build, data_dir)
     before = (build / "submissions" / "submission.csv").read_bytes()
     second = run_ensemble(build, data_dir)
-    assert first["models"] == second["models"] == ["baseline", "lgbm", "mlp"]
+    assert first.models == second.models == ["baseline", "lgbm", "mlp"]
     assert (build / "submissions" / "submission.csv").read_bytes() == before
 
 
@@ -126,8 +127,8 @@ def test_one_window_gives_the_prior(build_factory, data_dir, synth):
         df = pd.read_parquet(path)
         _rewrite(path, df[df["Window"] == 1])
     decision = run_ensemble(build, data_dir)
-    assert decision["procedure"] == "equal" and decision["factor"] == 1.0
-    assert decision["weights"] == {"baseline": 0.0, "lgbm": 0.5, "mlp": 0.5}
+    assert decision.procedure == "equal" and decision.factor == 1.0
+    assert decision.weights == {"baseline": 0.0, "lgbm": 0.5, "mlp": 0.5}
 
 
 def test_cli_user_error_exits_2_without_traceback(tmp_path, data_dir):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ensembling.ensemble import run_ensemble
+from ensembling.cli import run_ensemble
 from ensembling.report import build_report, day_table, load_frame, month_turn_segment, segment_table
 
 REPO = Path(__file__).resolve().parents[2]

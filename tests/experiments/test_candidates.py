@@ -8,6 +8,7 @@ import pytest
 from competition.pseudo_test import PeriodShape
 from experiments import candidates
 from features import families as fam
+from features.grid import day_number
 from features.pipeline import block_starts
 from tests.features.test_families import frame
 
@@ -57,9 +58,9 @@ def test_lagged_level_sees_only_the_days_before_its_own_gap():
     shape = PeriodShape(n_days=20, gap=10)
     starts = block_starts(df, shape)
     out = candidates.lagged_level(df, starts, shape.gap, pd.Timestamp("2015-01-01"), spans=(30,), min_days=5)
-    day = fam.day_number(df["Date"])
+    day = day_number(df["Date"])
     # Test rows: the cut is the last train day; train rows: the day `gap + 1` before their block.
-    assert (starts[df["_test"].to_numpy()] == fam.day_number(pd.Series([pd.Timestamp("2015-01-11")]))[0]).all()
+    assert (starts[df["_test"].to_numpy()] == day_number(pd.Series([pd.Timestamp("2015-01-11")]))[0]).all()
     horizon = out["LagHorizon"].to_numpy()
     assert horizon.min() == 11 and horizon.max() == 30 and (horizon == day - (starts - 11)).all()
     # Brute force for every row: the mean over the 30 days ending at its cut.
@@ -81,7 +82,7 @@ def test_lagged_level_sees_only_the_days_before_its_own_gap():
     assert set(candidates.lagged_level_columns((30,))) <= set(out.columns)
     # With the validation start on 12-01, no train row sees a day after 11-30; test rows still do.
     early = candidates.lagged_level(df, starts, shape.gap, pd.Timestamp("2014-12-01"), spans=(30,), min_days=5)
-    late_train = ~df["_test"].to_numpy() & (starts - 11 >= fam.day_number(pd.Series([pd.Timestamp("2014-11-30")]))[0])
+    late_train = ~df["_test"].to_numpy() & (starts - 11 >= day_number(pd.Series([pd.Timestamp("2014-11-30")]))[0])
     assert late_train.any() and (early["LagHorizon"].to_numpy()[late_train] > horizon[late_train]).all()
     nov = df[(df["Store"] == 1) & (df["Date"] > "2014-10-31") & (df["Date"] <= "2014-11-30")]["Sales"].mean()
     assert early.loc[late_train & (df["Store"] == 1).to_numpy(), "LagSales30Mean"].to_numpy() == pytest.approx(nov)

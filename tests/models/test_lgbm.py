@@ -129,7 +129,7 @@ def test_cli_writes_every_output_and_uses_tuned_params(build_dir: Path, capsys: 
                 "reports/validation.json"):
         assert (build_dir / rel).stat().st_size > 0, rel
     config = json.loads((build_dir / "models/lgbm/config.json").read_text())
-    assert config["params_source"] == "tuned+cli"
+    assert config["params_source"].endswith("tuning/lgbm.json + --params")
     assert config["params"]["num_leaves"] == 15 and config["params"]["learning_rate"] == 0.2
     assert config["num_boost_round"] == 300
     entry = json.loads((build_dir / "reports/validation.json").read_text())["models"]["lgbm"]
@@ -167,7 +167,7 @@ def test_window_predictions_never_see_their_window(build_dir: Path) -> None:
 
 def test_cli_without_tuning_says_defaults(build_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params, loop, source = resolve_params(build_dir, None)
-    assert source == "defaults" and "no tuned parameters" in capsys.readouterr().out
+    assert source == "defaults" and "using the default parameters" in capsys.readouterr().out
     assert loop == {"num_boost_round": 600}
     assert params["objective"] == "regression"
 
@@ -193,7 +193,7 @@ def test_params_from_a_file(build_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "params.json"
     path.write_text('{"num_leaves": 7, "num_boost_round": 5}')
     params, loop, source = resolve_params(build_dir, str(path), log=lambda _: None)
-    assert params["num_leaves"] == 7 and loop["num_boost_round"] == 5 and source.endswith("+cli")
+    assert params["num_leaves"] == 7 and loop["num_boost_round"] == 5 and source == "defaults + --params"
     path.write_text("[1, 2]")
     with pytest.raises(DataError, match="must be a JSON object"):
         resolve_params(build_dir, str(path), log=lambda _: None)

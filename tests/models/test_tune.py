@@ -145,7 +145,7 @@ def test_lgbm_study_on_the_windows_feeds_training(build_dir: Path) -> None:
     assert best["metric"] == "mean pseudo-test RMSPE over windows" and best["budget"]["seeds"] == 2
     # The round count travels with the parameters into the training CLI's recipe.
     params, loop, source = resolve_params(build_dir, None, log=lambda _m: None)
-    assert source == "tuned" and params["num_leaves"] == study.best_params["num_leaves"]
+    assert source.endswith("tuning/lgbm.json") and params["num_leaves"] == study.best_params["num_leaves"]
     assert loop["num_boost_round"] == study.best_params["num_boost_round"] and "num_boost_round" not in params
 
 
