@@ -10,7 +10,7 @@ decides from its own input hash (data fingerprint + code, not the path) whether 
 rebuilt; the same data under another path reuses everything.
 
 Every stage output carries the fingerprint of the data it was made from (``features/meta.json``,
-the predictions' parquet metadata, each ``reports/validation.json`` entry), and each stage refuses,
+the predictions' parquet metadata, each ``reports/scores.json`` entry), and each stage refuses,
 with exit 2 and the command to run, to combine outputs of different datasets.
 """
 from __future__ import annotations

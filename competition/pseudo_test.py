@@ -1,6 +1,6 @@
 """Pseudo-test windows: train/test/labels triples cut from the train data, shaped like the real task.
 
-A validation score is only worth what its rows resemble the test. The real test is N consecutive
+A pseudo-test score is only worth what its rows resemble the test. The real test is N consecutive
 dates (48 on Kaggle) for a subset of stores, it starts ``gap`` days after the last train date (0 on
 Kaggle's full data, 42 on a train that ends six weeks early), its ``Open``/``Promo``/holiday columns
 are known but nothing after its last date is, and there are no Sales or Customers. A pseudo-test

@@ -1,4 +1,4 @@
-"""Real tests cut from the train data, with their answers: what a validation scheme is checked on.
+"""Real tests cut from the train data, with their answers: what a window scheme is checked on.
 
 A pseudo-test window says what a model *would* score; whether that number tracks the real test is
 a question only a real test answers. Train data holds as many real tests as one likes: cut the

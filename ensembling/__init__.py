@@ -3,7 +3,7 @@
 The public API is one call, the one ``python -m ensembling`` (``make ensemble``) makes:
 :func:`run_ensemble` ``(build_dir, data_dir)`` fits the ensemble on the models' out-of-window
 predictions, writes ``submissions/ensemble.csv`` and ``submission.csv`` and records its score in
-``reports/validation.json``; it returns the JSON-ready decision.
+``reports/scores.json``; it returns the JSON-ready decision.
 """
 from ensembling.cli import run_ensemble
 

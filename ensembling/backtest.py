@@ -29,7 +29,7 @@ from core.io import write_json_atomic, write_text_atomic
 from ensembling.blend import PROCEDURES
 from ensembling.ensemble import fit_ensemble
 from ensembling.inputs import load_predictions, load_segments, load_windows, model_names
-from ensembling.outputs import read_validation
+from ensembling.outputs import read_scores
 
 SEED_DIR = re.compile(r"^seed(\d+)$")
 
@@ -45,11 +45,11 @@ def seed_builds(backtest_dir: Path) -> dict[int, Path]:
 
 def window_scores(build_dir: Path) -> dict[str, Any]:
     """One build's ``{"windows": [...], "scores": {name: {window name: rmspe}}, "last": {...}}``
-    from its validation.json (models and the ensemble)."""
-    ens = read_validation(build_dir).get("models", {}).get("ensemble")
+    from its scores.json (models and the ensemble)."""
+    ens = read_scores(build_dir).get("models", {}).get("ensemble")
     if not ens or "windows" not in ens:
-        raise DataError("reports/validation.json has no ensemble entry with per-window scores",
-                        file=build_dir / "reports" / "validation.json",
+        raise DataError("reports/scores.json has no ensemble entry with per-window scores",
+                        file=build_dir / "reports" / "scores.json",
                         fix="run the pipeline first (`make backtest` does: `make ensemble` per seed)")
     rows = ens["windows"]
     names = sorted(rows[0]["models"], key=lambda n: (n == "ensemble", n))

@@ -1,6 +1,6 @@
 """``python -m ensembling``: fit the ensemble on a build's out-of-window predictions
 (``ensembling.ensemble.fit_ensemble``), predict the test, write ``submissions/ensemble.csv``,
-``submission.csv``, ``ensemble/`` and the ensemble's ``validation.json`` entry, and print the
+``submission.csv``, ``ensemble/`` and the ensemble's ``scores.json`` entry, and print the
 summary."""
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def run_ensemble(build_dir: Path, data_dir: Path, only: list[str] | None = None,
     with atomic_path(sub_dir / "submission.csv") as tmp:
         shutil.copyfile(ensemble_csv, tmp)
 
-    # The per-store factor table is too long for validation.json; decision.json keeps it whole.
+    # The per-store factor table is too long for scores.json; decision.json keeps it whole.
     entry = {k: v for k, v in doc.items() if k != "rmspe"}
     if entry["segment"] and len(entry["segment"]["factors"]) > 60:
         entry["segment"] = {**entry["segment"], "factors": f"{len(entry['segment']['factors'])} factors in "

@@ -64,7 +64,7 @@ class Decision:
     """What the ensembler decided on the windows, and how that scored: the blend the test gets
     (procedure, space, weights, factor, segment factors), the checks behind it, and every score
     (each window's ensemble from the blend decided on the windows before it). ``to_dict`` is the
-    JSON of ``ensemble/decision.json`` and of the ensemble's ``validation.json`` entry."""
+    JSON of ``ensemble/decision.json`` and of the ensemble's ``scores.json`` entry."""
 
     models: list[str]                        # every model, reference models included
     blended: list[str]                       # the models the blend weighs
@@ -202,7 +202,7 @@ def fit_ensemble(oof: pd.DataFrame, names: list[str], segments: pd.DataFrame, wi
 
 def apply_ensemble(frame: pd.DataFrame, names: list[str], segments: pd.DataFrame,
                    decision: Decision) -> np.ndarray:
-    """Predictions for any frame of model predictions (validation or test) under ``decision``."""
+    """Predictions for any frame of model predictions (out-of-window or test) under ``decision``."""
     P = frame[names].to_numpy(np.float64)
     w = np.array([decision.weights[n] for n in names])
     base = blend.base_blend(P, w, decision.space)

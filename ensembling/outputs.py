@@ -1,4 +1,4 @@
-"""Where ensembling output goes: the submission writer and the validation report.
+"""Where ensembling output goes: the submission writer and the store of pseudo-test scores.
 
 Both are owned by ``submissions/`` (ARCHITECTURE.md). This module is the one place the
 ensembler touches them, so their signatures are adapted here and nowhere else.
@@ -13,8 +13,9 @@ import pandas as pd
 
 from competition.data import load_sample_submission
 from core.errors import DataError
-from submissions.report import read_validation as _read
-from submissions.report import record_model, scores, validation_path
+from submissions.score_store import model_scores as _model_scores
+from submissions.score_store import read_scores as _read
+from submissions.score_store import record_model, scores_path
 from submissions.writer import write_submission
 
 
@@ -24,19 +25,19 @@ def write_submission_file(pred: pd.DataFrame, data_dir: Path, path: Path) -> Non
 
 
 def record_ensemble(build_dir: Path, score: float, extra: dict[str, Any]) -> None:
-    """Merge the ensemble's entry into ``reports/validation.json`` (atomically, keeping the rest)."""
+    """Merge the ensemble's entry into ``reports/scores.json`` (atomically, keeping the rest)."""
     record_model(build_dir, "ensemble", score, extra)
 
 
-def read_validation(build_dir: Path) -> dict[str, Any]:
-    """validation.json as a dict (``{"models": {}}`` when absent); a corrupt file is a user error."""
+def read_scores(build_dir: Path) -> dict[str, Any]:
+    """scores.json as a dict (``{"models": {}}`` when absent); a corrupt file is a user error."""
     try:
         return _read(build_dir)
     except json.JSONDecodeError as err:
-        raise DataError(f"not valid JSON ({err})", file=validation_path(build_dir),
+        raise DataError(f"not valid JSON ({err})", file=scores_path(build_dir),
                         fix="delete it and rerun `make submit` (every stage rewrites its entry)") from None
 
 
 def model_scores(build_dir: Path) -> dict[str, float]:
-    """Each recorded entry's validation RMSPE, by name (models and the ensemble)."""
-    return scores(read_validation(build_dir))
+    """Each recorded entry's mean pseudo-test RMSPE, by name (models and the ensemble)."""
+    return _model_scores(read_scores(build_dir))

@@ -1,6 +1,6 @@
 """``python -m ensembling.realtests`` (``make realtests``): does the reported score track the real test?
 
-The validation of the validation. Real tests are cut from the train data with their answers
+The check of the pseudo-test windows. Real tests are cut from the train data with their answers
 (``competition.realtest``; by default six weeks right after four train ends in different seasons),
 the whole pipeline runs on each as if it were the competition, with the union of every candidate
 scheme's windows (``REALTEST_FOLDS`` recent and ``REALTEST_SEASONS`` same-season windows), and then,
@@ -37,7 +37,7 @@ from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
 from ensembling.ensemble import REFERENCE_MODELS, apply_ensemble, fit_ensemble
 from ensembling.inputs import load_predictions, load_segments, load_windows, model_names
-from ensembling.outputs import read_validation
+from ensembling.outputs import read_scores
 
 REPO = Path(__file__).resolve().parents[1]
 # Six weeks after four train ends: late spring 2015, summer 2014 (the held-back weeks' season a
@@ -108,7 +108,7 @@ def evaluate_cut(build_dir: Path, data_dir: Path) -> dict[str, Any]:
     solution = pd.read_csv(data_dir / SOLUTION_NAME)
     windows = load_windows(build_dir)
     names = model_names(build_dir)
-    doc = read_validation(build_dir)["models"]
+    doc = read_scores(build_dir)["models"]
     oof = load_predictions(build_dir, names, "oof")
     test = load_predictions(build_dir, names, "test")
     seg_oof = load_segments(build_dir, "oof", oof)

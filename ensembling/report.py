@@ -24,7 +24,7 @@ from competition.metric import rmspe
 from core.errors import DataError
 from core.io import pyplot, save_png, write_text_atomic
 from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
-from ensembling.outputs import model_scores, read_validation
+from ensembling.outputs import model_scores, read_scores
 from features.calendar import month_turn
 
 SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday", "MonthTurn")
@@ -183,7 +183,7 @@ def plot_models(scores: dict[str, float], path: Path) -> None:
     ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
     for i, (_, v) in enumerate(items):
         ax.text(v, i, f" {v:.4f}", va="center", fontsize=8)
-    ax.set_xlabel("validation RMSPE (lower is better)")
+    ax.set_xlabel("pseudo-test RMSPE (lower is better)")
     fig.tight_layout()
     _save(fig, path)
 
@@ -279,7 +279,7 @@ def build_report(build_dir: Path) -> Path:
     by_window = frame.groupby("Window")
     scores = {c: float(by_window.apply(lambda g, c=c: rmspe(g["Sales"], g[c]), include_groups=False).mean())
               for c in cols}
-    ens = read_validation(build_dir).get("models", {}).get("ensemble", {})
+    ens = read_scores(build_dir).get("models", {}).get("ensemble", {})
     recorded = model_scores(build_dir)
     plot_models(scores, out_dir / "rmspe_models.png")
 
@@ -303,7 +303,7 @@ def build_report(build_dir: Path) -> Path:
               "out-of-window: the models were trained before each window's gap, the ensemble's blend decided "
               "and fitted on the windows before each one.")
     md += ["", "## RMSPE per model (mean over windows)", "", "![](rmspe_models.png)", ""]
-    rows = [{"model": k, "RMSPE": v, "recorded in validation.json": recorded.get(k, float("nan"))}
+    rows = [{"model": k, "RMSPE": v, "recorded in scores.json": recorded.get(k, float("nan"))}
             for k, v in sorted(scores.items(), key=lambda kv: kv[1])]
     md.append(_md_table(pd.DataFrame(rows)))
     if ens:

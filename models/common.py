@@ -27,7 +27,7 @@ from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, Window, estimate, last_days
 from core.errors import DataError
 from core.io import sha256_of, write_parquet
-from submissions.report import record_model, update_validation
+from submissions.score_store import record_model, update_scores
 from submissions.writer import to_submission, write_submission, zero_when_closed
 
 # A recipe: (train table, test table, meta) -> (test prediction, what to record about the fit).
@@ -175,7 +175,7 @@ def load_feature_tables_meta(build_dir: Path) -> dict[str, Any]:
 
 
 def dataset_fields(dataset: Dataset | None, csv: Path) -> dict[str, Any]:
-    """What a validation.json entry records of where its file came from: the dataset's fingerprint
+    """What a scores.json entry records of where its file came from: the dataset's fingerprint
     and source, and the sha256 of the submission file it made (upload and summary check both)."""
     if dataset is None:
         return {}
@@ -261,7 +261,7 @@ def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: 
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole stage of one model: every window, then the competition's test; writes everything.
 
-    Returns the summary recorded in ``reports/validation.json`` (``rmspe`` is the mean of the
+    Returns the summary recorded in ``reports/scores.json`` (``rmspe`` is the mean of the
     window scores; ``seconds`` and ``peak_rss_mb`` cover every fit of the stage).
     """
     t0 = time.perf_counter()
@@ -291,7 +291,7 @@ def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.
       pooled out-of-window predictions of every pseudo-test window
     - ``predictions/<name>.test.parquet``: Id, Store, Date, Open, prediction (0 on closed days)
     - ``submissions/<name>.csv``
-    - ``reports/validation.json``: ``models.<name>`` = ``summary`` (``rmspe`` = mean over windows)
+    - ``reports/scores.json``: ``models.<name>`` = ``summary`` (``rmspe`` = mean over windows)
 
     Each file records ``dataset`` (the data the features were made from), when given.
     """
@@ -309,6 +309,6 @@ def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.
                  {**{k: v for k, v in summary.items() if k != "rmspe"}, **dataset_fields(dataset, csv)})
     windows = [{k: r[k] for k in ("index", "label", "kind", "start", "end", "train_end", "n_days") if k in r}
                for r in summary["windows"]]
-    update_validation(build_dir, {"validation": {
+    update_scores(build_dir, {"pseudo_test": {
         "kind": "pseudo-test windows, each shaped like the test (same length, stores and gap)",
         "windows": windows, "n_rows": len(oof)}})

@@ -1,7 +1,7 @@
 """Print what `make submit` produced: each model's pseudo-test RMSPE and the final file.
 
 Before printing anything it checks that what it reports belongs to ``DATA_DIR``: every entry of
-``reports/validation.json`` must have been made from the data in ``DATA_DIR`` (its fingerprint,
+``reports/scores.json`` must have been made from the data in ``DATA_DIR`` (its fingerprint,
 ``competition.dataset``), and ``submission.csv`` must hold exactly the Ids of ``DATA_DIR``'s
 sample submission, in its order, and be the file the ensembler recorded. Anything else stops with
 exit 2 and the command that rebuilds it.
@@ -21,13 +21,13 @@ from competition.dataset import Dataset, identify, require_match
 from competition.fetch import synthetic_banner
 from core.errors import DataError
 from core.io import sha256_of
-from submissions.report import read_validation, validation_path
+from submissions.score_store import read_scores, scores_path
 
 
 def check_entries(doc: dict[str, Any], dataset: Dataset, build_dir: Path, data_dir: Path) -> None:
     """Every recorded score must come from ``dataset``: a score of other data is not this build's."""
     for name, entry in sorted(doc.get("models", {}).items()):
-        require_match(dataset, entry.get("dataset"), validation_path(build_dir),
+        require_match(dataset, entry.get("dataset"), scores_path(build_dir),
                       f"`make submit BUILD_DIR={build_dir} DATA_DIR={data_dir}` remakes the {name!r} entry from "
                       f"the current data (or `make clean BUILD_DIR={build_dir}` to start afresh)")
 
@@ -49,7 +49,7 @@ def check_submission(path: Path, doc: dict[str, Any], data_dir: Path, build_dir:
     recorded = doc.get("models", {}).get("ensemble", {}).get("submission_sha256")
     if recorded is not None and sha256_of(path) != recorded:
         raise DataError("is not the file the ensembler wrote (its sha256 differs from the one recorded in "
-                        f"{validation_path(build_dir)})", file=path, fix=rerun)
+                        f"{scores_path(build_dir)})", file=path, fix=rerun)
     return len(ids)
 
 
@@ -70,11 +70,11 @@ def _per_window(name: str, entry: dict[str, Any], doc: dict[str, Any]) -> str:
 
 
 def summary(build_dir: Path, data_dir: Path) -> str:
-    doc = read_validation(build_dir)
+    doc = read_scores(build_dir)
     dataset = identify(data_dir)
     check_entries(doc, dataset, build_dir, data_dir)
     lines = []
-    windows = (doc.get("validation") or {}).get("windows", [])
+    windows = (doc.get("pseudo_test") or {}).get("windows", [])
     if windows:
         lines.append(f"{len(windows)} pseudo-test windows, each shaped like the test: "
                      + ", ".join(f"w{w['index']} {w.get('label', '')} {w['start']}..{w['end']}" for w in windows))
@@ -83,7 +83,7 @@ def summary(build_dir: Path, data_dir: Path) -> str:
                      "the windows before each one):")
     models = doc.get("models", {})
     if not models:
-        lines.append(f"no model has been scored yet ({validation_path(build_dir)} is empty)")
+        lines.append(f"no model has been scored yet ({scores_path(build_dir)} is empty)")
     for name, entry in sorted(models.items(), key=lambda kv: kv[1].get("estimate", kv[1]["rmspe"])):
         lines.append(f"  {name:<10} {_expected(entry)}{_per_window(name, entry, doc)}")
     final = build_dir / "submissions" / "submission.csv"

@@ -2,7 +2,7 @@
 
 ``make submit``, ``make backtest`` and ``make bench`` end with ``python -m submissions.track
 {submit,backtest,bench}``: one run per command, logged once at the end from ``BUILD_DIR`` (each
-model's per-window scores, seconds and peak RSS in ``reports/validation.json``, the configs in
+model's per-window scores, seconds and peak RSS in ``reports/scores.json``, the configs in
 ``models/<model>/config.json``, the settings in ``settings/<model>.txt``, the data's fingerprint
 in ``features/meta.json``), with one nested run per model stage. Tracking never touches a
 training process, and a make rule that was up to date logs what its files say.
@@ -27,7 +27,7 @@ from core.tracking import RunRecord, Tracker, announce, enabled, flatten, git_di
 
 EXPERIMENT = "rossmann"
 COMMANDS = ("submit", "backtest", "bench")
-# The scalar entries of a model's validation.json record that are results; the rest are settings.
+# The scalar entries of a model's scores.json record that are results; the rest are settings.
 RESULT_PREFIXES = ("rmspe", "estimate")
 COST_KEYS = ("seconds", "peak_rss_mb")
 # Window fields that name the window rather than measure it.
@@ -60,7 +60,7 @@ def _number(value: Any) -> bool:
 
 
 def window_name(entry: dict[str, Any]) -> str:
-    """``w<k>`` for a window record of validation.json (models' ``index``, the ensemble's ``window``)."""
+    """``w<k>`` for a window record of scores.json (models' ``index``, the ensemble's ``window``)."""
     if entry.get("name"):
         return str(entry["name"])
     return f"w{entry.get('index', entry.get('window', '?'))}"
@@ -116,7 +116,7 @@ def stage_record(build_dir: Path, name: str, entry: dict[str, Any]) -> RunRecord
                               **{f"tuned.{k}": v for k, v in tuned(build_dir, name).items()}}
     if settings.exists():
         params["settings"] = settings.read_text().strip()
-    # What the stage decided or ran with that its validation.json record states as text
+    # What the stage decided or ran with that its scores.json record states as text
     # (the ensemble's procedure, space and models; a model's params_source).
     params.update({k: v for k, v in flatten(entry).items()
                    if not k.startswith(("windows", "final", "held_out", "segment_checks")) and k not in params
@@ -148,7 +148,7 @@ def window_records(models: dict[str, Any]) -> list[RunRecord]:
 def pipeline_record(build_dir: Path, data_dir: Path | None, command: str, settings: dict[str, str],
                     window_runs: bool = False) -> RunRecord:
     """The run of one pipeline command, from its build folder's files."""
-    doc = read_json(build_dir / "reports" / "validation.json")
+    doc = read_json(build_dir / "reports" / "scores.json")
     models = {k: v for k, v in (doc.get("models") or {}).items() if isinstance(v, dict)}
     meta = read_json(build_dir / "features" / "meta.json")
     dataset = read_json(build_dir / "dataset.json")
@@ -196,7 +196,7 @@ def pipeline_record(build_dir: Path, data_dir: Path | None, command: str, settin
 
     record = RunRecord(name=command, params=params, metrics=metrics, tags=tags)
     reports = build_dir / "reports"
-    record.add_files([reports / "validation.json", reports / "report.md"] + sorted(reports.glob("*.png")), "reports")
+    record.add_files([reports / "scores.json", reports / "report.md"] + sorted(reports.glob("*.png")), "reports")
     record.add_files([build_dir / "features" / "meta.json"], "features")
     record.add_files([build_dir / "dataset.json"])
     record.add_files(sorted((build_dir / "settings").glob("*.txt")), "settings")

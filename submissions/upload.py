@@ -6,7 +6,7 @@ so a user without them gets set-up instructions rather than a stack of CLI outpu
 submission file is only read, and its sha256 is checked again after the CLI ran.
 
 Every successful upload appends a line to ``B/submissions/log.csv``: time (UTC, ISO 8601), file,
-sha256, message, the validation RMSPE of what was sent and its expected test RMSPE with the
+sha256, message, the pseudo-test RMSPE of what was sent and its expected test RMSPE with the
 interval, so a leaderboard score can always be traced back to the exact file and its offline
 estimate (``make leaderboard`` sets them side by side).
 """
@@ -32,10 +32,10 @@ from core.kaggle_cli import (
     kaggle_executable,
     run_kaggle,
 )
-from submissions.report import read_validation, validation_path
+from submissions.score_store import read_scores, scores_path
 from submissions.track import tag_upload
 
-# The scores logged beside each upload (log column -> validation.json key): the mean window RMSPE
+# The scores logged beside each upload (log column -> scores.json key): the mean window RMSPE
 # and the expected test RMSPE with its interval, to set against the leaderboard's score.
 LOG_SCORES = {"validation_rmspe": "rmspe", "estimate": "estimate", "estimate_low": "estimate_low",
               "estimate_high": "estimate_high"}
@@ -57,15 +57,15 @@ def check_executable() -> str:
 
 
 def submitted_entry(build_dir: Path, submission: Path) -> dict[str, Any]:
-    """The validation.json entry of the file being sent ({} when none can be told).
+    """The scores.json entry of the file being sent ({} when none can be told).
 
     An entry that recorded the file's sha256 names it; else submission.csv is a copy of
     ensemble.csv or of one model's csv, and the byte-identical ``submissions/<name>.csv`` names it.
     """
     try:
-        models = read_validation(build_dir).get("models", {})
+        models = read_scores(build_dir).get("models", {})
     except json.JSONDecodeError:
-        print(f"warning: {validation_path(build_dir)} is not valid JSON; logging no validation RMSPE")
+        print(f"warning: {scores_path(build_dir)} is not valid JSON; logging no pseudo-test RMSPE")
         return {}
     digest = sha256_of(submission)
     for entry in models.values():
@@ -82,7 +82,7 @@ def submitted_entry(build_dir: Path, submission: Path) -> dict[str, Any]:
 
 def submission_source(build_dir: Path, submission: Path) -> str | None:
     """Whether the file was made from "kaggle" or "synthetic" data, as recorded (None: unknown):
-    its validation.json entry says, else the build's dataset (``dataset.json``)."""
+    its scores.json entry says, else the build's dataset (``dataset.json``)."""
     entry = submitted_entry(build_dir, submission)
     if "data_source" in entry:
         return str(entry["data_source"])

@@ -61,7 +61,7 @@ def outputs_made_from(build: Path, data: Path) -> None:
     assert json.loads((build / "features" / "meta.json").read_text())["data_fingerprint"] == fp
     for part in ("oof", "test"):
         assert parquet_dataset(build / "predictions" / f"baseline.{part}.parquet") == fp
-    models = json.loads((build / "reports" / "validation.json").read_text())["models"]
+    models = json.loads((build / "reports" / "scores.json").read_text())["models"]
     assert {e["dataset"] for e in models.values()} == {fp} and set(models) == {"baseline", "ensemble"}
     sub = pd.read_csv(build / "submissions" / "submission.csv")
     assert sub["Id"].tolist() == load_sample_submission(data)["Id"].tolist()
@@ -154,23 +154,23 @@ def test_summary_refuses_what_does_not_belong_to_data_dir(tmp_path: Path, small_
     pd.DataFrame({"Id": ids, "Sales": 1.0}).to_csv(sub, index=False)
     (build / "reports").mkdir()
     doc = {"models": {"lgbm": {"rmspe": 0.1, "dataset": fp}}}
-    (build / "reports" / "validation.json").write_text(json.dumps(doc))
+    (build / "reports" / "scores.json").write_text(json.dumps(doc))
     assert f"{len(ids)} rows" in summary(build, small_data)
 
     doc["models"]["mlp"] = {"rmspe": 0.1, "dataset": "e" * 64}
-    (build / "reports" / "validation.json").write_text(json.dumps(doc))
+    (build / "reports" / "scores.json").write_text(json.dumps(doc))
     with pytest.raises(DataError, match="eeeeeeeeeeee") as err:
         summary(build, small_data)
     assert "make submit" in err.value.render()
 
     del doc["models"]["mlp"]
     doc["models"]["ensemble"] = {"rmspe": 0.1, "dataset": fp, "submission_sha256": "0" * 64}
-    (build / "reports" / "validation.json").write_text(json.dumps(doc))
+    (build / "reports" / "scores.json").write_text(json.dumps(doc))
     with pytest.raises(DataError, match="not the file the ensembler wrote"):
         summary(build, small_data)
 
     del doc["models"]["ensemble"]
-    (build / "reports" / "validation.json").write_text(json.dumps(doc))
+    (build / "reports" / "scores.json").write_text(json.dumps(doc))
     pd.DataFrame({"Id": ids[:-1], "Sales": 1.0}).to_csv(sub, index=False)
     with pytest.raises(DataError, match=f"holds {len(ids) - 1:,} rows") as err:
         summary(build, small_data)

@@ -59,8 +59,8 @@ def test_make_submit_on_synthetic_data_is_valid_and_reproducible(tmp_path: Path)
         assert (tmp_path / "a" / "submissions" / f"{model}.csv").exists(), model
 
     # The generator knows what the test days sold: each model's expected test RMSPE (with its
-    # interval, in validation.json) must predict its real test score.
-    reported = json.loads((tmp_path / "a" / "reports" / "validation.json").read_text())["models"]
+    # interval, in scores.json) must predict its real test score.
+    reported = json.loads((tmp_path / "a" / "reports" / "scores.json").read_text())["models"]
     real = {m: score_submission(tmp_path / "a" / "submissions" / f"{m}.csv", data / SOLUTION_NAME)
             for m in ("baseline", "lgbm", "mlp", "ensemble")}
     for m, score in real.items():
@@ -98,7 +98,7 @@ def assert_tracked(uri: str, build: Path, data: Path) -> None:
     assert p["data_fingerprint"] == json.loads((build / "features" / "meta.json").read_text())["data_fingerprint"]
     assert len(p["git_commit"]) == 40 and p["git_dirty"] in ("true", "false")
     assert p["lgbm.num_boost_round"] == "600" and p["mlp.lr"] == "0.0085" and p["mlp.seed"] == "3"
-    reported = json.loads((build / "reports" / "validation.json").read_text())["models"]
+    reported = json.loads((build / "reports" / "scores.json").read_text())["models"]
     for model in ("baseline", "lgbm", "mlp", "ensemble"):
         assert m[f"{model}.rmspe"] == pytest.approx(reported[model]["rmspe"])
         assert {f"{model}.w1.rmspe", f"{model}.w2.rmspe", f"{model}.rmspe_last7"} <= set(m)
@@ -112,7 +112,7 @@ def assert_tracked(uri: str, build: Path, data: Path) -> None:
     assert children["mlp"].data.params["members"] == "2" and "w2.rmspe" in children["mlp"].data.metrics
     files = {f.path for folder in ("reports", "submissions", "settings", "models/mlp", "models/lgbm")
              for f in client.list_artifacts(run.info.run_id, folder)}
-    assert {"reports/validation.json", "submissions/submission.csv", "settings/mlp.txt",
+    assert {"reports/scores.json", "submissions/submission.csv", "settings/mlp.txt",
             "models/mlp/config.json", "models/lgbm/config.json"} <= files
     stored = Path(client.download_artifacts(run.info.run_id, "submissions/submission.csv", str(build.parent)))
     assert stored.read_bytes() == sub.read_bytes()

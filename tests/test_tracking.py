@@ -73,7 +73,7 @@ def fake_build(root: Path, seed: int = 1, lgbm: float = 0.12) -> Path:
     b = root / f"build-{seed}"
     windows = [{"index": k, "start": f"2015-0{8 - k}-01", "end": f"2015-0{8 - k}-20", "n_days": 20} for k in (1, 2)]
     write = {
-        "reports/validation.json": {"models": {
+        "reports/scores.json": {"models": {
             "lgbm": {"rmspe": lgbm, "rmspe_sd": 0.01, "seconds": 12.5, "peak_rss_mb": 700, "params_source": "defaults",
                      "windows": [{**w, "rmspe": lgbm + d, "rmspe_last7": 0.2, "fit_seconds": 4.0}
                                  for w, d in zip(windows, (-0.01, 0.01))]},
@@ -136,9 +136,9 @@ def test_a_build_is_logged_with_nested_stages_and_once(tmp_path: Path, store: st
 
 def test_estimate_fields_of_validation_json_are_logged_when_present(tmp_path: Path, store: str) -> None:
     b = fake_build(tmp_path)
-    doc = json.loads((b / "reports" / "validation.json").read_text())
+    doc = json.loads((b / "reports" / "scores.json").read_text())
     doc["models"]["ensemble"].update(estimate=0.105, estimate_low=0.1, estimate_high=0.11)
-    (b / "reports" / "validation.json").write_text(json.dumps(doc))
+    (b / "reports" / "scores.json").write_text(json.dumps(doc))
     record = track.pipeline_record(b, None, "submit", {})
     assert {k: record.metrics[k] for k in ("estimate", "estimate_low", "estimate_high")} == \
         {"estimate": 0.105, "estimate_low": 0.1, "estimate_high": 0.11}

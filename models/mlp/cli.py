@@ -3,7 +3,7 @@
 `python -m models.mlp --build-dir B --seed S [--epochs N] [--lr-find] [--embeddings DIR] [--params JSON]`: the recipe
 (`MLPRecipe`) runs on each window (`models.common.run_stage`) and on all of train for the test;
 writes `B/models/mlp/` (the final network), `B/predictions/mlp.{oof,test}.parquet`,
-`B/submissions/mlp.csv` and the mean pseudo-test RMSPE in `B/reports/validation.json`.
+`B/submissions/mlp.csv` and the mean pseudo-test RMSPE in `B/reports/scores.json`.
 """
 from __future__ import annotations
 

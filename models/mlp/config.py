@@ -47,7 +47,6 @@ class MLPConfig:
     # None: regressor.MLP_LOG_COLS present among the inputs (sales and customer levels, distance).
     log_cols: list[str] | None = None
     na_flag_min_rate: float = 0.01  # no `<col>_na` flag for columns NaN on < 1% of training rows
-    clip_inputs: bool = True        # continuous inputs clipped into the training range
 
     # --- optimisation (AdamW + OneCycleLR) ---
     # More optimizer steps beat bigger batches on this data (docs/RESULTS.md).

@@ -54,7 +54,7 @@ def _default_columns(df: pd.DataFrame, config: MLPConfig) -> tuple[list[str], li
 def _make_preprocessor(cat_cols: list[str], cont_cols: list[str], config: MLPConfig) -> Any:
     wanted = MLP_LOG_COLS if config.log_cols is None else config.log_cols
     return TabularPreprocessor(cat_cols, cont_cols, [c for c in wanted if c in cont_cols],
-                               config.na_flag_min_rate, config.clip_inputs)
+                               config.na_flag_min_rate, clip=True)
 
 
 def _preprocessor_from_dict(d: dict[str, Any]) -> Any:

@@ -22,7 +22,7 @@ model, through the models' public API), ``report`` (best-parameters JSON and plo
 """
 from models.tune.cli import TuneConfig, run_study
 from models.tune.objectives import TrialBudget
-from models.tune.report import write_plots
+from models.tune.results import write_plots
 from models.tune.storage import default_storage_url
 
 __all__ = ["TrialBudget", "TuneConfig", "default_storage_url", "run_study", "write_plots"]

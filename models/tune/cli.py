@@ -20,7 +20,7 @@ from models.tune.objectives import (
     TrialBudget,
     make_objective,
 )
-from models.tune.report import finished_trials, summarize, write_best, write_plots
+from models.tune.results import finished_trials, summarize, write_best, write_plots
 from models.tune.storage import (
     DEFAULT_GRACE,
     DEFAULT_HEARTBEAT,

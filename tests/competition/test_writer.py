@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from submissions.report import best_model, read_validation, record_model
+from submissions.score_store import best_model, read_scores, record_model
 from submissions.writer import SubmissionError, to_submission, write_submission, zero_when_closed
 
 SAMPLE = pd.DataFrame({"Id": [1, 2, 3, 4], "Sales": 0.0})
@@ -46,6 +46,6 @@ def test_rejects_invalid_and_keeps_old_file(tmp_path: Path, pred: pd.DataFrame, 
 def test_validation_record(tmp_path: Path) -> None:
     record_model(tmp_path, "a", 0.2)
     record_model(tmp_path, "b", 0.1, {"epochs": 3})
-    doc = read_validation(tmp_path)
+    doc = read_scores(tmp_path)
     assert doc["models"]["b"] == {"rmspe": 0.1, "epochs": 3}
     assert best_model(tmp_path) == ("b", 0.1)

@@ -19,14 +19,14 @@ WINDOWS = [(1, "recent", "2015-05-03"), (2, "recent", "2015-03-16"), (3, "recent
 
 
 def _fake_build(path: Path, scores: dict[str, list[float]]) -> None:
-    """A build's validation.json as the ensembler writes it: each window's score per model."""
+    """A build's scores.json as the ensembler writes it: each window's score per model."""
     rows = []
     for j, (index, kind, start) in enumerate(WINDOWS):
         rows.append({"window": index, "kind": kind, "label": f"{kind} {index}", "start": start, "end": start,
                      "train_end": "2013-06-01", "rows": 100,
                      "models": {n: {"rmspe": v[j], "rmspe_last7": v[j] + 0.01} for n, v in scores.items()}})
     (path / "reports").mkdir(parents=True)
-    (path / "reports" / "validation.json").write_text(json.dumps({"models": {"ensemble": {"rmspe": 0.1,
+    (path / "reports" / "scores.json").write_text(json.dumps({"models": {"ensemble": {"rmspe": 0.1,
                                                                                           "windows": rows}}}))
 
 

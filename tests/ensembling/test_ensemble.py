@@ -35,7 +35,7 @@ def test_run_writes_submission_and_report_entry(build_factory, data_dir, synth):
     closed = test.loc[test["Open"] == 0, "Id"]
     assert (out.set_index("Id").loc[closed, "Sales"] == 0).all()
 
-    entry = json.loads((build / "reports" / "validation.json").read_text())["models"]["ensemble"]
+    entry = json.loads((build / "reports" / "scores.json").read_text())["models"]["ensemble"]
     assert entry["space"] in ("linear", "geometric")
     assert sum(entry["weights"].values()) == pytest.approx(1.0)
     assert min(entry["weights"].values()) >= 0
@@ -73,10 +73,10 @@ def test_merges_into_existing_validation_json(build_factory, data_dir, synth):
     build = build_factory(_models(synth))
     fp = identify(data_dir).fingerprint
     (build / "reports").mkdir()
-    (build / "reports" / "validation.json").write_text(json.dumps({"models": {
+    (build / "reports" / "scores.json").write_text(json.dumps({"models": {
         "lgbm": {"rmspe": 0.123, "n_trees": 10, "dataset": fp}, "old": {"rmspe": 0.2, "dataset": "0" * 64}}}))
     run_ensemble(build, data_dir)
-    models = json.loads((build / "reports" / "validation.json").read_text())["models"]
+    models = json.loads((build / "reports" / "scores.json").read_text())["models"]
     assert models["lgbm"] == {"rmspe": 0.123, "n_trees": 10, "dataset": fp}
     assert "old" not in models
     assert models["ensemble"]["dataset"] == fp and models["ensemble"]["data_source"] == "synthetic"

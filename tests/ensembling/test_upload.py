@@ -40,7 +40,7 @@ def build(tmp_path: Path) -> Path:
     (b / "submissions" / "lgbm.csv").write_text("Id,Sales\n1,5100.000000\n2,0.000000\n")
     (b / "submissions" / "submission.csv").write_text(body)
     (b / "reports").mkdir()
-    (b / "reports" / "validation.json").write_text(json.dumps(
+    (b / "reports" / "scores.json").write_text(json.dumps(
         {"models": {"lgbm": {"rmspe": 0.12}, "ensemble": {"rmspe": 0.1034567, "weights": {"lgbm": 1.0}}}}))
     return b
 
@@ -147,9 +147,9 @@ def test_upload_refuses_a_synthetic_submission_without_the_override(tmp_path, bu
     ALLOW_SYNTHETIC=1 sends it."""
     sub = build / "submissions" / "submission.csv"
     if recorded_by == "validation entry":
-        doc = json.loads((build / "reports" / "validation.json").read_text())
+        doc = json.loads((build / "reports" / "scores.json").read_text())
         doc["models"]["ensemble"].update(data_source="synthetic", dataset="ab" * 32, submission_sha256=_sha(sub))
-        (build / "reports" / "validation.json").write_text(json.dumps(doc))
+        (build / "reports" / "scores.json").write_text(json.dumps(doc))
     else:
         (build / "dataset.json").write_text(json.dumps({"data_dir": "/d", "fingerprint": "ab" * 32,
                                                         "source": "synthetic"}))
@@ -206,9 +206,9 @@ def test_make_upload_and_leaderboard_never_build(tmp_path, stand_in, target):
 
 
 def test_upload_logs_the_estimate_and_leaderboard_sets_it_beside_the_score(tmp_path, build, stand_in):
-    doc = json.loads((build / "reports" / "validation.json").read_text())
+    doc = json.loads((build / "reports" / "scores.json").read_text())
     doc["models"]["ensemble"].update(estimate=0.1012, estimate_low=0.0970, estimate_high=0.1054)
-    (build / "reports" / "validation.json").write_text(json.dumps(doc))
+    (build / "reports" / "scores.json").write_text(json.dumps(doc))
     # A log written before the estimate columns existed keeps its rows.
     (build / "submissions" / "log.csv").write_text(
         "time_utc,file,sha256,message,validation_rmspe\n2026-12-01T08:00:00+00:00,old.csv,ab,first try,0.120000\n")

@@ -10,7 +10,7 @@ import pytest
 from competition.dataset import Dataset, parquet_dataset
 from core.errors import DataError
 from models.common import write_outputs
-from submissions.report import read_validation
+from submissions.score_store import read_scores
 
 
 def _tables() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -35,7 +35,7 @@ def test_model_submission_follows_the_sample_submission_order(tmp_path: Path) ->
     # Every output records the data it was made from.
     for part in ("oof", "test"):
         assert parquet_dataset(tmp_path / "predictions" / f"m.{part}.parquet") == dataset.fingerprint
-    entry = read_validation(tmp_path)["models"]["m"]
+    entry = read_scores(tmp_path)["models"]["m"]
     assert entry["dataset"] == dataset.fingerprint and entry["data_source"] == "kaggle"
 
 

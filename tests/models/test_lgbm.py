@@ -126,13 +126,13 @@ def test_cli_writes_every_output_and_uses_tuned_params(build_dir: Path, capsys: 
 
     for rel in ("submissions/lgbm.csv", "predictions/lgbm.oof.parquet", "predictions/lgbm.test.parquet",
                 "models/lgbm/importance.png", "models/lgbm/model.txt", "models/lgbm/config.json",
-                "reports/validation.json"):
+                "reports/scores.json"):
         assert (build_dir / rel).stat().st_size > 0, rel
     config = json.loads((build_dir / "models/lgbm/config.json").read_text())
     assert config["params_source"].endswith("tuning/lgbm.json + --params")
     assert config["params"]["num_leaves"] == 15 and config["params"]["learning_rate"] == 0.2
     assert config["num_boost_round"] == 300
-    entry = json.loads((build_dir / "reports/validation.json").read_text())["models"]["lgbm"]
+    entry = json.loads((build_dir / "reports/scores.json").read_text())["models"]["lgbm"]
     assert entry["rmspe"] == pytest.approx(config["pseudo_test_rmspe"])
     assert [w["index"] for w in entry["windows"]] == [1, 2]
     assert all(w["rounds"] == 300 for w in entry["windows"]) and entry["final"]["rounds"] == 300

@@ -13,8 +13,8 @@ import torch
 from competition.metric import rmspe
 from models.common import load_feature_tables, training_frames
 from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
-from models.mlp.bench import bench_epoch, matmul_gflops
 from models.mlp.network import EmbeddingTables, SparseDropout
+from models.mlp.throughput import bench_epoch, matmul_gflops
 from models.mlp.training import TensorData, effective_batch_size, fit_network, resolve_device, train_step
 
 CAT_COLS = ["Store", "DayOfWeek", "StoreType"]

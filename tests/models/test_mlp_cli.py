@@ -42,7 +42,7 @@ def test_cli_writes_predictions_submission_model_and_score(build_dir: Path, caps
     assert np.isfinite(valid["prediction"]).all() and (test["prediction"] >= 0).all()
     sub = pd.read_csv(build_dir / "submissions" / "mlp.csv")
     assert list(sub.columns) == ["Id", "Sales"] and len(sub) == len(test)
-    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    record = json.loads((build_dir / "reports" / "scores.json").read_text())["models"]["mlp"]
 
     per_window = [rmspe(g["Sales"], g["prediction"]) for _, g in valid.groupby("Window")]
     assert record["rmspe"] == pytest.approx(np.mean(per_window))
@@ -63,7 +63,7 @@ def test_cli_uses_tuned_params_and_says_so(build_dir: Path, capsys) -> None:
     assert run(build_dir, *FAST) == 0
     out = capsys.readouterr().out
     assert "using tuned parameters from" in out and "mlp.json" in out
-    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    record = json.loads((build_dir / "reports" / "scores.json").read_text())["models"]["mlp"]
     assert "tuning/mlp.json" in record["params_source"]
 
 
@@ -85,7 +85,7 @@ def test_refit_trains_on_the_test_stores_only(build_dir: Path, capsys) -> None:
 
     train_df, _, meta = load_feature_tables(build_dir)
     full = fit_frame(train_df)
-    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    record = json.loads((build_dir / "reports" / "scores.json").read_text())["models"]["mlp"]
     assert record["final"]["refit_rows"] == int((full["Store"] > 3).sum()) < len(full)
     assert "on the 9 test stores'" in capsys.readouterr().out
     # The windows' tests hold stores 1-3 too (this fixture's windows cover every store).
@@ -96,7 +96,7 @@ def test_refit_trains_on_the_test_stores_only(build_dir: Path, capsys) -> None:
 def test_the_refit_continues_the_first_fit(build_dir: Path, capsys) -> None:
     assert run(build_dir, *FAST) == 0
     out = capsys.readouterr().out
-    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    record = json.loads((build_dir / "reports" / "scores.json").read_text())["models"]["mlp"]
     assert "trains 2 more epoch(s)" in out and record["refit_epochs"] == 2 and record["refits"] == ["all"]
     history = json.loads((build_dir / "models" / "mlp" / "history.json").read_text())["epochs"]
     assert len(history) == record["refit_epochs"]
@@ -118,7 +118,7 @@ def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     assert run(build_dir, "--seed", "5", "--epochs", "2", "--threads", "1", "--no-progress", "--params", params) == 0
     assert (build_dir / "models" / "mlp" / "weights.pt").exists()
     assert (build_dir / "models" / "mlp" / "network1" / "weights.pt").exists()
-    record = json.loads((build_dir / "reports" / "validation.json").read_text())["models"]["mlp"]
+    record = json.loads((build_dir / "reports" / "scores.json").read_text())["models"]["mlp"]
     assert record["members"] == 2 and record["final"]["networks"] == 2
     assert all(w["networks"] == 2 for w in record["windows"])
 
