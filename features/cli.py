@@ -50,10 +50,11 @@ PARQUET_COMPRESSION = "lz4"
 # The tables are built in this many processes (make passes THREADS).
 DEFAULT_JOBS = 2
 # The modules whose source shapes the feature tables (the loader decides what the frames hold,
-# the split decides the default validation start). Tools that only read the tables (bench,
-# ablation, preprocess) are left out so that editing them does not invalidate the cache.
-CODE_FILES = ("features/__init__.py", "features/families.py", "features/pipeline.py",
-              "features/columns.py", "features/cli.py", "competition/data.py",
+# the split decides the default validation start, the registry which families are built).
+# Tools that only read the tables (the ablation, preprocess) are left out so that editing them
+# does not invalidate the cache.
+CODE_FILES = ("features/__init__.py", "features/families.py", "features/grid.py", "features/registry.py",
+              "features/pipeline.py", "features/columns.py", "features/cli.py", "competition/data.py",
               "competition/split.py", "core/errors.py", "core/io.py",
               "competition/pseudo_test.py")
 

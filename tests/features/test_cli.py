@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from competition.synthetic import SyntheticConfig, write_dataset
-from features.cli import build
+from features.cli import CODE_FILES, build
 from features.columns import CAT_COLS, CONT_COLS
+from tests.test_import_graph import import_graph, loaded_by, project_modules
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,3 +78,15 @@ def test_cli_data_error_exit_code_2(tmp_path):
                         "--build-dir", str(tmp_path / "b")], cwd=REPO, env=env, capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "error:" in r.stderr
+
+
+def test_the_cache_key_covers_every_module_the_feature_tables_come_from() -> None:
+    """Editing a module that `features.pipeline` or the CLI loads must invalidate the cached tables:
+    each such module of `features/` and `competition/` is in `CODE_FILES`."""
+    modules = project_modules()
+    edges, _ = import_graph(modules)
+    loaded = loaded_by("features.pipeline", edges) | loaded_by("features.cli", edges)
+    needed = {str(modules[m].relative_to(REPO)) for m in loaded if m.split(".")[0] in ("features", "competition")}
+    # Tools that only read the tables may stay out.
+    needed -= {"features/preprocess.py"}
+    assert needed <= set(CODE_FILES), sorted(needed - set(CODE_FILES))
