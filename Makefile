@@ -14,6 +14,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 
+# SEED, THREADS, FOLDS, SEASONS and STORES are pipeline-wide: make passes each stage the same value.
+# Their defaults are the Python ones (tests/test_makefile_defaults.py); a model's hyperparameters
+# have none here (MLPConfig and models/lgbm/params.py hold them) and are passed only when set.
 DATA_DIR  ?= data/raw##        competition data (zip or CSVs, optional external/)
 BUILD_DIR ?= build##           everything the pipeline writes
 SEED      ?= 42##              one seed for Python, numpy, torch, LightGBM and Optuna

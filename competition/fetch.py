@@ -27,6 +27,7 @@ from competition.pseudo_test import period_shape, windows
 from competition.synthetic import SyntheticConfig, write_dataset
 from core.errors import DataError
 from core.kaggle_cli import COMPETITION, credentials_configured, explain_failure, run_kaggle
+from core.seed import DEFAULT_SEED
 
 BANNER = "#" * 78
 
@@ -69,7 +70,7 @@ def ensure_data(data_dir: Path, seed: int, stores: int, download: bool = True) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path("data/raw"))
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--stores", type=int, default=SyntheticConfig.n_stores,
                         help="size of the synthetic dataset (only used when it is generated)")
     parser.add_argument("--no-download", action="store_true", help="never call the kaggle CLI")

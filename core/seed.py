@@ -6,6 +6,9 @@ import random
 
 import numpy as np
 
+# The seed of every command and config unless one is given (make's SEED passes its own).
+DEFAULT_SEED = 42
+
 
 def seed_everything(seed: int) -> None:
     """Seed every random number generator the pipeline uses.

@@ -18,7 +18,7 @@ import numpy as np
 from competition.pseudo_test import LAST_DAYS
 from core.cli import run_cli
 from core.io import write_json_atomic, write_text_atomic
-from core.seed import seed_everything
+from core.seed import DEFAULT_SEED, seed_everything
 from models.common import closed_to_zero, load_windows, window_score
 from models.mlp.config import REFIT_KINDS, MLPConfig
 from models.mlp.recipe import MLPRecipe
@@ -71,7 +71,7 @@ def to_markdown(curve: dict[str, dict[str, float]], members: int, command: str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.mlp_members", description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--max-members", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--refits", nargs="+", choices=REFIT_KINDS, default=None,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.seed import DEFAULT_SEED
 from models.common import fit_frame, run_stage
 
 __all__ = ["MedianBaseline", "fit_predict", "train_and_predict"]
@@ -48,7 +49,7 @@ class MedianBaseline:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Median baseline per store x day of week x promo.")
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
-    parser.add_argument("--seed", type=int, default=42, help="unused: the baseline is deterministic")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="unused: the baseline is deterministic")
     args = parser.parse_args(argv)
     train_and_predict(args.build_dir)
     return 0

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from competition.data import fingerprint, is_synthetic, load_competition
 from core.io import pyplot, save_png, write_json_atomic, write_text_atomic
 from core.measure import Usage, run_measured
+from core.seed import DEFAULT_SEED
 from models.common import load_feature_tables, training_frames
 from models.lgbm import LGBMSalesRegressor, feature_columns, lgb_frame, make_preprocessor
 from models.mlp.throughput import bench_epoch, matmul_gflops
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path("data/raw"))
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each short stage (median reported)")
     parser.add_argument("--models", nargs="*", default=["baseline", "lgbm", "mlp"])
     parser.add_argument("--model-args", action="append", default=[], metavar="NAME=ARGS",

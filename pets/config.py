@@ -9,6 +9,7 @@ from typing import Any
 
 from core.errors import DataError
 from core.io import write_text_atomic
+from core.seed import DEFAULT_SEED
 
 
 @dataclass
@@ -77,7 +78,7 @@ class PetsConfig:
     p_lighting: float = AugmentParams.p_lighting
     valid_pct: float = 0.2
     tta: bool = True
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

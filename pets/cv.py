@@ -39,7 +39,7 @@ from tqdm import tqdm
 from core.cli import run_cli
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
-from core.seed import seed_everything
+from core.seed import DEFAULT_SEED, seed_everything
 from core.tracking import log_run
 from pets.classifier import PetsClassifier
 from pets.config import PetsConfig, preset_values
@@ -52,7 +52,7 @@ from pets.tracking import EXPERIMENT, cv_record
 MODES = ("probe", "head", "finetune")
 
 
-def cv_folds(labels: np.ndarray, *, n_folds: int = 5, repeats: int = 1, seed: int = 42
+def cv_folds(labels: np.ndarray, *, n_folds: int = 5, repeats: int = 1, seed: int = DEFAULT_SEED
              ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, valid) index pairs of a repeated stratified K-fold; fold ``r * n_folds + k`` is
     fold ``k`` of repeat ``r``. Deterministic given the seed."""
@@ -74,7 +74,7 @@ def summarize(values: list[float]) -> dict[str, float]:
 
 
 def probe_cv(photos: PetPhotos, folds: list[tuple[np.ndarray, np.ndarray]], *, backbone: str,
-             size: int, n_aug: int = 4, seed: int = 42, progress: bool = True
+             size: int, n_aug: int = 4, seed: int = DEFAULT_SEED, progress: bool = True
              ) -> dict[str, Any]:
     """Per-fold accuracy of the two linear probes (see the module docstring)."""
     start = time.time()
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-folds", type=int, default=None,
                         help="stop after this many folds in total (head/finetune; a rerun continues)")
     parser.add_argument("--probe-aug", type=int, default=4, help="augmented views per photo for the probe")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", default="build/pets/cv")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--table", action="store_true",

@@ -25,6 +25,7 @@ from torchvision.datasets import OxfordIIITPet
 from tqdm import tqdm
 
 from core.errors import DataError
+from core.seed import DEFAULT_SEED
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # How to get photos, for every message that finds none.
@@ -170,7 +171,7 @@ def load_pets(root: str | Path, *, short_side: int | None = 256, classes: Sequen
     return PetPhotos(kept, labels, list(classes), images, skipped)
 
 
-def split_indices(photos: PetPhotos, *, valid_pct: float = 0.2, seed: int = 42,
+def split_indices(photos: PetPhotos, *, valid_pct: float = 0.2, seed: int = DEFAULT_SEED,
                   split_file: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(train, valid) indices: a seeded random ``valid_pct`` split, or the photos named in a file.
 

@@ -12,6 +12,7 @@ import torch
 
 from core.errors import DataError
 from core.io import pyplot, save_png
+from core.seed import DEFAULT_SEED
 from pets.augment import Augmenter, denormalize
 from pets.classifier import PetsClassifier
 from pets.config import AugmentParams
@@ -163,7 +164,7 @@ def save_hand_convolution(image: torch.Tensor, path: str | Path) -> Path:
 
 
 def save_augment_grid(photo: torch.Tensor, path: str | Path, *, padding_mode: str, size: int = 224,
-                      seed: int = 42, params: AugmentParams | None = None) -> Path:
+                      seed: int = DEFAULT_SEED, params: AugmentParams | None = None) -> Path:
     """Nine augmented copies of one (3, H, W) uint8 photo in a 3x3 grid. The same seed draws the
     same nine transforms for both padding modes, so the two grids differ only in the padding."""
     plt = pyplot()

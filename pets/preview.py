@@ -12,6 +12,7 @@ import torch
 
 from core.cli import run_cli
 from core.errors import DataError
+from core.seed import DEFAULT_SEED
 from pets.data import find_image_dir, list_images, load_rgb, to_uint8_tensor
 from pets.plots import save_augment_grid, save_hand_convolution
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for the PNGs")
     parser.add_argument("--image", default=None, help="photo to show (default: a seeded pick)")
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
     if args.image:
         path = Path(args.image)

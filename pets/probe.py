@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
+from core.seed import DEFAULT_SEED
 from pets.augment import Augmenter, norm_stats
 from pets.config import NATIVE_SIZE, AugmentParams
 from pets.data import PetPhotos
@@ -63,7 +64,7 @@ class LinearProbe:
     """
 
     def __init__(self, *, C: float = 1.0, train_views: int = 1, test_views: int = 1,
-                 max_iter: int = 3000, seed: int = 42) -> None:
+                 max_iter: int = 3000, seed: int = DEFAULT_SEED) -> None:
         self.C = C
         self.train_views = train_views
         self.test_views = test_views
@@ -91,7 +92,7 @@ class LinearProbe:
 
 
 def linear_probe(train: PetPhotos, valid: PetPhotos, *, backbone: str = "efficientnet_lite0",
-                 weights: str = "imagenet", size: int | None = None, seed: int = 42) -> float:
+                 weights: str = "imagenet", size: int | None = None, seed: int = DEFAULT_SEED) -> float:
     """Held-out accuracy of a logistic regression on frozen centre-crop features at the
     backbone's native size (or ``size``)."""
     size = size or NATIVE_SIZE[backbone]

@@ -14,7 +14,7 @@ import torch
 
 from core.cli import run_cli
 from core.io import write_text_atomic
-from core.seed import seed_everything
+from core.seed import DEFAULT_SEED, seed_everything
 from core.tracking import log_run
 from pets.classifier import PetsClassifier
 from pets.config import DEFAULT_CPU_PRESET, PRESETS, PetsConfig, preset_values
@@ -31,7 +31,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      description="Train the pets classifier; writes BUILD_DIR/pets/.")
     parser.add_argument("--pets-dir", required=True, help="photos: torchvision layout or <Breed>_<n>.jpg")
     parser.add_argument("--build-dir", default="build")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help=f"schedule, sized for the backbone (default: gpu when CUDA is available, "
                              f"else {DEFAULT_CPU_PRESET})")

@@ -10,7 +10,7 @@ from typing import Any
 
 from core.cli import run_cli
 from core.io import write_text_atomic
-from core.seed import seed_everything
+from core.seed import DEFAULT_SEED, seed_everything
 from models.common import run_stage
 from models.lgbm.params import DEFAULT_THREADS, NAME, resolve_params
 from models.lgbm.plots import save_importance_plot
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.lgbm",
                                      description="LightGBM on log(Sales): every pseudo-test window, then the test")
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--params", default=None,
                         help="JSON object (or a file holding one) overriding LightGBM parameters "
                              "(also num_boost_round)")

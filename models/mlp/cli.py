@@ -20,7 +20,7 @@ from typing import Any
 import torch._dynamo  # noqa: F401
 
 from core.cli import run_cli
-from core.seed import seed_everything
+from core.seed import DEFAULT_SEED, seed_everything
 from models.common import layered_params, load_feature_tables, run_stage, training_frames
 from models.mlp.config import REFIT_KINDS, MLPConfig
 from models.mlp.embeddings import PROJECTIONS, embeddings_of_build
@@ -88,7 +88,7 @@ def find_lr(build_dir: Path, config: MLPConfig) -> tuple[LRFindResult, Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.mlp", description=__doc__.split("\n")[0])
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     parser.add_argument("--params", default=None,
                         help="JSON object (or a file holding one) of MLPConfig fields, e.g. '{\"lr\": 5e-3}'")

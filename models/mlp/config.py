@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.io import write_text_atomic
+from core.seed import DEFAULT_SEED
 
 REFIT_KINDS = ("all", "recent")
 
@@ -78,7 +79,7 @@ class MLPConfig:
     recent_days: int = 365
 
     # --- runtime ---
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     # Where the network trains: "auto" is CUDA when torch sees a GPU (Kaggle's notebooks, most
     # workstations), else the CPU; or "cpu", "cuda", "cuda:1". The data moves to it once per fit.
     device: str = "auto"

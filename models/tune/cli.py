@@ -15,7 +15,7 @@ import optuna
 
 from core.cli import run_cli
 from core.errors import DataError
-from core.seed import seed_everything
+from core.seed import DEFAULT_SEED, seed_everything
 from models.tune.objectives import (
     TrialBudget,
     make_objective,
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="RDB URL; default sqlite:///BUILD_DIR/tuning/optuna.db")
     p.add_argument("--study", default=None, help="study name; default rossmann-<model>")
     p.add_argument("--build-dir", type=Path, default=Path("build"))
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--worker", action="store_true",
                    help="join an existing study (load_study) instead of creating it")
     p.add_argument("--threads", type=int, default=2, help="threads per trial")
@@ -90,7 +90,7 @@ class TuneConfig:
     timeout: float | None
     storage_url: str
     study_name: str
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     worker: bool = False
     startup_trials: int = DEFAULT_STARTUP_TRIALS
     heartbeat: int = DEFAULT_HEARTBEAT
