@@ -117,8 +117,7 @@ $(FEATURES): $(FEATURES_META)
 
 features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: BUILD_DIR/features/ (cached)
 
-# Each model's command-line settings; SEED, THREADS and the MLP_* all change the predictions. The
-# models' own defaults live in their config classes: a setting is passed only when it is set here.
+# Each model's command-line settings; SEED, THREADS and the MLP_* all change the predictions.
 TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS))
 MODEL_ARGS_baseline := --seed $(SEED)
 MODEL_ARGS_lgbm     := $(strip --seed $(SEED) --threads $(THREADS) $(if $(LGBM_PARAMS),--params $(LGBM_PARAMS)))

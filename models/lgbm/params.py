@@ -37,9 +37,10 @@ DEFAULT_THREADS = 2
 # Keys that may appear in a params dict (tuning JSON, --params) but steer the loop instead.
 LOOP_KEYS = ("num_boost_round",)
 # Keys of LightGBM's own that the fixed-round recipe cannot honour: refused, not ignored.
+_FIXED_ROUNDS = "every window and the final fit train num_boost_round rounds; set num_boost_round"
 REFUSED_KEYS = {
-    "early_stopping_rounds": "every window and the final fit train num_boost_round rounds; set num_boost_round",
-    "early_stopping_round": "every window and the final fit train num_boost_round rounds; set num_boost_round",
+    "early_stopping_rounds": _FIXED_ROUNDS,
+    "early_stopping_round": _FIXED_ROUNDS,
     "num_iterations": "set num_boost_round",
     "metric": "nothing is evaluated while training; the windows score the predictions",
 }

@@ -12,7 +12,6 @@ import torch
 
 from models.common import load_feature_tables, training_frames
 from models.mlp.config import MLPConfig
-from models.mlp.network import TabularModel
 from models.mlp.regressor import MLPRegressor
 from models.mlp.training import fit_network, resolve_device, torch_threads
 
@@ -68,8 +67,7 @@ def bench_epoch(build_dir: Path, config: MLPConfig | None = None, n_rows: int | 
     device = resolve_device(config)
     with torch_threads(config.n_threads()):
         torch.manual_seed(config.seed)
-        model = TabularModel(reg.cardinalities_, reg.emb_dims_, data.conts.shape[1], config.layers, config.ps,
-                             config.emb_drop, (0.0, 12.0), n_out=config.n_outputs()).to(device)
+        model = reg._build_model(data.conts.shape[1]).to(device)
         t0 = time.perf_counter()
         fit_network(model, data, config)
         seconds = time.perf_counter() - t0
