@@ -29,6 +29,7 @@ STORAGE   ?= sqlite:///$(BUILD_DIR)/tuning/optuna.db## Optuna storage URL
 STUDY     ?= rossmann-$(MODEL)## Optuna study name
 TUNE_SEEDS ?= 1##              seeds each trial averages over (2: half the seed noise's variance)
 TUNE_WINDOWS ?=##              windows a study averages over, e.g. w2 (empty: all)
+TUNE_FIX  ?=##                 parameters a study holds fixed, e.g. num_boost_round=600 learning_rate=0.05
 FOLDS     ?= 1##               recent pseudo-test windows every model is scored on (each shaped like the test)
 SEASONS   ?= 1##               same-season windows: the test's dates 1, 2, ... years back (52 weeks)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
@@ -118,7 +119,8 @@ $(FEATURES): $(FEATURES_META)
 features: $(FEATURES) ## features of the test and of FOLDS pseudo-test windows: BUILD_DIR/features/ (cached)
 
 # Each model's command-line settings; SEED, THREADS and the MLP_* all change the predictions.
-TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS))
+TUNE_ARGS := --threads $(THREADS) --trial-seeds $(TUNE_SEEDS) $(if $(TUNE_WINDOWS),--windows $(TUNE_WINDOWS)) \
+             $(if $(TUNE_FIX),--fix $(TUNE_FIX))
 MODEL_ARGS_baseline := --seed $(SEED)
 MODEL_ARGS_lgbm     := $(strip --seed $(SEED) --threads $(THREADS) $(if $(LGBM_PARAMS),--params $(LGBM_PARAMS)))
 MODEL_ARGS_mlp      := $(strip --seed $(SEED) --threads $(THREADS) $(if $(MLP_MEMBERS),--members $(MLP_MEMBERS)) \

@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -16,10 +17,7 @@ import optuna
 from core.cli import run_cli
 from core.errors import DataError
 from core.seed import DEFAULT_SEED, seed_everything
-from models.tune.objectives import (
-    TrialBudget,
-    make_objective,
-)
+from models.tune.objectives import TrialBudget, make_objective, search_space
 from models.tune.results import finished_trials, summarize, write_best, write_plots
 from models.tune.storage import (
     DEFAULT_GRACE,
@@ -75,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", nargs="+", default=None,
                    help="pseudo-test windows the objective averages over, e.g. w2 (default: all)")
     p.add_argument("--rows", type=int, default=0, help="train rows sampled per window (0: all)")
-    p.add_argument("--mlp-epochs", type=int, default=0, help="fix the MLP's epochs (0: tuned)")
+    p.add_argument("--fix", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="hold parameters of the search space at a value, e.g. num_boost_round=600 "
+                        "learning_rate=0.05 (what the time budget allows) or epochs=1")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     p.add_argument("--smoke-step-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     return p
@@ -98,6 +98,8 @@ class TuneConfig:
     max_retry: int = DEFAULT_MAX_RETRY
     plots: bool = True
     budget: TrialBudget = field(default_factory=TrialBudget)
+    # Parameters of the search space held at one value in every trial (``--fix``).
+    fixed: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TuneConfig:
@@ -115,12 +117,53 @@ class TuneConfig:
             raise DataError(f"--trial-seeds must be >= 1 (got {args.trial_seeds})", fix="e.g. --trial-seeds 2")
         budget = TrialBudget(seed=args.seed, threads=args.threads, seeds=args.trial_seeds,
                              windows=tuple(args.windows) if args.windows else None, rows=args.rows,
-                             mlp_epochs=args.mlp_epochs, smoke_step_seconds=args.smoke_step_seconds)
+                             smoke_step_seconds=args.smoke_step_seconds)
         return cls(model=args.model, build_dir=args.build_dir, trials=trials, timeout=timeout,
                    storage_url=args.storage or default_storage_url(args.build_dir),
                    study_name=args.study or f"rossmann-{args.model}", seed=args.seed, worker=args.worker,
                    startup_trials=args.startup_trials, heartbeat=args.heartbeat, grace=args.grace,
-                   max_retry=args.max_retry, plots=not args.no_plots, budget=budget)
+                   max_retry=args.max_retry, plots=not args.no_plots, budget=budget,
+                   fixed=parse_fixed(args.fix))
+
+
+def parse_fixed(items: list[str]) -> dict[str, Any]:
+    """``["num_boost_round=600", "learning_rate=0.05"]`` -> ``{"num_boost_round": 600, ...}``;
+    a value is read as JSON (numbers, true/false), else kept as text."""
+    fixed: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name or not text:
+            raise DataError(f"--fix takes NAME=VALUE, got {item!r}", fix="e.g. --fix num_boost_round=600")
+        try:
+            fixed[name] = json.loads(text)
+        except json.JSONDecodeError:
+            fixed[name] = text
+    return fixed
+
+
+def fixing_sampler(sampler: optuna.samplers.BaseSampler, fixed: dict[str, Any],
+                   space: dict[str, optuna.distributions.BaseDistribution], model: str
+                   ) -> optuna.samplers.BaseSampler:
+    """``sampler`` with ``fixed`` held at their values; a name outside ``space`` or a value outside
+    its range raises (Optuna itself would only warn, and a typo would tune what it meant to fix)."""
+    if not fixed:
+        return sampler
+    for name, value in fixed.items():
+        if name not in space:
+            raise DataError(f"--fix {name}={value}: the {model} study has no parameter {name!r}",
+                            fix=f"fix one of {sorted(space)}")
+        dist = space[name]
+        try:
+            inside = dist._contains(dist.to_internal_repr(value))
+        except (ValueError, TypeError):
+            inside = False
+        if not inside or (isinstance(dist, optuna.distributions.IntDistribution) and not isinstance(value, int)):
+            raise DataError(f"--fix {name}={value}: outside the study's range {dist}",
+                            fix="give a value inside the range (an integer for an integer parameter)")
+    with warnings.catch_warnings():
+        # PartialFixedSampler is marked experimental since optuna 2.4; its behaviour is what we need.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.PartialFixedSampler(dict(fixed), sampler)
 
 
 def run_study(config: TuneConfig) -> dict[str, Any]:
@@ -160,10 +203,11 @@ def run_study(config: TuneConfig) -> dict[str, Any]:
              f" for at most {config.timeout:.0f}s" if config.timeout else "")
 
     objective = make_objective(config.model, build_dir, config.budget)
+    study.sampler = fixing_sampler(study.sampler, config.fixed, search_space(objective), config.model)
     if not config.worker and not study.trials and hasattr(objective, "defaults"):
         # The untuned settings go first: the study's best is then never worse than no study, and
         # the table of trials says what tuning bought over them.
-        study.enqueue_trial(objective.defaults())
+        study.enqueue_trial({**objective.defaults(), **config.fixed})
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     tracked = TuneRun(config)
     t0 = time.perf_counter()

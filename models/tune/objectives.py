@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,6 @@ class TrialBudget:
     windows: tuple[str, ...] | None = None
     # Train rows sampled per window (0: all): quicker, rougher studies on a small machine.
     rows: int = 0
-    # MLP epochs (0: the study chooses them).
-    mlp_epochs: int = 0
     smoke_step_seconds: float = 0.0
 
 
@@ -165,20 +163,46 @@ class MLPObjective(WindowObjective):
         params["weight_decay"] = trial.suggest_float("weight_decay", 1e-5, 0.3, log=True)
         params["lr"] = trial.suggest_float("lr", 1e-3, 2e-2, log=True)
         params["batch_size"] = trial.suggest_categorical("batch_size", [512, 1024, 2048, 4096])
-        if not self.budget.mlp_epochs:
-            params["epochs"] = trial.suggest_int("epochs", 1, 4)
+        params["epochs"] = trial.suggest_int("epochs", 1, 4)
         return params
 
     def defaults(self) -> dict[str, Any]:
         config = MLPConfig()
-        out = {"emb_drop": config.emb_drop, **{f"ps_{i}": p for i, p in enumerate(config.ps)},
-               "weight_decay": config.weight_decay, "lr": config.lr, "batch_size": config.batch_size}
-        return out if self.budget.mlp_epochs else {**out, "epochs": config.epochs}
+        return {"emb_drop": config.emb_drop, **{f"ps_{i}": p for i, p in enumerate(config.ps)},
+                "weight_decay": config.weight_decay, "lr": config.lr, "batch_size": config.batch_size,
+                "epochs": config.epochs}
 
     def recipe(self, params: dict[str, Any], seed: int) -> FitPredict:
-        epochs = int(params.get("epochs", self.budget.mlp_epochs))
-        return MLPRecipe(MLPConfig().with_params({**params, "epochs": epochs, "seed": seed, "members": 1,
+        return MLPRecipe(MLPConfig().with_params({**params, "seed": seed, "members": 1,
                                                   "threads": self.budget.threads, "progress": False}))
+
+
+class _SpaceRecorder:
+    """Stands in for a trial to read an objective's search space: each suggestion is recorded
+    as its distribution and answered with its lowest value."""
+
+    def __init__(self) -> None:
+        self.space: dict[str, optuna.distributions.BaseDistribution] = {}
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        self.space[name] = optuna.distributions.FloatDistribution(low, high, step=step, log=log)
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        self.space[name] = optuna.distributions.IntDistribution(low, high, step=step, log=log)
+        return low
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        self.space[name] = optuna.distributions.CategoricalDistribution(choices)
+        return choices[0]
+
+
+def search_space(objective: Any) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The distributions of ``objective.space``, by parameter name."""
+    recorder = _SpaceRecorder()
+    objective.space(recorder)
+    return recorder.space
 
 
 def _quiet(_message: str) -> None:

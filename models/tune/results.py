@@ -61,16 +61,27 @@ def write_best(study: optuna.Study, model: str, build_dir: Path, storage_url: st
     return path
 
 
+def varied_params(study: optuna.Study) -> list[str]:
+    """The parameters that took more than one value in the finished trials: those held fixed
+    (``--fix``) carry no information and would flatten the importances and parallel coordinates."""
+    values: dict[str, set[str]] = {}
+    for t in finished_trials(study):
+        for name, value in t.params.items():
+            values.setdefault(name, set()).add(repr(value))
+    return sorted(name for name, seen in values.items() if len(seen) > 1)
+
+
 def write_plots(study: optuna.Study, out_dir: Path, seed: int) -> list[Path]:
     """Optimisation history, parameter importances, parallel coordinates, intermediate values."""
     plt = pyplot()
+    varied = varied_params(study) or None
 
     plots: dict[str, Callable[[], Any]] = {
         "optimization_history": lambda: ovm.plot_optimization_history(study),
         # Seeded so that the importances (a random forest) are the same on every run.
         "param_importances": lambda: ovm.plot_param_importances(
-            study, evaluator=FanovaImportanceEvaluator(seed=seed)),
-        "parallel_coordinate": lambda: ovm.plot_parallel_coordinate(study),
+            study, params=varied, evaluator=FanovaImportanceEvaluator(seed=seed)),
+        "parallel_coordinate": lambda: ovm.plot_parallel_coordinate(study, params=varied),
         "intermediate_values": lambda: ovm.plot_intermediate_values(study),
     }
     written: list[Path] = []

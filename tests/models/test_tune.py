@@ -23,6 +23,7 @@ from models.common import tuned_params
 from models.lgbm import resolve_params
 from models.mlp import MLPConfig
 from models.tune.cli import main
+from models.tune.results import varied_params
 from models.tune.storage import make_sampler, redact
 from tests.models.feature_build import write_feature_build
 
@@ -106,7 +107,7 @@ def test_best_params_json_and_plots(tmp_path: Path) -> None:
 
 
 def test_mlp_study_3_then_2_trials_tunes_dropout_and_weight_decay(build_dir: Path) -> None:
-    small = ["--model", "mlp", "--mlp-epochs", "1", "--rows", "3000", "--threads", "1"]
+    small = ["--model", "mlp", "--fix", "epochs=1", "--rows", "3000", "--threads", "1"]
     tune(build_dir, *small, "--trials", "3")
     tune(build_dir, *small, "--trials", "2")
     study = load(build_dir, "rossmann-mlp")
@@ -218,6 +219,9 @@ def test_sigterm_fails_the_running_trial_at_once(tmp_path: Path) -> None:
     (["--worker"], "no study 'rossmann-quadratic'"),
     (["--heartbeat", "10", "--grace", "5"], "--grace"),
     (["--trials", "0", "--timeout", "0"], "give --trials, --timeout or both"),
+    (["--fix", "z=1"], "the quadratic study has no parameter 'z'"),
+    (["--fix", "x=50"], "outside the study's range"),
+    (["--fix", "x"], "--fix takes NAME=VALUE"),
 ])
 def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                             message: str) -> None:
@@ -229,6 +233,23 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_fixed_parameters_hold_in_every_trial_and_the_rest_are_tuned(tmp_path: Path) -> None:
+    tune(tmp_path, "--model", "quadratic", "--trials", "4", "--startup-trials", "2", "--no-plots",
+         "--fix", "x=2")
+    trials = load(tmp_path, "rossmann-quadratic").trials
+    assert [t.params["x"] for t in trials] == [2.0] * 4
+    assert len({t.params["y"] for t in trials}) == 4
+    assert varied_params(load(tmp_path, "rossmann-quadratic")) == ["y"]  # what the plots show
+
+
+def test_a_fixed_parameter_overrides_the_default_trial(build_dir: Path) -> None:
+    tune(build_dir, "--model", "lgbm", "--trials", "1", "--threads", "1", "--study", "fixed-rounds", "--no-plots",
+         "--fix", "num_boost_round=300", "num_leaves=63")
+    first = load(build_dir, "fixed-rounds").trials[0]
+    assert first.params["num_boost_round"] == 300 and first.params["num_leaves"] == 63
+    assert first.params["min_data_in_leaf"] == 40  # the other defaults stay
 
 
 def test_a_study_keeps_its_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
