@@ -169,12 +169,14 @@ def fixing_sampler(sampler: optuna.samplers.BaseSampler, fixed: dict[str, Any],
 def run_study(config: TuneConfig) -> dict[str, Any]:
     """Create (or, as a worker, join) the study, run the trials, write the best parameters and plots."""
     build_dir, storage_url, study_name = config.build_dir, config.storage_url, config.study_name
+    # --fix is checked before the storage is opened or any data loaded: a typo costs nothing.
+    sampler = fixing_sampler(make_sampler(config.seed, config.startup_trials), config.fixed,
+                             search_space(config.model), config.model)
+    pruner = make_pruner(config.model)
     if storage_url.startswith("sqlite:///"):
         Path(storage_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     storage = make_storage(storage_url, heartbeat_interval=config.heartbeat, grace_period=config.grace,
                            max_retry=config.max_retry)
-    sampler = make_sampler(config.seed, config.startup_trials)
-    pruner = make_pruner(config.model)
     if config.worker:
         try:
             study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
@@ -203,7 +205,6 @@ def run_study(config: TuneConfig) -> dict[str, Any]:
              f" for at most {config.timeout:.0f}s" if config.timeout else "")
 
     objective = make_objective(config.model, build_dir, config.budget)
-    study.sampler = fixing_sampler(study.sampler, config.fixed, search_space(objective), config.model)
     if not config.worker and not study.trials and hasattr(objective, "defaults"):
         # The untuned settings go first: the study's best is then never worse than no study, and
         # the table of trials says what tuning bought over them.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,10 +52,11 @@ def subsample_window(tables: WindowTables, rows: int, seed: int) -> WindowTables
 class QuadraticObjective:
     """Data-free objective: (x - 2)^2 + (y + 1)^2 approached over 5 reported steps."""
 
-    def __init__(self, budget: TrialBudget) -> None:
+    def __init__(self, _build_dir: Path, budget: TrialBudget) -> None:
         self.budget = budget
 
-    def space(self, trial: optuna.Trial) -> dict[str, Any]:
+    @staticmethod
+    def space(trial: optuna.Trial) -> dict[str, Any]:
         return {"x": trial.suggest_float("x", -10.0, 10.0), "y": trial.suggest_float("y", -10.0, 10.0)}
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -84,7 +85,8 @@ class WindowObjective:
         # Read once for every trial of this process: only the model changes between trials.
         self.tables = [subsample_window(t, budget.rows, budget.seed) for t in load_windows(build_dir, budget.windows)]
 
-    def space(self, trial: optuna.Trial) -> dict[str, Any]:
+    @staticmethod
+    def space(trial: optuna.Trial) -> dict[str, Any]:
         raise NotImplementedError
 
     def defaults(self) -> dict[str, Any]:
@@ -155,7 +157,8 @@ class MLPObjective(WindowObjective):
 
     name = "mlp"
 
-    def space(self, trial: optuna.Trial) -> dict[str, Any]:
+    @staticmethod
+    def space(trial: optuna.Trial) -> dict[str, Any]:
         params: dict[str, Any] = {"emb_drop": trial.suggest_float("emb_drop", 0.0, 0.5)}
         # One dropout per hidden layer, named the way MLPConfig.with_params reads them (ps_<i>).
         for i in range(len(MLPConfig().layers)):
@@ -198,10 +201,10 @@ class _SpaceRecorder:
         return choices[0]
 
 
-def search_space(objective: Any) -> dict[str, optuna.distributions.BaseDistribution]:
-    """The distributions of ``objective.space``, by parameter name."""
+def search_space(model: str) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The distributions of ``model``'s search space, by parameter name, read without its data."""
     recorder = _SpaceRecorder()
-    objective.space(recorder)
+    OBJECTIVES[model].space(recorder)
     return recorder.space
 
 
@@ -209,10 +212,10 @@ def _quiet(_message: str) -> None:
     """Per-window lines would bury Optuna's own log; the trial's user attributes keep the scores."""
 
 
-OBJECTIVES: dict[str, Callable[[Path, TrialBudget], Any]] = {
+OBJECTIVES: dict[str, type[QuadraticObjective] | type[WindowObjective]] = {
     "lgbm": LGBMObjective,
     "mlp": MLPObjective,
-    "quadratic": lambda _build_dir, budget: QuadraticObjective(budget),
+    "quadratic": QuadraticObjective,
 }
 
 

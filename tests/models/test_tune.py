@@ -235,6 +235,15 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert message in err and "Traceback" not in err
 
 
+def test_a_bad_fix_is_refused_before_any_window_is_read_or_study_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # tmp_path has no feature files: reading a window would fail with another message.
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, ["--model", "lgbm", "--trials", "1", "--build-dir", str(tmp_path), "--fix", "num_leaves=2.5"])
+    assert exc.value.code == 2 and "outside the study's range" in capsys.readouterr().err
+    assert not (tmp_path / "tuning").exists()
+
+
 def test_fixed_parameters_hold_in_every_trial_and_the_rest_are_tuned(tmp_path: Path) -> None:
     tune(tmp_path, "--model", "quadratic", "--trials", "4", "--startup-trials", "2", "--no-plots",
          "--fix", "x=2")
