@@ -7,7 +7,10 @@
 (the ensemble's decided and fitted on the windows before it), mean ± sd over windows, the mean
 over the same-season windows, and the expected test RMSPE; and, given ``--against`` (``make
 backtest AGAINST=<the default's BUILD_DIR>``), the paired difference of a change against the
-default with the verdict of the rule below, in ``compare.{md,json}``.
+default with the verdict of the rule below, in ``compare.{md,json}``, and the same verdict without
+the one-off store-days (``competition.metric.one_off_rows``): a handful of days that sold a fraction
+of the store's usual can carry half a window's squared error, and a verdict that flips without
+them rests on those days.
 
 The rule a change must pass, per model and for the ensemble, is
 ``competition.pseudo_test.paired_difference``: better on the mean over windows and seeds, by more
@@ -23,12 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from competition.metric import ONE_OFF_RATIO, one_off_rows, rmspe
 from competition.pseudo_test import LAST_DAYS, SEASON, Window, estimate, paired_difference
 from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
 from ensembling.blend import PROCEDURES
 from ensembling.ensemble import fit_ensemble
-from ensembling.inputs import load_predictions, load_segments, load_windows, model_names
+from ensembling.inputs import USUAL, load_oof, load_predictions, load_segments, load_windows, model_names
 from ensembling.outputs import read_scores
 
 SEED_DIR = re.compile(r"^seed(\d+)$")
@@ -60,6 +64,11 @@ def window_scores(build_dir: Path) -> dict[str, Any]:
             "last": {n: {f"w{r['window']}": r["models"][n][f"rmspe_last{LAST_DAYS}"] for r in rows} for n in names}}
 
 
+def season_names(windows: list[dict[str, Any]]) -> list[str]:
+    """The names (``w<i>``) of the same-season windows."""
+    return [f"w{w['window']}" for w in windows if w.get("kind") == SEASON]
+
+
 def _windows(result: dict[str, Any]) -> list[Window]:
     return [Window(w["window"], pd.Timestamp(w["train_end"]), pd.Timestamp(w["start"]), pd.Timestamp(w["end"]),
                    w.get("kind", "recent")) for w in result["windows"]]
@@ -76,7 +85,7 @@ def summarize(backtest_dir: Path) -> dict[str, Any]:
             raise DataError(f"seed {s}'s build has other windows than seed {next(iter(builds))}'s",
                             file=backtest_dir / f"seed{s}", fix="rebuild every seed with the same FOLDS and SEASONS")
     names = list(first["scores"])
-    season = [f"w{w['window']}" for w in wins if w.get("kind") == SEASON]
+    season = season_names(wins)
     summary: dict[str, Any] = {}
     for n in names:
         per = {k: float(np.mean([b["scores"][n][k] for b in builds.values()])) for k in first["scores"][n]}
@@ -105,14 +114,47 @@ def compare(change: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     if not seeds:
         raise DataError(f"no seed in common (change {change['seeds']}, default {base['seeds']})",
                         fix="run both with the same BACKTEST_SEEDS")
-    season = [f"w{w['window']}" for w in base["windows"] if w.get("kind") == SEASON]
+    season = season_names(base["windows"])
     out: dict[str, Any] = {"seeds": seeds, "models": {}}
     for n in [m for m in base["summary"] if m in change["summary"]]:
         c, b = change["summary"][n], base["summary"][n]
         verdict = paired_difference({str(s): c["per_seed"][str(s)] for s in seeds},
                                     {str(s): b["per_seed"][str(s)] for s in seeds}, season)
-        out["models"][n] = {**verdict, "estimate_change": c["estimate"] - b["estimate"]}
+        # The estimate is a weighted mean of the window scores, so its change is the same weighted
+        # mean of the paired differences: over the common seeds, as they are.
+        out["models"][n] = {**verdict, "estimate_change": estimate(verdict["per_window"], _windows(base)).value}
     return out
+
+
+KEY = ["Window", "Store", "Date"]
+
+
+def without_one_off(change_dir: Path, base_dir: Path, seeds: list[int], season: list[str]) -> dict[str, Any] | None:
+    """The rule's verdict per model again, with the one-off store-days dropped from both sides:
+    the days whose Sales is below ``1 / ONE_OFF_RATIO`` of the default's baseline prediction (the
+    same days for every model and seed). None where the default has no baseline model."""
+    scores: dict[str, dict[str, dict[str, dict[str, float]]]] = {"change": {}, "base": {}}
+    one_off: dict[str, int] = {}
+    for seed in seeds:
+        if not (base_dir / f"seed{seed}" / "predictions" / f"{USUAL}.oof.parquet").exists():
+            return None
+        base, base_cols = load_oof(base_dir / f"seed{seed}")
+        flags = base[KEY].assign(_one_off=one_off_rows(base["Sales"], base[USUAL]))
+        one_off = {f"w{int(w)}": int(n) for w, n in flags.groupby("Window")["_one_off"].sum().items()}
+        change, change_cols = load_oof(change_dir / f"seed{seed}")
+        for side, frame, cols in (("base", base, base_cols), ("change", change, change_cols)):
+            f = frame.merge(flags, on=KEY, how="left", indicator=True)
+            if (f["_merge"] != "both").any() or len(f) != len(flags):
+                raise DataError(f"seed {seed}: the two backtests' predictions cover different store-days",
+                                file=(change_dir if side == "change" else base_dir) / f"seed{seed}" / "predictions",
+                                fix="run both with the same DATA_DIR, BACKTEST_FOLDS and BACKTEST_SEASONS")
+            keep = f[(f["Sales"] > 0) & ~f["_one_off"].astype(bool)]
+            scores[side][str(seed)] = {n: {f"w{int(w)}": rmspe(g["Sales"], g[n]) for w, g in keep.groupby("Window")}
+                                       for n in cols}
+    names = [n for n in scores["base"][str(seeds[0])] if n in scores["change"][str(seeds[0])]]
+    return {"ratio": ONE_OFF_RATIO, "one_off_rows": one_off,
+            "models": {n: paired_difference({s: v[n] for s, v in scores["change"].items()},
+                                            {s: v[n] for s, v in scores["base"].items()}, season) for n in names}}
 
 
 def rescore_ensemble(backtest_dir: Path, procedures: tuple[str, ...]) -> dict[str, dict[str, float]]:
@@ -145,22 +187,42 @@ def results_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _verdict_row(name: str, m: dict[str, Any], estimate_change: bool, note: str = "") -> str:
+    season = f"{m['season_mean']:+.4f}" if m["season_mean"] is not None else "-"
+    estimate = f"{m['estimate_change']:+.4f} | " if estimate_change else ""
+    verdict = "passes" if m["passes"] else "does not pass"
+    return (f"| {name} | {m['mean']:+.4f} | {m['seed_sd']:.4f} | {m['window_se']:.4f} | {season} | "
+            f"{m['better_windows']}/{m['n_windows']} | {estimate}{verdict}{note} |")
+
+
+VERDICT_HEAD = "| model | mean difference | seed spread | window spread | same season | windows better | "
+
+
 def compare_markdown(cmp: dict[str, Any], change_dir: Path, base_dir: Path) -> str:
     lines = [f"# Paired difference: {change_dir} against {base_dir}", "",
              f"Change minus default, per window (mean over seeds {', '.join(map(str, cmp['seeds']))}); negative is "
              "better. A change passes if it is better on the mean by more than both the seed spread and the "
              "window spread, and not worse on the same-season windows (ensembling/backtest.py).", "",
-             "| model | mean difference | seed spread | window spread | same season | windows better | "
-             "estimate change | verdict |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for n, m in cmp["models"].items():
-        season = f"{m['season_mean']:+.4f}" if m["season_mean"] is not None else "-"
-        lines.append(f"| {n} | {m['mean']:+.4f} | {m['seed_sd']:.4f} | {m['window_se']:.4f} | {season} | "
-                     f"{m['better_windows']}/{m['n_windows']} | {m['estimate_change']:+.4f} | "
-                     f"{'passes' if m['passes'] else 'does not pass'} |")
-    lines += ["", "Per window:", "", "| model | " + " | ".join(next(iter(cmp["models"].values()))["per_window"])
-              + " |", "|---" + "|---:" * len(next(iter(cmp["models"].values()))["per_window"]) + "|"]
+             VERDICT_HEAD + "estimate change | verdict |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines += [_verdict_row(n, m, estimate_change=True) for n, m in cmp["models"].items()]
+    per_window = next(iter(cmp["models"].values()))["per_window"]
+    lines += ["", "Per window:", "", "| model | " + " | ".join(per_window) + " |",
+              "|---" + "|---:" * len(per_window) + "|"]
     for n, m in cmp["models"].items():
         lines.append(f"| {n} | " + " | ".join(f"{v:+.4f}" for v in m["per_window"].values()) + " |")
+    robust = cmp.get("without_one_off")
+    if robust is None:
+        lines += ["", f"No `{USUAL}` predictions in the default's builds: no verdict without the one-off store-days."]
+        return "\n".join(lines) + "\n"
+    counts = robust["one_off_rows"]
+    lines += ["", f"Without the one-off store-days ({sum(counts.values())} over the windows: "
+              + ", ".join(f"{w} {n}" for w, n in counts.items())
+              + f"; Sales below 1/{robust['ratio']:g} of the default's {USUAL} prediction, dropped on both sides). "
+              "RMSPE scores them, so the verdict above stands; where this one differs, it rests on those days.", "",
+              VERDICT_HEAD + "verdict |", "|---|---:|---:|---:|---:|---:|---|"]
+    for n, m in robust["models"].items():
+        differs = n in cmp["models"] and cmp["models"][n]["passes"] != m["passes"]
+        lines.append(_verdict_row(n, m, estimate_change=False, note=" (differs)" if differs else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -174,13 +236,13 @@ def main(argv: list[str] | None = None) -> int:
                          "against the default ensemble by the rule (no model is retrained)")
     args = ap.parse_args(argv)
     result = summarize(args.build_dir)
+    season = season_names(result["windows"])
     write_json_atomic(args.build_dir / "results.json", result)
     text = results_markdown(result)
     write_text_atomic(args.build_dir / "results.md", text)
     print(text)
     print(f"wrote {args.build_dir / 'results.md'} and results.json")
     if args.procedures:
-        season = [f"w{w['window']}" for w in result["windows"] if w.get("kind") == SEASON]
         verdict = paired_difference(rescore_ensemble(args.build_dir, tuple(args.procedures)),
                                     result["summary"]["ensemble"]["per_seed"], season)
         write_json_atomic(args.build_dir / "procedures.json", {"procedures": args.procedures, **verdict})
@@ -191,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'passes' if verdict['passes'] else 'does not pass'}")
     if args.against is not None:
         cmp = compare(result, summarize(args.against))
+        cmp["without_one_off"] = without_one_off(args.build_dir, args.against, cmp["seeds"], season)
         write_json_atomic(args.build_dir / "compare.json", cmp)
         md = compare_markdown(cmp, args.build_dir, args.against)
         write_text_atomic(args.build_dir / "compare.md", md)

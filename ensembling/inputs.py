@@ -24,6 +24,9 @@ TEST_COLUMNS = ("Id", "Store", "Date", "prediction")
 SEGMENT_COLUMNS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "StateHoliday",
                    "SchoolHoliday", "Open")
 RERUN_FIX = "rerun the model that wrote it (`make train BUILD_DIR=...`)"
+# The model whose prediction is a store's usual sales on a day (the median of its weekday and
+# promo): one-off store-days (``competition.metric.one_off_rows``) are measured against it.
+USUAL = "baseline"
 
 
 def model_names(build_dir: Path, only: list[str] | None = None) -> list[str]:
@@ -135,6 +138,23 @@ def load_predictions(build_dir: Path, names: list[str], part: str,
         wide = merged.drop(columns="_merge")
     assert wide is not None
     return wide.sort_values(key).reset_index(drop=True)
+
+
+def load_oof(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Every model's out-of-window predictions (:func:`load_predictions`) plus the ensemble's
+    (``ensemble/oof.parquet``, each window's blend decided and fitted on the windows before it)
+    where the ensembler has run; returns the frame and its prediction columns, the ensemble last.
+    The ensemble is NaN on the days without sales (RMSPE does not score them)."""
+    names = model_names(build_dir)
+    valid = load_predictions(build_dir, names, "oof")
+    cols = list(names)
+    path = build_dir / "ensemble" / "oof.parquet"
+    if path.exists():
+        e = pd.read_parquet(path).rename(columns={"prediction": "ensemble"})
+        e["Date"] = pd.to_datetime(e["Date"]).astype("datetime64[us]")
+        valid = valid.merge(e[["Window", "Store", "Date", "ensemble"]], on=["Window", "Store", "Date"], how="left")
+        cols.append("ensemble")
+    return valid, cols
 
 
 def load_meta(build_dir: Path) -> dict[str, Any]:

@@ -6,6 +6,8 @@ Writes ``B/reports/report.md`` with PNGs beside it:
 - RMSPE by segment (StoreType, Assortment, State, Promo, day of week, holiday weeks, the place in
   the month) per model,
   so one sees which model to trust where, and where the blend gains;
+- the store-days that weigh most in RMSPE, and per window the share of the one-off days (a
+  fraction of the store's usual sales) and every model's RMSPE without them;
 - the worst stores, actual vs predicted over the windows;
 - the MLP's embedding maps, where ``make embeddings`` drew them (``reports/embeddings/``);
 - a short data sheet: rows, date ranges, source, known quirks.
@@ -20,15 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from competition.metric import rmspe
+from competition.metric import ONE_OFF_RATIO, one_off_rows, rmspe
 from core.errors import DataError
 from core.io import pyplot, save_png, write_text_atomic
-from ensembling.inputs import load_meta, load_predictions, load_segments, model_names
+from ensembling.inputs import USUAL, load_meta, load_oof, load_segments
 from ensembling.outputs import model_scores, read_scores
 from features.calendar import month_turn
 
 SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday", "MonthTurn")
 N_WORST = 6
+N_HEAVIEST = 10
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -38,16 +41,7 @@ def _save(fig: Any, path: Path) -> None:
 def load_frame(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     """Out-of-window rows with every model's prediction (+ the ensemble's, fitted on the other
     windows), segments attached, Sales > 0."""
-    names = model_names(build_dir)
-    valid = load_predictions(build_dir, names, "oof")
-    cols = list(names)
-    ens = build_dir / "ensemble" / "oof.parquet"
-    if ens.exists():
-        e = pd.read_parquet(ens)
-        e["Date"] = pd.to_datetime(e["Date"]).astype("datetime64[us]")
-        e = e.rename(columns={"prediction": "ensemble"})
-        valid = valid.merge(e[["Window", "Store", "Date", "ensemble"]], on=["Window", "Store", "Date"], how="left")
-        cols.append("ensemble")
+    valid, cols = load_oof(build_dir)
     seg = load_segments(build_dir, "oof", valid)
     seg = seg.drop(columns=[c for c in ("Store", "Date") if c in seg.columns])
     frame = pd.concat([valid.reset_index(drop=True), seg.reset_index(drop=True)], axis=1)
@@ -157,6 +151,39 @@ def day_table(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
             row[f"{c} bias"] = float(np.median(np.log(np.maximum(g[c].to_numpy(np.float64), 1e-9) / g["Sales"])))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def one_off_table(frame: pd.DataFrame, cols: list[str], usual: str = USUAL) -> pd.DataFrame:
+    """Per window: its one-off store-days (``competition.metric.one_off_rows`` against the
+    ``usual`` column), their share of each column's squared percentage error, and each column's
+    RMSPE without them."""
+    rows = []
+    for w, g in frame.groupby("Window", sort=True):
+        flag = one_off_rows(g["Sales"], g[usual])
+        row: dict[str, Any] = {"window": f"w{int(w)}", "rows": len(g), "one-off rows": int(flag.sum())}
+        for c in cols:
+            sq = ((g["Sales"] - g[c]) / g["Sales"]).to_numpy(np.float64) ** 2
+            row[f"{c} share"] = float(sq[flag].sum() / sq.sum()) if sq.sum() > 0 else 0.0
+        for c in cols:
+            row[f"{c} without"] = rmspe(g["Sales"][~flag], g[c][~flag])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def heaviest_rows(frame: pd.DataFrame, cols: list[str], n: int = N_HEAVIEST) -> pd.DataFrame:
+    """The ``n`` store-days with the largest squared percentage error of the last column (the
+    ensemble where there is one): actual, and each column's prediction."""
+    ref = cols[-1]
+    sq = ((frame["Sales"] - frame[ref]) / frame["Sales"]) ** 2
+    top = frame.loc[sq.nlargest(n).index]
+    out = pd.DataFrame({"window": "w" + top["Window"].astype(int).astype(str),
+                        "Store": top["Store"].astype(int).astype(str),
+                        "date": [f"{d.date()} {d.day_name()[:3]}" for d in top["Date"]],
+                        "Sales": top["Sales"].astype(int)})
+    for c in cols:
+        out[c] = top[c].round().astype(int)
+    out[f"{ref} error"] = ((top[ref] - top["Sales"]) / top["Sales"]).to_numpy()
+    return out.reset_index(drop=True)
 
 
 def plot_days(table: pd.DataFrame, cols: list[str], path: Path) -> None:
@@ -331,6 +358,17 @@ def build_report(build_dir: Path) -> Path:
                "Where the test's own season is hard: each day's RMSPE, and each model's bias (the median of "
                "log(prediction / actual); below 0 it under-predicts), with the share of store-days in a promo "
                "and in a school holiday.", "", "![](season_days.png)", "", _md_table(table, best_of=cols), ""]
+    md += ["## The store-days that weigh most", "",
+           f"RMSPE squares each day's error relative to its actual, so a store-day that sold a fraction of its "
+           f"usual (a partial-day opening, a local event) weighs like hundreds of ordinary ones. These are the "
+           f"{N_HEAVIEST} heaviest for {ref} (error: prediction / actual - 1):", "",
+           _md_table(heaviest_rows(frame, cols)), ""]
+    if USUAL in frame.columns:
+        md += [f"Per window, the one-off store-days (Sales below 1/{ONE_OFF_RATIO:g} of the {USUAL}'s prediction, the "
+               "median of the store's weekday and promo), their share of each model's squared error, and each "
+               "model's RMSPE without them. A window where they hold a large share is scored by a few days no "
+               "model predicts; its differences between models say little (`make backtest AGAINST=...` gives "
+               "the rule's verdict with and without them).", "", _md_table(one_off_table(frame, cols)), ""]
     md += ["## Worst stores", "", f"By {ref} RMSPE over the windows; actual vs predicted below.", "",
            "![](worst_stores.png)", ""]
     wt = worst.head(10).reset_index()

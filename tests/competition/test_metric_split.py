@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competition.metric import rmspe
+from competition.metric import one_off_rows, rmspe
 from competition.pseudo_test import PeriodShape, block_start_days, period_block, windows
 from competition.split import validation_split
 
@@ -24,6 +24,17 @@ def test_rmspe_perfect_and_errors() -> None:
         rmspe([0, 0], [1, 2])
     with pytest.raises(ValueError, match="shape"):
         rmspe([1, 2], [1])
+
+
+def test_one_off_rows_sold_below_a_third_of_the_usual() -> None:
+    # 299 * 3 < 900 is one-off; 300 * 3 = 900 is not; a closed day (0) is not scored, so not flagged
+    sales, usual = [299, 300, 0, 1000], [900, 900, 900, 1000]
+    assert one_off_rows(sales, usual).tolist() == [True, False, False, False]
+    assert one_off_rows(sales, usual, ratio=4).tolist() == [False, False, False, False]
+    with pytest.raises(ValueError, match="one usual value per row"):
+        one_off_rows([1, 2], [1])
+    with pytest.raises(ValueError, match="above 1"):
+        one_off_rows([1], [1], ratio=1)
 
 
 def test_validation_split_last_n_dates_no_overlap() -> None:

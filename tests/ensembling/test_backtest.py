@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from competition.metric import rmspe
+from competition.pseudo_test import paired_difference
 from ensembling import backtest
 from ensembling.cli import run_ensemble
 
@@ -71,6 +74,14 @@ def test_a_change_passes_only_beyond_the_noise_and_not_worse_in_season(tmp_path)
     assert m["mean"] == pytest.approx(-0.0005) and m["seed_sd"] > 0.0005 and not m["passes"]
 
 
+def test_a_change_run_on_fewer_seeds_is_compared_on_the_common_ones(tmp_path):
+    # Seed 42 alone, unchanged: no difference, also in the expected test RMSPE (which the default
+    # averages over seeds 42 and 43).
+    base = backtest.summarize(_backtest(tmp_path / "base", BASE))
+    m = backtest.compare(backtest.summarize(_backtest(tmp_path / "one", {42: BASE[42]})), base)["models"]["lgbm"]
+    assert m["mean"] == 0 and m["estimate_change"] == pytest.approx(0, abs=1e-12)
+
+
 def test_cli_writes_the_table_and_the_comparison(tmp_path):
     base = _backtest(tmp_path / "base", BASE)
     change = _backtest(tmp_path / "change", {s: {n: [x - 0.004 for x in v] for n, v in sc.items()}
@@ -82,6 +93,8 @@ def test_cli_writes_the_table_and_the_comparison(tmp_path):
     assert "| lgbm |" in md and "±" in md and "same season" in md
     verdict = (change / "compare.md").read_text()
     assert "| lgbm | -0.0040 |" in verdict and "passes" in verdict
+    # Scores without prediction files: the rows the one-off verdict needs are not there.
+    assert "no verdict without the one-off store-days" in verdict
     assert json.loads((change / "compare.json").read_text())["models"]["ensemble"]["passes"]
 
 
@@ -143,3 +156,49 @@ def test_an_ensembler_change_is_judged_without_retraining(build_factory, data_di
     same = backtest.rescore_ensemble(tmp_path / "backtest", backtest.PROCEDURES)
     default = backtest.summarize(tmp_path / "backtest")["summary"]["ensemble"]["per_seed"]
     assert same.keys() == default.keys() and all(same[s] == pytest.approx(default[s]) for s in same)
+
+
+def _oof_build(path: Path, preds: dict[str, np.ndarray], sales: np.ndarray) -> None:
+    """A build's out-of-window prediction files: four windows of ``len(sales) // 4`` store-days."""
+    n = len(sales)
+    keys = {"Window": np.repeat([1, 2, 3, 4], n // 4), "Store": np.tile(np.arange(1, n // 4 + 1), 4),
+            "Date": np.repeat(pd.to_datetime(["2015-05-03", "2015-03-16", "2015-01-27", "2014-08-02"]), n // 4)}
+    (path / "predictions").mkdir(parents=True)
+    for name, p in preds.items():
+        pd.DataFrame({**keys, "Sales": sales, "prediction": p}).to_parquet(path / "predictions" / f"{name}.oof.parquet")
+        pd.DataFrame({"Id": [1], "Store": [1], "Date": [pd.Timestamp("2015-08-01")], "prediction": [1.0]}) \
+            .to_parquet(path / "predictions" / f"{name}.test.parquet")
+
+
+def test_a_verdict_that_rests_on_one_off_days_is_shown(tmp_path):
+    """The change is better on every ordinary day, but worse on the one day a store sold a tenth of its
+    usual (w4, the same-season window): the rule refuses it, and without that day it would pass."""
+    sales = np.full(40, 1000.0)
+    sales[35] = 100.0  # w4: the default's baseline says 1000
+    sign = np.where(np.arange(40) % 2 == 0, 1.0, -1.0)
+    base_lgbm, change_lgbm = sales * (1 + 0.10 * sign), sales * (1 + 0.08 * sign)
+    base_lgbm[35], change_lgbm[35] = 1000.0, 1500.0
+    for seed in (1, 2):
+        _oof_build(tmp_path / "base" / f"seed{seed}", {"baseline": np.full(40, 1000.0), "lgbm": base_lgbm}, sales)
+        _oof_build(tmp_path / "change" / f"seed{seed}", {"baseline": np.full(40, 1000.0), "lgbm": change_lgbm}, sales)
+    robust = backtest.without_one_off(tmp_path / "change", tmp_path / "base", [1, 2], ["w4"])
+    assert robust["one_off_rows"] == {"w1": 0, "w2": 0, "w3": 0, "w4": 1}
+    m = robust["models"]["lgbm"]
+    assert m["per_window"]["w4"] == pytest.approx(-0.02) and m["passes"]
+    def scores(pred: np.ndarray) -> dict[str, dict[str, float]]:
+        per_window = {f"w{w}": rmspe(sales[(w - 1) * 10:w * 10], pred[(w - 1) * 10:w * 10]) for w in range(1, 5)}
+        return {"1": per_window, "2": per_window}
+
+    full = paired_difference(scores(change_lgbm), scores(base_lgbm), ["w4"])
+    assert full["season_mean"] > 0 and not full["passes"]
+    md = backtest.compare_markdown({"seeds": [1, 2], "models": {"lgbm": {**full, "estimate_change": 0.0}},
+                                    "without_one_off": robust}, tmp_path / "change", tmp_path / "base")
+    assert "| lgbm | -0.0200 |" in md.split("Without the one-off")[1] and "passes (differs)" in md
+    assert "w4 1" in md
+
+
+def test_without_a_baseline_there_is_no_one_off_verdict(tmp_path):
+    sales = np.full(8, 1000.0)
+    for side in ("base", "change"):
+        _oof_build(tmp_path / side / "seed1", {"lgbm": sales * 1.1}, sales)
+    assert backtest.without_one_off(tmp_path / "change", tmp_path / "base", [1], ["w4"]) is None

@@ -11,24 +11,33 @@ import pandas as pd
 import pytest
 
 from ensembling.cli import run_ensemble
-from ensembling.report import build_report, day_table, load_frame, month_turn_segment, segment_table
+from ensembling.report import (
+    build_report,
+    day_table,
+    heaviest_rows,
+    load_frame,
+    month_turn_segment,
+    one_off_table,
+    segment_table,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PNGS = ("rmspe_models.png", "rmspe_segments.png", "worst_stores.png")
 
 
 def test_report_after_ensemble(build_factory, data_dir, synth):
-    build = build_factory({"lgbm": synth.noisy(0.08, 1.03), "mlp": synth.noisy(0.12)})
+    build = build_factory({"baseline": synth.noisy(0.2), "lgbm": synth.noisy(0.08, 1.03), "mlp": synth.noisy(0.12)})
     run_ensemble(build, data_dir)
     res = subprocess.run([sys.executable, "-m", "ensembling.report", "--build-dir", str(build)], cwd=REPO,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     md = (build / "reports" / "report.md").read_text()
     for section in ("## RMSPE per model", "## Where the models fail", "### StoreType", "### Assortment",
-                    "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "### MonthTurn", "## Worst stores",
-                    "## Data sheet"):
+                    "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "### MonthTurn",
+                    "## The store-days that weigh most", "## Worst stores", "## Data sheet"):
         assert section in md, section
     assert "out-of-window" in md and "source: **synthetic**" in md
+    assert "| window | rows | one-off rows | baseline share |" in md
     for png in PNGS:
         data = (build / "reports" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, png
@@ -43,6 +52,23 @@ def test_month_turn_segment_counts_shopping_days_from_the_month_ends() -> None:
     assert list(seg.index) == [5, 6, 7, 8, 9, 10]
     assert list(seg) == ["1 first shop day", "2 between", "3 second-last shop day", "4 last shop day",
                          "3 second-last shop day", "4 last shop day"]
+
+
+def test_one_off_days_and_their_share_by_hand():
+    # w1: store 2 sold 100 where it usually sells 1000: one-off, and the heaviest error of the window
+    frame = pd.DataFrame({"Window": [1, 1, 1, 2], "Store": [1, 2, 3, 1],
+                          "Date": pd.to_datetime(["2015-06-01", "2015-06-01", "2015-06-01", "2015-07-01"]),
+                          "Sales": [1000.0, 100.0, 500.0, 800.0], "baseline": [1000.0, 1000.0, 400.0, 900.0],
+                          "m": [1100.0, 900.0, 500.0, 800.0]})
+    t = one_off_table(frame, ["baseline", "m"]).set_index("window")
+    assert t.loc["w1", "one-off rows"] == 1 and t.loc["w2", "one-off rows"] == 0
+    # m's squared errors on w1: 0.01, 64, 0
+    assert t.loc["w1", "m share"] == pytest.approx(64 / 64.01)
+    assert t.loc["w1", "m without"] == pytest.approx((0.01 / 2) ** 0.5)
+    assert t.loc["w2", "m share"] == 0  # a perfect window: no error to share
+    top = heaviest_rows(frame, ["baseline", "m"], n=2)
+    assert top["Store"].tolist() == ["2", "1"] and top["m error"].iloc[0] == pytest.approx(8.0)
+    assert top["date"].iloc[0] == "2015-06-01 Mon" and top["Sales"].iloc[0] == 100
 
 
 def test_report_without_ensemble(build_factory, synth):
