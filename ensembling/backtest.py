@@ -32,7 +32,7 @@ from core.errors import DataError
 from core.io import write_json_atomic, write_text_atomic
 from ensembling.blend import PROCEDURES
 from ensembling.ensemble import fit_ensemble
-from ensembling.inputs import USUAL, load_oof, load_predictions, load_segments, load_windows, model_names
+from ensembling.inputs import OOF_KEY, USUAL, load_oof, load_predictions, load_segments, load_windows, model_names
 from ensembling.outputs import read_scores
 
 SEED_DIR = re.compile(r"^seed(\d+)$")
@@ -126,24 +126,22 @@ def compare(change: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-KEY = ["Window", "Store", "Date"]
-
-
 def without_one_off(change_dir: Path, base_dir: Path, seeds: list[int], season: list[str]) -> dict[str, Any] | None:
     """The rule's verdict per model again, with the one-off store-days dropped from both sides:
     the days whose Sales is below ``1 / ONE_OFF_RATIO`` of the default's baseline prediction (the
-    same days for every model and seed). None where the default has no baseline model."""
+    same days for every model; the median baseline draws no random number, so for every seed too).
+    None where the default has no baseline model."""
     scores: dict[str, dict[str, dict[str, dict[str, float]]]] = {"change": {}, "base": {}}
     one_off: dict[str, int] = {}
     for seed in seeds:
         if not (base_dir / f"seed{seed}" / "predictions" / f"{USUAL}.oof.parquet").exists():
             return None
         base, base_cols = load_oof(base_dir / f"seed{seed}")
-        flags = base[KEY].assign(_one_off=one_off_rows(base["Sales"], base[USUAL]))
+        flags = base[OOF_KEY].assign(_one_off=one_off_rows(base["Sales"], base[USUAL]))
         one_off = {f"w{int(w)}": int(n) for w, n in flags.groupby("Window")["_one_off"].sum().items()}
         change, change_cols = load_oof(change_dir / f"seed{seed}")
         for side, frame, cols in (("base", base, base_cols), ("change", change, change_cols)):
-            f = frame.merge(flags, on=KEY, how="left", indicator=True)
+            f = frame.merge(flags, on=OOF_KEY, how="left", indicator=True)
             if (f["_merge"] != "both").any() or len(f) != len(flags):
                 raise DataError(f"seed {seed}: the two backtests' predictions cover different store-days",
                                 file=(change_dir if side == "change" else base_dir) / f"seed{seed}" / "predictions",

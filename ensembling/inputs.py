@@ -19,6 +19,7 @@ from competition.pseudo_test import Window
 from core.errors import DataError
 
 OOF_COLUMNS = ("Window", "Store", "Date", "Sales", "prediction")
+OOF_KEY = ["Window", "Store", "Date"]  # one store-day of one window
 TEST_COLUMNS = ("Id", "Store", "Date", "prediction")
 # Columns the report and segment factors group by, when the feature tables have them.
 SEGMENT_COLUMNS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "StateHoliday",
@@ -108,7 +109,7 @@ def load_predictions(build_dir: Path, names: list[str], part: str,
     from the same dataset (``expected`` where given): see :func:`check_datasets`.
     """
     columns = OOF_COLUMNS if part == "oof" else TEST_COLUMNS
-    key = ["Window", "Store", "Date"] if part == "oof" else ["Id"]
+    key = OOF_KEY if part == "oof" else ["Id"]
     check_datasets(build_dir, names, expected)
     wide: pd.DataFrame | None = None
     for n in names:
@@ -152,7 +153,7 @@ def load_oof(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     if path.exists():
         e = pd.read_parquet(path).rename(columns={"prediction": "ensemble"})
         e["Date"] = pd.to_datetime(e["Date"]).astype("datetime64[us]")
-        valid = valid.merge(e[["Window", "Store", "Date", "ensemble"]], on=["Window", "Store", "Date"], how="left")
+        valid = valid.merge(e[[*OOF_KEY, "ensemble"]], on=OOF_KEY, how="left")
         cols.append("ensemble")
     return valid, cols
 
