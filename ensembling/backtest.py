@@ -115,6 +115,7 @@ def compare(change: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         raise DataError(f"no seed in common (change {change['seeds']}, default {base['seeds']})",
                         fix="run both with the same BACKTEST_SEEDS")
     season = season_names(base["windows"])
+    windows = _windows(base)
     out: dict[str, Any] = {"seeds": seeds, "models": {}}
     for n in [m for m in base["summary"] if m in change["summary"]]:
         c, b = change["summary"][n], base["summary"][n]
@@ -122,7 +123,7 @@ def compare(change: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
                                     {str(s): b["per_seed"][str(s)] for s in seeds}, season)
         # The estimate is a weighted mean of the window scores, so its change is the same weighted
         # mean of the paired differences: over the common seeds, as they are.
-        out["models"][n] = {**verdict, "estimate_change": estimate(verdict["per_window"], _windows(base)).value}
+        out["models"][n] = {**verdict, "estimate_change": estimate(verdict["per_window"], windows).value}
     return out
 
 
