@@ -119,8 +119,10 @@ def predict(P: np.ndarray, fit: BlendFit) -> np.ndarray:
 # so it wins when the windows cannot tell the procedures apart. Weights and a factor fitted on a few
 # windows can chase week-level shocks that every model shares (holiday weeks, weather, a spring
 # factor applied to the summer); whether they carry over to a later window is decided by the
-# causal score (``choose``), not assumed.
-PROCEDURES = ("equal", "equal+factor", "single", "single+factor", "blend", "blend+factor")
+# causal score (``choose``), not assumed. There is no "best model alone": chosen on the few windows
+# before an early one, it put whole seeds on LightGBM for a small lead and lost where the MLP was the
+# better model, while a blend can still weigh one model near 1 (docs/RESULTS.md, issue 24's fifth round).
+PROCEDURES = ("equal", "equal+factor", "blend", "blend+factor")
 # ``equal`` averages the models within this ratio of the best one's RMSPE on the fitting rows
 # (the median baseline, half as accurate again, stays out).
 EQUAL_WITHIN = 1.25
@@ -129,9 +131,9 @@ EQUAL_WITHIN = 1.25
 def fit_procedure(P: np.ndarray, y: np.ndarray, procedure: str) -> BlendFit:
     """Fit one candidate procedure on these rows.
 
-    ``single``: the best model alone; ``equal``: the geometric mean of the models within
-    ``EQUAL_WITHIN`` of the best, equal weights; ``blend``: simplex weights (linear or geometric,
-    whichever scores better); ``+factor``: with the RMSPE-optimal factor, else the factor is 1.
+    ``equal``: the geometric mean of the models within ``EQUAL_WITHIN`` of the best, equal
+    weights; ``blend``: simplex weights (linear or geometric, whichever scores better);
+    ``+factor``: with the RMSPE-optimal factor, else the factor is 1.
     """
     with_factor = procedure.endswith("+factor")
     if procedure.startswith("equal"):
@@ -141,15 +143,6 @@ def fit_procedure(P: np.ndarray, y: np.ndarray, procedure: str) -> BlendFit:
         base = base_blend(P, weights, "geometric")
         f = optimal_factor(base, y) if with_factor else 1.0
         return BlendFit("geometric", weights, f, rmspe(y, f * base))
-    if procedure.startswith("single"):
-        best: BlendFit | None = None
-        for j in range(P.shape[1]):
-            f = optimal_factor(P[:, j], y) if with_factor else 1.0
-            cand = BlendFit("linear", np.eye(P.shape[1])[j], f, rmspe(y, f * P[:, j]))
-            if best is None or cand.rmspe < best.rmspe:
-                best = cand
-        assert best is not None
-        return best
     fit, _ = fit_blend(P, y)
     if with_factor:
         return fit

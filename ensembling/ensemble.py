@@ -8,9 +8,9 @@ on unseen weeks, and carry over to the test unchanged. And everything is causal:
 ensemble prediction comes from a blend decided and fitted only on the windows whose dates all lie
 on or before that window's train end (``ensembling.blend.choose``), as at the real test, where
 nothing after the final train's end can be seen.
-1. six procedures (equal-weight geometric mean of the good models, the best single model, a fitted
-   blend in linear or geometric space; each with and without the RMSPE correction factor, the one
-   factor of the whole chain) are scored causally inside the windows at hand; the simplest within
+1. four procedures (equal-weight geometric mean of the good models, a fitted blend in linear or
+   geometric space; each with and without the RMSPE correction factor, the one factor of the
+   whole chain) are scored causally inside the windows at hand; the simplest within
    ``min_gain`` of the best is used, and the equal-weight prior where the windows cannot tell;
 2. per-segment factors (StoreType, Assortment, State, Promo, DayOfWeek, Store) on top, only if
    they gain in every window scored the same way;

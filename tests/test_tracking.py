@@ -77,7 +77,7 @@ def fake_build(root: Path, seed: int = 1, lgbm: float = 0.12) -> Path:
             "lgbm": {"rmspe": lgbm, "rmspe_sd": 0.01, "seconds": 12.5, "peak_rss_mb": 700, "params_source": "defaults",
                      "windows": [{**w, "rmspe": lgbm + d, "rmspe_last7": 0.2, "fit_seconds": 4.0}
                                  for w, d in zip(windows, (-0.01, 0.01))]},
-            "ensemble": {"rmspe": lgbm - 0.01, "factor": 0.99, "weights": {"lgbm": 1.0}, "procedure": "single",
+            "ensemble": {"rmspe": lgbm - 0.01, "factor": 0.99, "weights": {"lgbm": 1.0}, "procedure": "blend",
                          "windows": [{"window": w["index"], "models": {"ensemble": {"rmspe": lgbm - 0.01},
                                                                        "lgbm": {"rmspe": lgbm}}} for w in windows]}}},
         "features/meta.json": {"data_fingerprint": "ab" * 32, "source": "synthetic", "windows": windows,
@@ -125,7 +125,7 @@ def test_a_build_is_logged_with_nested_stages_and_once(tmp_path: Path, store: st
     assert set(children) == {"lgbm", "ensemble"}
     assert children["lgbm"].data.params["settings"] == "--seed 1 --threads 1"
     assert children["ensemble"].data.metrics["weight.lgbm"] == 1.0
-    assert children["ensemble"].data.params["procedure"] == "single"
+    assert children["ensemble"].data.params["procedure"] == "blend"
     # Backtests get a nested run per window too, with every model's score on it.
     backtest = track.track_command("backtest", b, None, settings)
     windows = {r.info.run_name: r.data.metrics for r in all_runs(store)

@@ -148,10 +148,10 @@ def test_an_ensembler_change_is_judged_without_retraining(build_factory, data_di
                               seed=seed)
         run_ensemble(build, data_dir)
     res = subprocess.run([sys.executable, "-m", "ensembling.backtest", "--build-dir", str(tmp_path / "backtest"),
-                          "--procedures", "single", "blend"], cwd=REPO, capture_output=True, text=True)
+                          "--procedures", "equal+factor", "blend"], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     saved = json.loads((tmp_path / "backtest" / "procedures.json").read_text())
-    assert saved["procedures"] == ["single", "blend"] and saved["n_windows"] == 3
+    assert saved["procedures"] == ["equal+factor", "blend"] and saved["n_windows"] == 3
     assert "against the default: mean difference" in res.stdout
     same = backtest.rescore_ensemble(tmp_path / "backtest", backtest.PROCEDURES)
     default = backtest.summarize(tmp_path / "backtest")["summary"]["ensemble"]["per_seed"]
