@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from dateutil.easter import easter
 
 from features.calendar import MONTH_TURN_COLS, month_turn
 from features.families import MONTH_ABBR, cutoff_parts, store_rows
@@ -226,29 +225,9 @@ def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_star
     return with_columns(df, {k: v.astype(np.float32) for k, v in out.items()})
 
 
-# Carnival: Weiberfastnacht (the Thursday) to Shrove Tuesday, fixed by Easter (Rosenmontag is
-# Easter Sunday - 48 days). No holiday in the data, yet in the Rhineland many shops close early on
-# those days: on ../shared 51 of the 56 store-days of the winter window that sold under a third of
-# their usual fall on them (docs/RESULTS.md, issue 24's fourth round).
-CARNIVAL_FROM, CARNIVAL_TO = -4, 1  # days from Rosenmontag
-ROSENMONTAG_BEFORE_EASTER = 48
-
-
-def carnival(df: pd.DataFrame) -> pd.DataFrame:
-    """``CarnivalDay``: the day's offset from Rosenmontag, from Weiberfastnacht (-4) to Shrove
-    Tuesday (1); NaN on every other day. The same for every state: the model pairs it with State."""
-    dates = df["Date"]
-    years = dates.dt.year
-    rosenmontag = {int(y): pd.Timestamp(easter(int(y))) - pd.Timedelta(days=ROSENMONTAG_BEFORE_EASTER)
-                   for y in years.unique()}
-    offset = (dates - years.map(rosenmontag)).dt.days
-    return df.assign(CarnivalDay=offset.where(offset.between(CARNIVAL_FROM, CARNIVAL_TO)).astype(np.float32))
-
-
 CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("promo2_month", lambda df, vs, ts, shape: promo2_month(df), cat_cols=("IsPromo2Month",)),
     FamilySpec("month_turn", lambda df, vs, ts, shape: month_turn(df), cont_cols=MONTH_TURN_COLS),
-    FamilySpec("carnival", lambda df, vs, ts, shape: carnival(df), cont_cols=("CarnivalDay",), models=("lgbm",)),
     FamilySpec("recent_ratio", lambda df, vs, ts, shape: recent_ratio(df, vs, ts), cont_cols=("HistSalesRecentRatio",)),
     FamilySpec("year_ago", lambda df, vs, ts, shape: year_ago(df, vs), cont_cols=("SalesYearAgoRatio",)),
     FamilySpec("history_spans", lambda df, vs, ts, shape: history_spans(df, vs, ts),

@@ -1,11 +1,32 @@
-"""Where a day lies in its month, from the calendar alone: the report's month-turn segment, and a
-candidate family (``experiments/candidates.py``)."""
+"""Days from the calendar alone, so a test row knows them as well as a train row: carnival (a
+default family, LightGBM only), and where a day lies in its month (the report's month-turn segment,
+and a candidate family in ``experiments/candidates.py``)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from dateutil.easter import easter
 
 from features.grid import day_number, with_columns
+
+# Carnival: Weiberfastnacht (the Thursday) to Shrove Tuesday, fixed by Easter (Rosenmontag is
+# Easter Sunday - 48 days). No holiday in the data, yet in the Rhineland many shops close early on
+# those days: on ../shared 51 of the 56 store-days of the winter window that sold under a third of
+# their usual fall on them (docs/RESULTS.md, issue 24's fourth and fifth rounds).
+CARNIVAL_FROM, CARNIVAL_TO = -4, 1  # days from Rosenmontag
+ROSENMONTAG_BEFORE_EASTER = 48
+
+
+def carnival(df: pd.DataFrame) -> pd.DataFrame:
+    """``CarnivalDay``: the day's offset from Rosenmontag, from Weiberfastnacht (-4) to Shrove
+    Tuesday (1); NaN on every other day. The same for every state: the model pairs it with State."""
+    dates = df["Date"]
+    years = dates.dt.year
+    rosenmontag = {int(y): pd.Timestamp(easter(int(y))) - pd.Timedelta(days=ROSENMONTAG_BEFORE_EASTER)
+                   for y in years.unique()}
+    offset = (dates - years.map(rosenmontag)).dt.days
+    return df.assign(CarnivalDay=offset.where(offset.between(CARNIVAL_FROM, CARNIVAL_TO)).astype(np.float32))
+
 
 MONTH_TURN_COLS = ("DaysToMonthEnd", "ShopDaysToMonthEnd", "ShopDaysFromMonthStart")
 

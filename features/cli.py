@@ -53,8 +53,8 @@ DEFAULT_JOBS = 2
 # the split decides the default validation start, the registry which families are built).
 # Tools that only read the tables (the ablation, preprocess) are left out so that editing them
 # does not invalidate the cache.
-CODE_FILES = ("features/__init__.py", "features/families.py", "features/grid.py", "features/registry.py",
-              "features/pipeline.py", "features/columns.py", "features/cli.py", "competition/data.py",
+CODE_FILES = ("features/__init__.py", "features/families.py", "features/calendar.py", "features/grid.py",
+              "features/registry.py", "features/pipeline.py", "features/columns.py", "features/cli.py", "competition/data.py",
               "competition/split.py", "core/errors.py", "core/io.py",
               "competition/pseudo_test.py")
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from competition.pseudo_test import PeriodShape
 from features import families as fam
+from features.calendar import carnival
 
 # Every family is called as ``build(df, valid_start, test_start, shape)``.
 Family = Callable[[pd.DataFrame, pd.Timestamp, pd.Timestamp, PeriodShape], pd.DataFrame]
@@ -76,6 +77,8 @@ DEFAULT_FAMILIES: tuple[FamilySpec, ...] = (
     # days since a competitor opened, where it opened inside the data
     FamilySpec("competition_recent", lambda df, vs, ts, shape: fam.competition_recent(df),
                cont_cols=("CompetitionOpenedDays",)),
+    # the carnival days, which the data marks as no holiday (LightGBM only: features/ABLATION.md)
+    FamilySpec("carnival", lambda df, vs, ts, shape: carnival(df), cont_cols=("CarnivalDay",), models=("lgbm",)),
 )
 
 

@@ -88,13 +88,3 @@ def test_lagged_level_sees_only_the_days_before_its_own_gap():
     assert early.loc[late_train & (df["Store"] == 1).to_numpy(), "LagSales30Mean"].to_numpy() == pytest.approx(nov)
     test_rows = df["_test"].to_numpy()
     np.testing.assert_array_equal(early.loc[test_rows, "LagSales30Mean"], out.loc[test_rows, "LagSales30Mean"])
-
-
-def test_carnival_days_follow_easter():
-    # Rosenmontag: 2013-02-11, 2014-03-03, 2015-02-16 (Easter Sunday - 48 days); Weiberfastnacht is
-    # the Thursday before (-4), Shrove Tuesday the day after (+1); Ash Wednesday is no longer carnival.
-    df = pd.DataFrame({"Store": 1, "Date": pd.to_datetime(["2013-02-07", "2013-02-11", "2014-03-03", "2014-03-04",
-                                                           "2014-03-05", "2015-02-16", "2015-08-01"])})
-    out = candidates.carnival(df)
-    np.testing.assert_array_equal(out["CarnivalDay"], [-4, 0, 0, 1, np.nan, 0, np.nan])
-    assert out["CarnivalDay"].dtype == np.float32 and list(out.columns) == ["Store", "Date", "CarnivalDay"]

@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import DataError
 from features import families as fam
-from features.calendar import month_turn
+from features.calendar import carnival, month_turn
 from features.pipeline import combine
 
 
@@ -258,3 +258,13 @@ def test_month_turn_counts_days_and_shopping_days_to_the_month_ends() -> None:
     assert out.loc["2015-07-03", "DaysToMonthEnd"] == 28 and out.loc["2015-07-03", "ShopDaysToMonthEnd"] == 24
     # The first month from its true start: 25 May 2015 had 20 shopping days before it.
     assert out.loc["2015-05-25", "ShopDaysFromMonthStart"] == 20
+
+
+def test_carnival_days_follow_easter():
+    # Rosenmontag: 2013-02-11, 2014-03-03, 2015-02-16 (Easter Sunday - 48 days); Weiberfastnacht is
+    # the Thursday before (-4), Shrove Tuesday the day after (+1); Ash Wednesday is no longer carnival.
+    df = pd.DataFrame({"Store": 1, "Date": pd.to_datetime(["2013-02-07", "2013-02-11", "2014-03-03", "2014-03-04",
+                                                           "2014-03-05", "2015-02-16", "2015-08-01"])})
+    out = carnival(df)
+    np.testing.assert_array_equal(out["CarnivalDay"], [-4, 0, 0, 1, np.nan, 0, np.nan])
+    assert out["CarnivalDay"].dtype == np.float32 and list(out.columns) == ["Store", "Date", "CarnivalDay"]

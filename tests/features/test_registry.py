@@ -39,7 +39,10 @@ def test_every_default_family_adds_exactly_the_columns_it_lists(data) -> None:
 def test_column_lists_and_log_columns_come_from_the_registry() -> None:
     cats, conts = family_columns(DEFAULT_FAMILIES)
     assert CAT_COLS == FASTAI_CAT_COLS + cats and CONT_COLS == FASTAI_CONT_COLS + conts
-    assert model_columns("lgbm") == model_columns("mlp") == (CAT_COLS, CONT_COLS)
+    assert model_columns("lgbm") == (CAT_COLS, CONT_COLS)
+    lgbm_only = [c for f in DEFAULT_FAMILIES if "mlp" not in f.models for c in f.columns]
+    assert lgbm_only == ["CarnivalDay"]
+    assert model_columns("mlp") == (CAT_COLS, [c for c in CONT_COLS if c not in lgbm_only])
     assert MLP_LOG_COLS == [c for f in DEFAULT_FAMILIES for c in f.log_cols] + ["CompetitionDistance"]
     assert len(set(conts)) == len(conts)
     # A family one model takes reaches that model's list only.
@@ -50,7 +53,8 @@ def test_column_lists_and_log_columns_come_from_the_registry() -> None:
 
 
 def test_a_spec_that_does_not_match_its_family_is_refused(data) -> None:
-    liar = dataclasses.replace(DEFAULT_FAMILIES[-1], cont_cols=("CompetitionOpenedDays", "NotMade"))
+    recent = next(f for f in DEFAULT_FAMILIES if f.name == "competition_recent")
+    liar = dataclasses.replace(recent, cont_cols=("CompetitionOpenedDays", "NotMade"))
     with pytest.raises(ValueError, match=r"'competition_recent' did not add the columns .*: \['NotMade'\]"):
         build_features(data, data.train["Date"].max() - pd.Timedelta(days=47), families=(liar,))
     with pytest.raises(ValueError, match="named once each"):
