@@ -135,6 +135,8 @@ def fit_procedure(P: np.ndarray, y: np.ndarray, procedure: str) -> BlendFit:
     weights; ``blend``: simplex weights (linear or geometric, whichever scores better);
     ``+factor``: with the RMSPE-optimal factor, else the factor is 1.
     """
+    if procedure not in PROCEDURES:
+        raise ValueError(f"unknown ensemble procedure {procedure!r}; use one of {PROCEDURES}")
     with_factor = procedure.endswith("+factor")
     if procedure.startswith("equal"):
         singles = np.array([rmspe(y, P[:, j]) for j in range(P.shape[1])])

@@ -176,6 +176,13 @@ def test_equal_procedure_averages_the_good_models_and_leaves_out_a_poor_one():
     assert fit.rmspe == pytest.approx(rmspe(y, np.expm1((np.log1p(a) + np.log1p(b)) / 2)))
 
 
+def test_an_unknown_procedure_is_refused_not_fitted_as_a_blend():
+    rng, y, _ = _truth()
+    P = np.column_stack([y * rng.lognormal(0, 0.3, len(y)), y * rng.lognormal(0, 0.05, len(y))])
+    with pytest.raises(ValueError, match="unknown ensemble procedure 'single'"):
+        blend.fit_procedure(P, y, "single")
+
+
 def test_segment_factors_need_two_windows_scored_causally():
     """With two windows only the later one is scored causally: one window's word is not enough."""
     rng, y, windows = _truth(n=6000)
