@@ -13,6 +13,9 @@ from core.io import write_text_atomic
 from core.seed import DEFAULT_SEED
 
 REFIT_KINDS = ("all", "recent")
+# Settings that were removed and never changed a network's weights (how it ran, not what it
+# learned): a saved config.json that still has them loads without them. `compile` went in issue 24.
+RETIRED_RUNTIME_FIELDS = ("compile",)
 
 
 @dataclass
@@ -85,7 +88,6 @@ class MLPConfig:
     device: str = "auto"
     threads: int = 0            # 0: every core this process may use
     use_bf16: bool = True       # bfloat16 autocast for the dense layers (AVX-512 BF16)
-    compile: bool = False       # torch.compile the network (slow to start on 2 cores)
     eval_batch_size: int = 32768
     progress: bool = True       # tqdm bar per epoch
 
@@ -155,4 +157,5 @@ class MLPConfig:
 
     @classmethod
     def load(cls, path: Path) -> MLPConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        saved = json.loads(Path(path).read_text())
+        return cls.from_dict({k: v for k, v in saved.items() if k not in RETIRED_RUNTIME_FIELDS})

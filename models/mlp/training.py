@@ -210,7 +210,6 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
     # A generator of our own for the row order: the permutation does not depend on how many
     # random numbers dropout drew, and the order is reproducible from the seed alone.
     gen = torch.Generator().manual_seed(config.seed)
-    net = torch.compile(model, dynamic=False) if config.compile else model
     history = History()
     # Step losses stay tensors in a preallocated buffer: no .item() sync per step, no graph kept.
     step_loss = torch.zeros(config.epochs * n_steps, device=device)
@@ -232,7 +231,7 @@ def fit_network(model: nn.Module, train: TensorData, config: MLPConfig, valid: T
         for i, size in enumerate(bounds):
             sl = slice(start, start + size)
             start += size
-            step_loss[step] = train_step(net, opt, cats[sl], conts[sl], y_log[sl], config,
+            step_loss[step] = train_step(model, opt, cats[sl], conts[sl], y_log[sl], config,
                                          None if y_aux is None else y_aux[sl])
             history.step_lr.append(sched.get_last_lr()[0])
             sched.step()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 
@@ -215,6 +216,16 @@ def test_config_params_and_json(tmp_path) -> None:
     cfg.save(tmp_path / "c.json")
     assert MLPConfig.load(tmp_path / "c.json") == cfg
 
+
+
+def test_a_saved_config_with_a_retired_runtime_setting_still_loads(tmp_path) -> None:
+    # Builds written before `compile` went have "compile": false in config.json; the setting never
+    # changed the weights, so their networks must still load. A typo passed as a parameter still raises.
+    saved = MLPConfig(emb_drop=0.1).to_dict() | {"compile": False}
+    (tmp_path / "c.json").write_text(json.dumps(saved))
+    assert MLPConfig.load(tmp_path / "c.json") == MLPConfig(emb_drop=0.1)
+    with pytest.raises(ValueError, match="unknown MLP parameter 'compile'"):
+        MLPConfig().with_params({"compile": True})
 
 @pytest.mark.parametrize("p", [0.01, 0.04, 0.5])
 def test_sparse_dropout_rate_and_expectation(p: float) -> None:
