@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from dateutil.easter import easter
 
 from features.calendar import MONTH_TURN_COLS, month_turn
 from features.families import MONTH_ABBR, cutoff_parts, store_rows
@@ -225,6 +226,46 @@ def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_star
     return with_columns(df, {k: v.astype(np.float32) for k, v in out.items()})
 
 
+PAYDAY_COLS = ("DaysFromPayday", "DaysToPayday")
+
+
+def bank_holidays(years: range) -> set[pd.Timestamp]:
+    """Days German banks do not pay salaries on besides weekends: the nationwide holidays and
+    the two bank closing days Dec 24 and Dec 31."""
+    out: set[pd.Timestamp] = set()
+    for y in years:
+        e = pd.Timestamp(easter(y))
+        out |= {e + pd.Timedelta(days=d) for d in (-2, 1, 39, 50)}  # Good Friday, Easter Monday, Ascension, Whit Monday
+        out |= {pd.Timestamp(y, m, d) for m, d in ((1, 1), (5, 1), (10, 3), (12, 24), (12, 25), (12, 26), (12, 31))}
+    return out
+
+
+def payday(df: pd.DataFrame) -> pd.DataFrame:
+    """Calendar days since / until the month's payday, its last bank working day (Monday to
+    Friday, no bank holiday): salaries arrive then, a Friday when the month ends on a weekend.
+    ``DaysFromPayday`` is 0 on payday and counts up to the next; ``DaysToPayday`` counts down to it.
+    From the calendar alone. `month_turn`'s successor: that one counted Saturdays as shopping days
+    and over-predicted month-end Saturdays (features/ABLATION.md, seventh and ninth rounds)."""
+    day = day_number(df["Date"])
+    lo = pd.Timestamp(np.datetime64(int(day.min()), "D")).to_period("M").start_time - pd.DateOffset(months=1)
+    hi = pd.Timestamp(np.datetime64(int(day.max()), "D")).to_period("M").end_time + pd.DateOffset(months=1)
+    cal = pd.date_range(lo.normalize(), hi.normalize(), freq="D")
+    d0 = int(day_number(pd.Series(cal[:1]))[0])
+    closed = bank_holidays(range(cal[0].year, cal[-1].year + 1))
+    bank = np.asarray((cal.day_of_week < 5) & ~cal.isin(list(closed)))
+    month = np.asarray(cal.year * 12 + cal.month)
+    pos = np.arange(len(cal))
+    # The last bank day of each month: the bank day whose next bank day lies in another month.
+    bank_pos = pos[bank]
+    is_pay = np.zeros(len(cal), bool)
+    is_pay[bank_pos[np.r_[month[bank_pos[1:]] != month[bank_pos[:-1]], True]]] = True
+    last = np.maximum.accumulate(np.where(is_pay, pos, -10**9))
+    nxt = np.minimum.accumulate(np.where(is_pay, pos, 10**9)[::-1])[::-1]
+    idx = day - d0
+    return with_columns(df, {"DaysFromPayday": (pos - last)[idx].astype(np.float32),
+                             "DaysToPayday": (nxt - pos)[idx].astype(np.float32)})
+
+
 CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("promo2_month", lambda df, vs, ts, shape: promo2_month(df), cat_cols=("IsPromo2Month",)),
     FamilySpec("month_turn", lambda df, vs, ts, shape: month_turn(df), cont_cols=MONTH_TURN_COLS),
@@ -236,4 +277,5 @@ CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("lagged_level",
                lambda df, vs, ts, shape: lagged_level(df, block_starts(df, shape), shape.gap, vs),
                cont_cols=tuple(LAGGED_LEVEL_COLS), log_cols=tuple(c for c in LAGGED_LEVEL_COLS if c != "LagHorizon")),
+    FamilySpec("payday", lambda df, vs, ts, shape: payday(df), cont_cols=PAYDAY_COLS, models=("lgbm",)),
 )

@@ -88,3 +88,17 @@ def test_lagged_level_sees_only_the_days_before_its_own_gap():
     assert early.loc[late_train & (df["Store"] == 1).to_numpy(), "LagSales30Mean"].to_numpy() == pytest.approx(nov)
     test_rows = df["_test"].to_numpy()
     np.testing.assert_array_equal(early.loc[test_rows, "LagSales30Mean"], out.loc[test_rows, "LagSales30Mean"])
+
+
+def test_payday_is_the_months_last_bank_working_day():
+    # 2013-08-31 is a Saturday: payday is Friday 08-30; 2014-12-31 is a bank closing day: 12-30;
+    # 2018-03-30 is Good Friday: Thursday 03-29; 2015-06-30 is a Tuesday: itself.
+    dates = ["2013-08-29", "2013-08-30", "2013-08-31", "2013-09-02", "2014-12-30", "2014-12-31",
+             "2018-03-29", "2018-03-30", "2015-06-30", "2015-07-01"]
+    out = candidates.payday(frame([1] * len(dates), dates))
+    np.testing.assert_array_equal(out["DaysFromPayday"], [29, 0, 1, 3, 0, 1, 0, 1, 0, 1])
+    np.testing.assert_array_equal(out["DaysToPayday"], [1, 0, 30, 28, 0, 30, 0, 31, 0, 30])
+    assert out["DaysFromPayday"].dtype == np.float32
+    # From the calendar alone: a row's values do not depend on which other rows are in the frame.
+    alone = candidates.payday(frame([1], ["2013-08-31"]))
+    assert alone["DaysFromPayday"].tolist() == [1] and alone["DaysToPayday"].tolist() == [30]
