@@ -141,6 +141,26 @@ def parse_fixed(items: list[str]) -> dict[str, Any]:
     return fixed
 
 
+def within(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    """Whether a study with ``dist`` could have sampled ``value``: one of its choices, or a number
+    in its range on its step (an integer for an integer parameter). From the distributions' public
+    attributes."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return value in dist.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return isinstance(value, int) and dist.low <= value <= dist.high and (value - dist.low) % dist.step == 0
+    if isinstance(dist, optuna.distributions.FloatDistribution):
+        if not dist.low <= value <= dist.high:
+            return False
+        if dist.step is None:
+            return True
+        k = (value - dist.low) / dist.step
+        return abs(k - round(k)) < 1e-8
+    raise TypeError(f"unexpected distribution {dist!r}")
+
+
 def fixing_sampler(sampler: optuna.samplers.BaseSampler, fixed: dict[str, Any],
                    space: dict[str, optuna.distributions.BaseDistribution], model: str
                    ) -> optuna.samplers.BaseSampler:
@@ -153,11 +173,7 @@ def fixing_sampler(sampler: optuna.samplers.BaseSampler, fixed: dict[str, Any],
             raise DataError(f"--fix {name}={value}: the {model} study has no parameter {name!r}",
                             fix=f"fix one of {sorted(space)}")
         dist = space[name]
-        try:
-            inside = dist._contains(dist.to_internal_repr(value))
-        except (ValueError, TypeError):
-            inside = False
-        if not inside or (isinstance(dist, optuna.distributions.IntDistribution) and not isinstance(value, int)):
+        if not within(dist, value):
             raise DataError(f"--fix {name}={value}: outside the study's range {dist}",
                             fix="give a value inside the range (an integer for an integer parameter)")
     with warnings.catch_warnings():

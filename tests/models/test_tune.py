@@ -22,7 +22,7 @@ from core.cli import run_cli
 from models.common import tuned_params
 from models.lgbm import resolve_params
 from models.mlp import MLPConfig
-from models.tune.cli import main
+from models.tune.cli import main, within
 from models.tune.results import varied_params
 from models.tune.storage import make_sampler, redact
 from tests.models.feature_build import write_feature_build
@@ -233,6 +233,19 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_within_follows_each_distributions_range_step_and_type() -> None:
+    d = optuna.distributions
+    assert within(d.IntDistribution(16, 256), 255) and not within(d.IntDistribution(16, 256), 2.5)
+    assert not within(d.IntDistribution(0, 10, step=2), 3) and within(d.IntDistribution(0, 10, step=2), 4)
+    assert not within(d.IntDistribution(0, 10), True)  # a JSON true is no integer here
+    assert within(d.FloatDistribution(1e-4, 1e-1, log=True), 0.01) and not within(d.FloatDistribution(0, 1), 1.5)
+    stepped = d.FloatDistribution(0.0, 0.5, step=0.1)
+    assert within(stepped, 0.3) and not within(stepped, 0.25)
+    assert within(d.FloatDistribution(0, 1), 1) and not within(d.FloatDistribution(0, 1), "0.5")
+    batch = d.CategoricalDistribution([512, 1024])
+    assert within(batch, 1024) and not within(batch, 2048)
 
 
 def test_a_bad_fix_is_refused_before_any_window_is_read_or_study_written(
