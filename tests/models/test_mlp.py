@@ -217,7 +217,6 @@ def test_config_params_and_json(tmp_path) -> None:
     assert MLPConfig.load(tmp_path / "c.json") == cfg
 
 
-
 def test_a_saved_config_with_a_retired_runtime_setting_still_loads(tmp_path) -> None:
     # Builds written before `compile` went have "compile": false in config.json; the setting never
     # changed the weights, so their networks must still load. A typo passed as a parameter still raises.
@@ -226,6 +225,7 @@ def test_a_saved_config_with_a_retired_runtime_setting_still_loads(tmp_path) -> 
     assert MLPConfig.load(tmp_path / "c.json") == MLPConfig(emb_drop=0.1)
     with pytest.raises(ValueError, match="unknown MLP parameter 'compile'"):
         MLPConfig().with_params({"compile": True})
+
 
 @pytest.mark.parametrize("p", [0.01, 0.04, 0.5])
 def test_sparse_dropout_rate_and_expectation(p: float) -> None:
