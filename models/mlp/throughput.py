@@ -1,4 +1,5 @@
-"""`bench_epoch`: time one training epoch (for `make bench`); `matmul_gflops`: the peak it is compared with."""
+"""`bench_epoch`: time one training epoch (for `make bench`); `matmul_gflops`: the peak it is compared
+with; `profile_steps`: where a training step's time goes, by kind of operator."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +10,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from models.common import load_feature_tables, training_frames
 from models.mlp.config import MLPConfig
 from models.mlp.regressor import MLPRegressor
-from models.mlp.training import fit_network, resolve_device, torch_threads
+from models.mlp.training import fit_network, make_optimizer, resolve_device, torch_threads, train_step
+
+# The operators of a training step by what they do (self CPU time of torch.profiler's aten ops and
+# autograd functions); anything else is "other".
+OP_GROUPS: dict[str, tuple[str, ...]] = {
+    "matmul": ("aten::mm", "aten::addmm"),
+    "batchnorm": ("aten::native_batch_norm", "aten::native_batch_norm_backward"),
+    "bf16 casts": ("aten::copy_", "aten::_to_copy"),
+    "embeddings": ("aten::index", "aten::index_select", "aten::index_add_", "aten::cat"),
+    "optimizer": ("aten::_fused_adamw_", "Optimizer.step#AdamW.step", "Optimizer.zero_grad#AdamW.zero_grad"),
+    "relu": ("aten::threshold_backward", "aten::clamp_min_", "aten::relu_"),
+    "dropout": ("aten::index_fill_", "aten::random_", "_DropPositions", "_DropPositionsBackward",
+                "aten::poisson"),
+}
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 7, dtype: str = "float32") -> float:
@@ -76,6 +91,38 @@ def bench_epoch(build_dir: Path, config: MLPConfig | None = None, n_rows: int | 
                        threads=config.n_threads(), batch_size=config.batch_size, bf16=config.use_bf16, device=name)
 
 
+def profile_steps(build_dir: Path, config: MLPConfig | None = None, steps: int = 30,
+                  n_rows: int = 200_000) -> dict[str, float]:
+    """The share of ``steps`` training steps' CPU time (after 5 warm-up steps) that each group of
+    ``OP_GROUPS`` takes, on the first ``n_rows`` training rows of ``build_dir``'s feature files."""
+    config = config or MLPConfig()
+    train_df, _, meta = load_feature_tables(Path(build_dir))
+    fit_df, _ = training_frames(train_df, meta)
+    reg = MLPRegressor(config)
+    data = reg.prepare(fit_df.iloc[:n_rows])
+    bs = min(config.batch_size, max(2, len(data) // (steps + 5)))
+    with torch_threads(config.n_threads()):
+        torch.manual_seed(config.seed)
+        model = reg._build_model(data.conts.shape[1]).train()
+        opt = make_optimizer(model, config, config.lr / config.div_factor)
+
+        def step(i: int) -> None:
+            sl = slice(i * bs, (i + 1) * bs)
+            y_aux = None if data.y_aux is None else data.y_aux[sl]
+            train_step(model, opt, data.cats[sl], data.conts[sl], data.y_log[sl], config, y_aux)
+
+        for i in range(5):
+            step(i)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for i in range(5, 5 + steps):
+                step(i)
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(self_us.values())
+    shares = {g: sum(self_us.get(op, 0.0) for op in ops) / total for g, ops in OP_GROUPS.items()}
+    shares["other"] = 1.0 - sum(shares.values())
+    return shares
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description="Time one MLP training epoch on a build's feature files "
                                 "(make features) and compare its throughput with this machine's matmul peak.")
@@ -85,6 +132,8 @@ def main() -> None:
     p.add_argument("--fp32", action="store_true")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda[:N]")
+    p.add_argument("--profile-steps", type=int, default=0,
+                   help="also profile this many training steps and print each kind of operator's share")
     a = p.parse_args()
     cfg = MLPConfig(threads=a.threads, use_bf16=not a.fp32, device=a.device)
     if a.batch_size:
@@ -94,6 +143,10 @@ def main() -> None:
     result = bench_epoch(a.build_dir, cfg, a.rows)
     print(f"{result}\n= {result.gflops / fp32:.0%} of this machine's fp32 matmul peak ({fp32:.0f} GFLOP/s), "
           f"{result.gflops / bf16:.0%} of its bf16 peak ({bf16:.0f} GFLOP/s)")
+    if a.profile_steps:
+        shares = profile_steps(a.build_dir, cfg, steps=a.profile_steps)
+        print(f"a training step's CPU time ({a.profile_steps} steps, torch.profiler): "
+              + ", ".join(f"{g} {v:.0%}" for g, v in sorted(shares.items(), key=lambda kv: -kv[1])))
 
 
 if __name__ == "__main__":

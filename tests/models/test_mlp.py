@@ -15,7 +15,7 @@ from competition.metric import rmspe
 from models.common import load_feature_tables, training_frames
 from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
 from models.mlp.network import EmbeddingTables, SparseDropout
-from models.mlp.throughput import bench_epoch, matmul_gflops
+from models.mlp.throughput import OP_GROUPS, bench_epoch, matmul_gflops, profile_steps
 from models.mlp.training import TensorData, effective_batch_size, fit_network, resolve_device, train_step
 
 CAT_COLS = ["Store", "DayOfWeek", "StoreType"]
@@ -323,6 +323,15 @@ def test_bench_epoch_reports_rows_time_and_flops(feature_build: Path) -> None:
     assert res.gflops == pytest.approx(res.flops / res.seconds / 1e9)
     assert "rows/s" in str(res) and res.device == "cpu"
     assert matmul_gflops(n=128, repeats=3) > 0
+
+
+def test_profile_steps_splits_a_step_into_operator_groups(feature_build: Path) -> None:
+    cfg = MLPConfig(layers=[64, 32], batch_size=256, threads=1)
+    shares = profile_steps(feature_build, cfg, steps=4, n_rows=3000)
+    assert set(shares) == set(OP_GROUPS) | {"other"} and sum(shares.values()) == pytest.approx(1.0)
+    # Every group the network has is seen: Linear layers, BatchNorm, embeddings, AdamW, ReLU, dropout.
+    assert all(shares[g] > 0 for g in ("matmul", "batchnorm", "embeddings", "optimizer", "relu", "dropout"))
+    assert shares["other"] < 0.5  # the groups name most of the step's time
 
 
 def test_small_data_gets_smaller_batches_and_a_scaled_lr() -> None:
