@@ -15,7 +15,7 @@ from torch.profiler import ProfilerActivity, profile
 from models.common import load_feature_tables, training_frames
 from models.mlp.config import MLPConfig
 from models.mlp.regressor import MLPRegressor
-from models.mlp.training import fit_network, make_optimizer, resolve_device, torch_threads, train_step
+from models.mlp.training import TensorData, fit_network, make_optimizer, resolve_device, torch_threads, train_step
 
 # The operators of a training step by what they do (self CPU time of torch.profiler's aten ops and
 # autograd functions); anything else is "other".
@@ -69,16 +69,20 @@ class BenchResult:
                 f"{'bf16' if self.bf16 else 'fp32'}, {self.device})")
 
 
+def _training_tensors(build_dir: Path, config: MLPConfig, n_rows: int | None) -> tuple[MLPRegressor, TensorData]:
+    """A regressor prepared on the training rows of ``build_dir``'s feature files (the first
+    ``n_rows`` if given) and those rows as tensors."""
+    train_df, _, meta = load_feature_tables(Path(build_dir))
+    fit_df, _ = training_frames(train_df, meta)
+    reg = MLPRegressor(config)
+    return reg, reg.prepare(fit_df if n_rows is None else fit_df.iloc[:n_rows])
+
+
 def bench_epoch(build_dir: Path, config: MLPConfig | None = None, n_rows: int | None = None) -> BenchResult:
     """Time one training epoch of the default network on the training rows of ``build_dir``'s
     feature files (the first ``n_rows`` of them if given) and return seconds, rows and FLOPs."""
     config = dataclasses.replace(config or MLPConfig(), epochs=1, progress=False)
-    train_df, _, meta = load_feature_tables(Path(build_dir))
-    fit_df, _ = training_frames(train_df, meta)
-    if n_rows is not None:
-        fit_df = fit_df.iloc[:n_rows]
-    reg = MLPRegressor(config)
-    data = reg.prepare(fit_df)
+    reg, data = _training_tensors(build_dir, config, n_rows)
     device = resolve_device(config)
     with torch_threads(config.n_threads()):
         torch.manual_seed(config.seed)
@@ -96,10 +100,7 @@ def profile_steps(build_dir: Path, config: MLPConfig | None = None, steps: int =
     """The share of ``steps`` training steps' CPU time (after 5 warm-up steps) that each group of
     ``OP_GROUPS`` takes, on the first ``n_rows`` training rows of ``build_dir``'s feature files."""
     config = config or MLPConfig()
-    train_df, _, meta = load_feature_tables(Path(build_dir))
-    fit_df, _ = training_frames(train_df, meta)
-    reg = MLPRegressor(config)
-    data = reg.prepare(fit_df.iloc[:n_rows])
+    reg, data = _training_tensors(build_dir, config, n_rows)
     bs = min(config.batch_size, max(2, len(data) // (steps + 5)))
     with torch_threads(config.n_threads()):
         torch.manual_seed(config.seed)
