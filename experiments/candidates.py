@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from dateutil.easter import easter
 
-from features.calendar import MONTH_TURN_COLS, month_turn
+from features.calendar import MONTH_TURN_COLS, month_calendar, month_turn
 from features.families import MONTH_ABBR, cutoff_parts, store_rows
 from features.grid import StoreDayGrid, day_number, with_columns
 from features.pipeline import block_starts
@@ -246,11 +246,8 @@ def payday(df: pd.DataFrame) -> pd.DataFrame:
     ``DaysFromPayday`` is 0 on payday and counts up to the next; ``DaysToPayday`` counts down to it.
     From the calendar alone. `month_turn`'s successor: that one counted Saturdays as shopping days
     and over-predicted month-end Saturdays (features/ABLATION.md, seventh and ninth rounds)."""
-    day = day_number(df["Date"])
-    lo = pd.Timestamp(np.datetime64(int(day.min()), "D")).to_period("M").start_time - pd.DateOffset(months=1)
-    hi = pd.Timestamp(np.datetime64(int(day.max()), "D")).to_period("M").end_time + pd.DateOffset(months=1)
-    cal = pd.date_range(lo.normalize(), hi.normalize(), freq="D")
-    d0 = int(day_number(pd.Series(cal[:1]))[0])
+    # A month more on each side: the paydays before the first and after the last row's month.
+    cal, idx = month_calendar(day_number(df["Date"]), pad_months=1)
     closed = bank_holidays(range(cal[0].year, cal[-1].year + 1))
     bank = np.asarray((cal.day_of_week < 5) & ~cal.isin(list(closed)))
     month = np.asarray(cal.year * 12 + cal.month)
@@ -261,7 +258,6 @@ def payday(df: pd.DataFrame) -> pd.DataFrame:
     is_pay[bank_pos[np.r_[month[bank_pos[1:]] != month[bank_pos[:-1]], True]]] = True
     last = np.maximum.accumulate(np.where(is_pay, pos, -10**9))
     nxt = np.minimum.accumulate(np.where(is_pay, pos, 10**9)[::-1])[::-1]
-    idx = day - d0
     return with_columns(df, {"DaysFromPayday": (pos - last)[idx].astype(np.float32),
                              "DaysToPayday": (nxt - pos)[idx].astype(np.float32)})
 

@@ -28,6 +28,15 @@ def carnival(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(CarnivalDay=offset.where(offset.between(CARNIVAL_FROM, CARNIVAL_TO)).astype(np.float32))
 
 
+def month_calendar(day: np.ndarray, pad_months: int = 0) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Every date of the whole months that ``day`` (day numbers, ``features.grid.day_number``)
+    touches, ``pad_months`` more on each side, and each row's position in that calendar."""
+    lo = pd.Timestamp(np.datetime64(int(day.min()), "D")).to_period("M").start_time - pd.DateOffset(months=pad_months)
+    hi = pd.Timestamp(np.datetime64(int(day.max()), "D")).to_period("M").end_time + pd.DateOffset(months=pad_months)
+    cal = pd.date_range(lo.normalize(), hi.normalize(), freq="D")
+    return cal, day - int(day_number(pd.Series(cal[:1]))[0])
+
+
 MONTH_TURN_COLS = ("DaysToMonthEnd", "ShopDaysToMonthEnd", "ShopDaysFromMonthStart")
 
 
@@ -44,10 +53,7 @@ def month_turn(df: pd.DataFrame) -> pd.DataFrame:
     """
     day = day_number(df["Date"])
     # Whole months, so that the first and the last month are counted from their true ends.
-    lo = pd.Timestamp(np.datetime64(int(day.min()), "D")).to_period("M").start_time
-    hi = pd.Timestamp(np.datetime64(int(day.max()), "D")).to_period("M").end_time
-    cal = pd.date_range(lo.normalize(), hi.normalize(), freq="D")
-    d0 = int(day_number(pd.Series(cal[:1]))[0])
+    cal, idx = month_calendar(day)
     month = np.asarray(cal.year * 12 + cal.month)
     shop = np.asarray(cal.day_of_week < 6).astype(np.int64)
     # Shopping days up to and including each day, and the same count at each month's start and end.
@@ -59,5 +65,4 @@ def month_turn(df: pd.DataFrame) -> pd.DataFrame:
     table = {"DaysToMonthEnd": np.asarray(cal.days_in_month - cal.day),
              "ShopDaysToMonthEnd": end_count - upto,
              "ShopDaysFromMonthStart": upto - shop - start_count}
-    idx = day - d0
     return with_columns(df, {k: v[idx].astype(np.float32) for k, v in table.items()})
