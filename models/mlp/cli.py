@@ -28,6 +28,7 @@ from models.mlp.lr_find import LRFindResult, lr_find
 from models.mlp.plots import plot_loss_curves, plot_lr_find
 from models.mlp.recipe import MLPRecipe
 from models.mlp.regressor import MLPRegressor
+from models.mlp.training import bf16_enabled, resolve_device
 
 NAME = "mlp"
 
@@ -64,7 +65,7 @@ def train_and_predict(build_dir: Path, config: MLPConfig, params_source: str = "
     out_dir = build_dir / "models" / NAME
     recipe = MLPRecipe(config)
     extra = {"params_source": params_source, "epochs": config.epochs, "batch_size": config.batch_size,
-             "lr": config.lr, "weight_decay": config.weight_decay, "bf16": config.use_bf16,
+             "lr": config.lr, "weight_decay": config.weight_decay, "bf16": bf16_enabled(config, resolve_device(config)),
              "refit_epochs": config.refit_epochs, "seed": config.seed, "members": config.members,
              "refits": config.refits}
     summary = run_stage(build_dir, NAME, recipe, extra, log)

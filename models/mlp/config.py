@@ -87,7 +87,9 @@ class MLPConfig:
     # workstations), else the CPU; or "cpu", "cuda", "cuda:1". The data moves to it once per fit.
     device: str = "auto"
     threads: int = 0            # 0: every core this process may use
-    use_bf16: bool = True       # bfloat16 autocast for the dense layers (AVX-512 BF16)
+    # bfloat16 autocast for the dense layers; None: where the device runs bf16 in hardware (a CPU
+    # with AVX-512 BF16 or AMX, a recent GPU), fp32 elsewhere (training.bf16_enabled).
+    use_bf16: bool | None = None
     eval_batch_size: int = 32768
     progress: bool = True       # tqdm bar per epoch
 

@@ -15,7 +15,16 @@ from torch.profiler import ProfilerActivity, profile
 from models.common import load_feature_tables, training_frames
 from models.mlp.config import MLPConfig
 from models.mlp.regressor import MLPRegressor
-from models.mlp.training import TensorData, fit_network, make_optimizer, resolve_device, torch_threads, train_step
+from models.mlp.training import (
+    TensorData,
+    bf16_enabled,
+    fit_network,
+    make_optimizer,
+    native_bf16,
+    resolve_device,
+    torch_threads,
+    train_step,
+)
 
 # The operators of a training step by what they do (self CPU time of torch.profiler's aten ops and
 # autograd functions); anything else is "other".
@@ -43,6 +52,12 @@ def matmul_gflops(n: int = 2048, repeats: int = 7, dtype: str = "float32") -> fl
         torch.mm(a, b)
         times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def bf16_matmul_gflops() -> float | None:
+    """``matmul_gflops`` in bf16 where this CPU computes bf16 in hardware; None elsewhere (an
+    emulated bf16 matmul is no peak, and 2048^3 of them take minutes)."""
+    return matmul_gflops(dtype="bfloat16") if native_bf16(torch.device("cpu")) else None
 
 
 @dataclass
@@ -92,7 +107,8 @@ def bench_epoch(build_dir: Path, config: MLPConfig | None = None, n_rows: int | 
         seconds = time.perf_counter() - t0
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     return BenchResult(seconds=seconds, rows=len(data), flops=float(model.dense_flops_per_row()) * len(data),
-                       threads=config.n_threads(), batch_size=config.batch_size, bf16=config.use_bf16, device=name)
+                       threads=config.n_threads(), batch_size=config.batch_size, bf16=bf16_enabled(config, device),
+                       device=name)
 
 
 def profile_steps(build_dir: Path, config: MLPConfig | None = None, steps: int = 30,
@@ -130,20 +146,23 @@ def main() -> None:
     p.add_argument("--build-dir", type=Path, default=Path("build"))
     p.add_argument("--rows", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--fp32", action="store_true")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto: bf16 autocast where the device runs bf16 in hardware, else fp32 (MLPConfig.use_bf16)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda[:N]")
     p.add_argument("--profile-steps", type=int, default=0,
                    help="also profile this many training steps and print each kind of operator's share")
     a = p.parse_args()
-    cfg = MLPConfig(threads=a.threads, use_bf16=not a.fp32, device=a.device)
+    cfg = MLPConfig(threads=a.threads, use_bf16={"auto": None, "bf16": True, "fp32": False}[a.precision],
+                    device=a.device)
     if a.batch_size:
         cfg = dataclasses.replace(cfg, batch_size=a.batch_size)
     with torch_threads(cfg.n_threads()):
-        fp32, bf16 = matmul_gflops(dtype="float32"), matmul_gflops(dtype="bfloat16")
+        fp32, bf16 = matmul_gflops(dtype="float32"), bf16_matmul_gflops()
     result = bench_epoch(a.build_dir, cfg, a.rows)
     print(f"{result}\n= {result.gflops / fp32:.0%} of this machine's fp32 matmul peak ({fp32:.0f} GFLOP/s), "
-          f"{result.gflops / bf16:.0%} of its bf16 peak ({bf16:.0f} GFLOP/s)")
+          + (f"{result.gflops / bf16:.0%} of its bf16 peak ({bf16:.0f} GFLOP/s)" if bf16
+             else "and the CPU has no native bf16"))
     if a.profile_steps:
         shares = profile_steps(a.build_dir, cfg, steps=a.profile_steps)
         print(f"a training step's CPU time ({a.profile_steps} steps, torch.profiler): "

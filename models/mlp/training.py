@@ -79,9 +79,23 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 matmuls in hardware: a GPU that supports them, a CPU with AVX-512
+    BF16 or AMX (oneDNN's check). Elsewhere torch emulates bf16, and a training step takes 21x as
+    long as in fp32 (an AVX2 CPU, docs/RESULTS.md)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def bf16_enabled(config: MLPConfig, device: torch.device) -> bool:
+    """``config.use_bf16``, or where it is None (the default), whether ``device`` has native bf16."""
+    return native_bf16(device) if config.use_bf16 is None else config.use_bf16
+
+
 def autocast(config: MLPConfig, device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast for the Linear layers when enabled; fp32 master weights and loss either way."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.use_bf16)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_enabled(config, device))
 
 
 def on_device(data: TensorData, device: torch.device) -> TensorData:

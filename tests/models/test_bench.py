@@ -11,6 +11,7 @@ from models.bench import (
     README_START,
     linear_fit,
     linearity_note,
+    markdown,
     parse_model_args,
     run_measured,
     update_readme,
@@ -54,3 +55,17 @@ def test_model_args_reach_each_model_as_make_gives_them() -> None:
                       "lgbm": ["--threads", "2"], "baseline": []}
     with pytest.raises(ValueError, match="NAME=ARGS"):
         parse_model_args(["--members 2"])
+
+
+def test_markdown_names_the_bf16_peak_only_where_the_cpu_has_one() -> None:
+    epoch = {"seconds": 30.0, "rows": 600_000, "rows_per_s": 20_000.0, "gflops": 90.0, "fraction_of_fp32_peak": 0.6,
+             "bf16": False, "batch_size": 1024}
+    results = {"data": "d", "source": "kaggle", "seed": 42, "finished": "now", "stages": {}, "mlp_epoch": epoch,
+               "machine": {"cpus": 2, "cpu": "x86_64", "torch": "2", "torch_threads": 2},
+               "matmul": {"fp32_gflops": 150.0, "bf16_gflops": None}}
+    md = markdown(results)
+    assert "fp32 150 GFLOP/s; no native bf16 (the MLP trains in fp32)." in md
+    assert "60% of the measured fp32 peak (fp32, batch 1024)." in md and "bf16 peak" not in md
+    native = {**results, "matmul": {"fp32_gflops": 150.0, "bf16_gflops": 900.0},
+              "mlp_epoch": {**epoch, "bf16": True}}
+    assert "fp32 peak and 10% of the bf16 peak (bf16 autocast, batch 1024)." in markdown(native)

@@ -13,10 +13,18 @@ import torch
 
 from competition.metric import rmspe
 from models.common import load_feature_tables, training_frames
-from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load
+from models.mlp import MLPConfig, MLPRegressor, TabularModel, emb_size_rule, load, training
 from models.mlp.network import EmbeddingTables, SparseDropout
-from models.mlp.throughput import OP_GROUPS, bench_epoch, matmul_gflops, profile_steps
-from models.mlp.training import TensorData, effective_batch_size, fit_network, resolve_device, train_step
+from models.mlp.throughput import OP_GROUPS, bench_epoch, bf16_matmul_gflops, matmul_gflops, profile_steps
+from models.mlp.training import (
+    TensorData,
+    bf16_enabled,
+    effective_batch_size,
+    fit_network,
+    native_bf16,
+    resolve_device,
+    train_step,
+)
 
 CAT_COLS = ["Store", "DayOfWeek", "StoreType"]
 CONT_COLS = ["CompetitionDistance", "Promo"]
@@ -308,6 +316,20 @@ def test_device_setting(frames: tuple, tmp_path) -> None:
     np.testing.assert_array_equal(load(tmp_path).predict(valid), reg.predict(valid))
 
 
+def test_bf16_only_where_the_device_runs_it_natively(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default the MLP autocasts to bf16 only on hardware that computes it (emulated bf16 made
+    a training step 21x slower than fp32 on an AVX2 CPU); an explicit setting is obeyed either way."""
+    cpu = torch.device("cpu")
+    assert MLPConfig().use_bf16 is None
+    assert native_bf16(cpu) == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    for native in (True, False):
+        monkeypatch.setattr(training, "native_bf16", lambda device, native=native: native)
+        assert bf16_enabled(MLPConfig(), cpu) is native
+        assert bf16_enabled(MLPConfig(use_bf16=True), cpu) and not bf16_enabled(MLPConfig(use_bf16=False), cpu)
+        with training.autocast(MLPConfig(), cpu):
+            assert torch.is_autocast_enabled("cpu") is native
+
+
 def test_bench_epoch_reports_rows_time_and_flops(feature_build: Path) -> None:
     cfg = MLPConfig(layers=[32, 16], ps=[0.0, 0.0], batch_size=256, threads=1)
     res = bench_epoch(feature_build, config=cfg, n_rows=3000)
@@ -321,8 +343,9 @@ def test_bench_epoch_reports_rows_time_and_flops(feature_build: Path) -> None:
     # The head has two outputs: log Sales and the auxiliary log Customers (MLPConfig.customers_weight).
     assert res.flops == 3000 * 6 * (width * 32 + 32 * 16 + 16 * 2)
     assert res.gflops == pytest.approx(res.flops / res.seconds / 1e9)
-    assert "rows/s" in str(res) and res.device == "cpu"
+    assert "rows/s" in str(res) and res.device == "cpu" and res.bf16 == native_bf16(torch.device("cpu"))
     assert matmul_gflops(n=128, repeats=3) > 0
+    assert (bf16_matmul_gflops() is None) != native_bf16(torch.device("cpu"))
 
 
 def test_profile_steps_splits_a_step_into_operator_groups(feature_build: Path) -> None:
