@@ -365,8 +365,9 @@ def _signal_photos(n_per_class: int, seed: int, n_classes: int = 4):
 @pytest.mark.parametrize("schedule", [
     # the head preset's fit: the fast.ai head on cached features of augmented views
     dict(frozen_epochs=(0,), unfrozen_epochs=(0,), warmup_epochs=30, warmup_views=2, lr_warmup=1e-2),
-    # frozen then unfrozen one-cycles, through the whole network
-    dict(frozen_epochs=(3,), unfrozen_epochs=(4,), lr_frozen=1e-2, lr_unfrozen=3e-3),
+    # frozen then unfrozen one-cycles, through the whole network (four unfrozen epochs reached 0.9
+    # on one of eight seeds on an AVX2 CPU; eight reach 0.96-1.0 on all eight)
+    dict(frozen_epochs=(3,), unfrozen_epochs=(8,), lr_frozen=1e-2, lr_unfrozen=3e-3),
 ])
 def test_a_short_fit_learns_far_beyond_chance(schedule):
     # Random-init body (no weights needed): every bit of skill comes from this fit. The lighting
