@@ -33,6 +33,7 @@ TUNE_FIX  ?=##                 parameters a study holds fixed, e.g. num_boost_ro
 FOLDS     ?= 1##               recent pseudo-test windows every model is scored on (each shaped like the test)
 SEASONS   ?= 1##               same-season windows: the test's dates 1, 2, ... years back (52 weeks)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
+TEST_JOBS ?= 2##               `make test`'s worker processes (pytest-xdist; each builds its own session fixtures)
 MLP_MEMBERS ?=##               MLP members averaged, first fits of seeds SEED, SEED+1, ... (empty: MLPConfig's)
 MLP_REFITS ?=##                each member's final networks, refits of its first fit: all, recent (empty: MLPConfig's)
 MLP_PARAMS ?=##                a JSON file of MLPConfig settings over the defaults and tuning (a change to try)
@@ -253,8 +254,8 @@ runs-ui: $(SETUP) $(UI_VENV)/.setup-done ## the MLflow UI on the run store: http
 # holds a core (docs/RESULTS.md, "OpenMP: spinning threads train twice as fast"), so the tests,
 # which run beside other jobs, wait passively. On a shared machine pass THREADS=1 or
 # OMP_WAIT_POLICY=PASSIVE.
-test: $(SETUP) ## run the test suite (real-data tests run where ../shared exists)
-	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m pytest -q
+test: $(SETUP) ## run the test suite in TEST_JOBS processes (real-data tests run where ../shared exists)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m pytest -q -n $(TEST_JOBS)
 
 # Executed top to bottom on small data (synthetic Rossmann unless DATA_DIR holds Kaggle's data; a few
 # photos per breed from PETS_DIR), with their outputs and HTML. `make test` runs them too.
