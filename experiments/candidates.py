@@ -262,6 +262,43 @@ def payday(df: pd.DataFrame) -> pd.DataFrame:
                              "DaysToPayday": (nxt - pos)[idx].astype(np.float32)})
 
 
+SEASON_LAGS = (364, 728)  # a year and two back, the same weekday
+SEASON_HALF_WINDOW = 14  # days each side of the year-ago day: four of each weekday
+SEASON_MIN_DAYS = 10  # open days in those four weeks, else the next lag (or NaN)
+
+
+def season_index(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Timestamp) -> pd.DataFrame:
+    """``SeasonIndex``: the store's mean sales in the four weeks around the same day a year earlier,
+    over its mean sales before the cutoff; two years earlier where the store has too few open days
+    a year back (the 180 stores without the second half of 2014). A store's own season (a
+    holiday-region store's summer) as one number, which trees otherwise piece together from Store
+    x Week splits. Only open days before the row's cutoff (the validation start for train rows, the
+    test start for test rows) count, as in store_history(); the four weeks end 350 days before
+    the row, before any window's cutoff."""
+    g = StoreDayGrid(df)
+    sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
+    out = np.full(len(df), np.nan)
+    for usable, rows, _ in cutoff_parts(df, valid_start, test_start):
+        ok = g.scatter(usable, False)
+        csum = np.zeros((g.n_store, g.n_day + 1))
+        ccnt = np.zeros((g.n_store, g.n_day + 1))
+        np.cumsum(np.where(ok, g.scatter(np.where(usable, sales, 0.0), 0.0), 0.0), axis=1, out=csum[:, 1:])
+        np.cumsum(ok, axis=1, out=ccnt[:, 1:])
+        r, d = g.store_row[rows], g.day_col[rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level = csum[:, -1] / ccnt[:, -1]
+            idx = np.full(len(r), np.nan)
+            for lag in SEASON_LAGS:
+                lo = d - lag - SEASON_HALF_WINDOW
+                inside = lo >= 0  # the whole four weeks after the data's first day
+                lo, hi = np.where(inside, lo, 0), np.where(inside, lo + 2 * SEASON_HALF_WINDOW, 0)
+                n = ccnt[r, hi] - ccnt[r, lo]
+                mean = (csum[r, hi] - csum[r, lo]) / n
+                idx = np.where(np.isnan(idx) & inside & (n >= SEASON_MIN_DAYS), mean / level[r], idx)
+        out[rows] = idx
+    return df.assign(SeasonIndex=out.astype(np.float32))
+
+
 CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("promo2_month", lambda df, vs, ts, shape: promo2_month(df), cat_cols=("IsPromo2Month",)),
     FamilySpec("month_turn", lambda df, vs, ts, shape: month_turn(df), cont_cols=MONTH_TURN_COLS),
@@ -274,4 +311,6 @@ CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
                lambda df, vs, ts, shape: lagged_level(df, block_starts(df, shape), shape.gap, vs),
                cont_cols=tuple(LAGGED_LEVEL_COLS), log_cols=tuple(c for c in LAGGED_LEVEL_COLS if c != "LagHorizon")),
     FamilySpec("payday", lambda df, vs, ts, shape: payday(df), cont_cols=PAYDAY_COLS, models=("lgbm",)),
+    FamilySpec("season_index", lambda df, vs, ts, shape: season_index(df, vs, ts), cont_cols=("SeasonIndex",),
+               models=("lgbm",)),
 )

@@ -102,3 +102,38 @@ def test_payday_is_the_months_last_bank_working_day():
     # From the calendar alone: a row's values do not depend on which other rows are in the frame.
     alone = candidates.payday(frame([1], ["2013-08-31"]))
     assert alone["DaysFromPayday"].tolist() == [1] and alone["DaysToPayday"].tolist() == [30]
+
+
+def test_season_index_is_the_year_ago_weeks_over_the_level_before_the_cutoff():
+    # Store 1 sells 100 a day and 300 in July 2014; store 2 has no rows from 2014-07-01 to 12-31
+    # (a data gap), so its July 2015 looks two years back, to July 2013 (200).
+    dates = pd.date_range("2013-01-01", "2015-08-31")
+    base = np.where((dates >= "2014-07-01") & (dates <= "2014-07-31"), 300.0, 100.0)
+    base2 = np.where((dates >= "2013-07-01") & (dates <= "2013-07-31"), 200.0, 100.0)
+    valid_start, test_start = pd.Timestamp("2015-06-01"), pd.Timestamp("2015-07-01")
+    after = np.asarray(dates >= valid_start)
+    base[after & np.asarray(dates < test_start)] = 1e6  # the window: train rows never see it
+    keep2 = np.asarray((dates < "2014-07-01") | (dates > "2014-12-31"))
+    is_test = np.asarray(dates >= test_start)
+    stores = [1] * len(dates) + [2] * int(keep2.sum())
+    all_dates = dates.append(dates[keep2])
+    test_col = np.r_[is_test, is_test[keep2]]
+    sales = np.r_[base, base2[keep2]]
+    df = frame(stores, all_dates.strftime("%Y-%m-%d").tolist(), Open=np.ones(len(stores), np.int8),
+               Sales=np.where(test_col, np.nan, sales), _test=test_col)
+    out = candidates.season_index(df, valid_start, test_start)
+    si = out["SeasonIndex"].to_numpy()
+    assert si.dtype == np.float32
+    row = {(s, str(d.date())): i for i, (s, d) in enumerate(zip(df["Store"], df["Date"]))}
+    # 2015-07-28 (test) looks at 2014-07-15..08-11: 17 days at 300, 11 at 100 (364 days back,
+    # 14 days each side); the level is every open day before the test start, the window's 1e6 too.
+    level1 = sales[:len(dates)][~is_test].mean()
+    assert si[row[1, "2015-07-28"]] == pytest.approx((17 * 300 + 11 * 100) / 28 / level1, rel=1e-5)
+    # A train row's level stops at the validation start.
+    level1_train = sales[:len(dates)][np.asarray(dates < valid_start)].mean()
+    assert si[row[1, "2015-04-15"]] == pytest.approx(100 / level1_train, rel=1e-5)
+    # Store 2: a year back is the gap, so two years back: 2013-07-15..08-11, 17 days at 200.
+    level2 = base2[keep2 & ~is_test].mean()
+    assert si[row[2, "2015-07-27"]] == pytest.approx((17 * 200 + 11 * 100) / 28 / level2, rel=1e-5)
+    # Only whole four weeks count: the first is 2013-01-01..01-28, a year before 2014-01-14.
+    assert np.isnan(si[row[1, "2014-01-13"]]) and si[row[1, "2014-01-14"]] == pytest.approx(100 / level1_train)
