@@ -81,7 +81,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` runs bf16 matmuls in hardware: a GPU that supports them, a CPU with AVX-512
-    BF16 or AMX (oneDNN's check). Elsewhere torch emulates bf16, and a training step takes 21x as
+    BF16 or AMX (oneDNN's check). Elsewhere torch emulates bf16, and an epoch takes 23x as
     long as in fp32 (an AVX2 CPU, docs/RESULTS.md)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)

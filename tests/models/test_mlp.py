@@ -318,7 +318,7 @@ def test_device_setting(frames: tuple, tmp_path) -> None:
 
 def test_bf16_only_where_the_device_runs_it_natively(monkeypatch: pytest.MonkeyPatch) -> None:
     """By default the MLP autocasts to bf16 only on hardware that computes it (emulated bf16 made
-    a training step 21x slower than fp32 on an AVX2 CPU); an explicit setting is obeyed either way."""
+    an epoch 23x slower than fp32 on an AVX2 CPU); an explicit setting is obeyed either way."""
     cpu = torch.device("cpu")
     assert MLPConfig().use_bf16 is None
     assert native_bf16(cpu) == torch.ops.mkldnn._is_mkldnn_bf16_supported()
