@@ -162,6 +162,14 @@ def lagged_level_columns(spans: tuple[int, ...] = LAG_SPANS) -> list[str]:
 LAGGED_LEVEL_COLS: list[str] = lagged_level_columns()
 
 
+def prefix(grid: np.ndarray) -> np.ndarray:
+    """Column sums before each column: out[:, j] = grid[:, :j].sum(axis=1), so that any window
+    [lo, hi) of a row sums as out[:, hi] - out[:, lo]."""
+    out = np.zeros((grid.shape[0], grid.shape[1] + 1))
+    np.cumsum(grid, axis=1, out=out[:, 1:])
+    return out
+
+
 def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_start: pd.Timestamp,
                  spans: tuple[int, ...] = LAG_SPANS, min_days: int = LAG_MIN_DAYS) -> pd.DataFrame:
     """The store's recent sales level as each row's forecast would have known it.
@@ -196,12 +204,6 @@ def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_star
     # Day d's weekday from its day number (1970-01-01 was a Thursday, weekday 3 with Monday = 0).
     col_dow = (np.arange(g.n_day) + g.first_day + 3) % 7
     row_dow = (day + 3) % 7
-
-    def prefix(grid: np.ndarray) -> np.ndarray:
-        """Column sums before each column: out[:, j] = grid[:, :j].sum(axis=1)."""
-        out = np.zeros((grid.shape[0], grid.shape[1] + 1))
-        np.cumsum(grid, axis=1, out=out[:, 1:])
-        return out
 
     count_grid = g.scatter(ok.astype(np.float64), 0.0)
     sales_grid = g.scatter(np.where(ok, sales, 0.0), 0.0)
@@ -279,11 +281,8 @@ def season_index(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Tim
     sales = df["Sales"].to_numpy(dtype=np.float64, na_value=np.nan)
     out = np.full(len(df), np.nan)
     for usable, rows, _ in cutoff_parts(df, valid_start, test_start):
-        ok = g.scatter(usable, False)
-        csum = np.zeros((g.n_store, g.n_day + 1))
-        ccnt = np.zeros((g.n_store, g.n_day + 1))
-        np.cumsum(np.where(ok, g.scatter(np.where(usable, sales, 0.0), 0.0), 0.0), axis=1, out=csum[:, 1:])
-        np.cumsum(ok, axis=1, out=ccnt[:, 1:])
+        csum = prefix(g.scatter(np.where(usable, sales, 0.0), 0.0))
+        ccnt = prefix(g.scatter(usable.astype(np.float64), 0.0))
         r, d = g.store_row[rows], g.day_col[rows]
         with np.errstate(invalid="ignore", divide="ignore"):
             level = csum[:, -1] / ccnt[:, -1]
