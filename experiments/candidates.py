@@ -11,7 +11,7 @@ import pandas as pd
 from dateutil.easter import easter
 
 from features.calendar import MONTH_TURN_COLS, month_calendar, month_turn
-from features.families import MONTH_ABBR, cutoff_parts, store_rows
+from features.families import MONTH_ABBR, RUN_HORIZON, cutoff_parts, store_rows
 from features.grid import StoreDayGrid, day_number, with_columns
 from features.pipeline import block_starts
 from features.registry import FamilySpec
@@ -298,6 +298,34 @@ def season_index(df: pd.DataFrame, valid_start: pd.Timestamp, test_start: pd.Tim
     return df.assign(SeasonIndex=out.astype(np.float32))
 
 
+SCHOOL_BREAK_COLS = ("SchoolBreakDay", "SchoolBreakLeft")
+
+
+def school_break(df: pd.DataFrame) -> pd.DataFrame:
+    """The place inside a school break, its weekends and holidays counted in. The data marks
+    Saturdays and Sundays as no school holiday even inside the six-week summer break, so
+    day_counters' ``SchoolHolidayRunDay`` / ``SchoolHolidayRunLeft`` start again every Monday.
+
+    A weekend or state-holiday day belongs to a break when a school-holiday day lies between it
+    and the working day without school holiday (or the data gap) on either side.
+    ``SchoolBreakDay`` / ``SchoolBreakLeft``: days since the break began (1 on its first day) /
+    until the day after it ends, 0 outside a break, capped at ``RUN_HORIZON``; NaN where a data
+    gap comes first. Needs StateHoliday as bool (state_holiday_bool)."""
+    g = StoreDayGrid(df)
+    school = g.scatter(df["SchoolHoliday"].to_numpy().astype(bool), False)
+    weekday = (g.first_day + np.arange(g.n_day) + 3) % 7  # Monday = 0 (day 0 was a Thursday)
+    free = (weekday >= 5)[None, :] | g.scatter(df["StateHoliday"].to_numpy().astype(bool), False)
+    breaker = ~g.observed | (~school & ~free)
+    pos = np.arange(g.n_day)
+    last_breaker = np.maximum.accumulate(np.where(breaker, pos, -1), axis=1)
+    last_school = np.maximum.accumulate(np.where(school, pos, -1), axis=1)
+    next_breaker = np.minimum.accumulate(np.where(breaker, pos, g.n_day)[:, ::-1], axis=1)[:, ::-1]
+    next_school = np.minimum.accumulate(np.where(school, pos, g.n_day)[:, ::-1], axis=1)[:, ::-1]
+    in_break = ~breaker & ((last_school > last_breaker) | (next_school < next_breaker))
+    off = g.observed & ~in_break
+    return with_columns(df, {"SchoolBreakDay": g.gather(g.distance(off, False, RUN_HORIZON, False)),
+                             "SchoolBreakLeft": g.gather(g.distance(off, True, RUN_HORIZON, False))})
+
 CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("promo2_month", lambda df, vs, ts, shape: promo2_month(df), cat_cols=("IsPromo2Month",)),
     FamilySpec("month_turn", lambda df, vs, ts, shape: month_turn(df), cont_cols=MONTH_TURN_COLS),
@@ -312,4 +340,6 @@ CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("payday", lambda df, vs, ts, shape: payday(df), cont_cols=PAYDAY_COLS, models=("lgbm",)),
     FamilySpec("season_index", lambda df, vs, ts, shape: season_index(df, vs, ts), cont_cols=("SeasonIndex",),
                models=("lgbm",)),
+    FamilySpec("school_break", lambda df, vs, ts, shape: school_break(df), cont_cols=SCHOOL_BREAK_COLS,
+               lookback_days=RUN_HORIZON + 1, models=("lgbm",)),
 )

@@ -402,7 +402,9 @@ def closures(df: pd.DataFrame, horizon: int = CLOSURE_HORIZON) -> pd.DataFrame:
 
 # Cap of the day counters: beyond a month the exact distance to a holiday or promo carries no signal.
 COUNTER_HORIZON = 30
-# Cap of the position inside a run of school holidays (the summer holidays last about six weeks).
+# Cap of the position inside a run of school holidays. Meant for the six-week summer break; the data
+# marks weekends as no school holiday, so day_counters' runs last a school week
+# (experiments.candidates.school_break bridges the weekends).
 RUN_HORIZON = 60
 # The farthest day holiday_counts reads: next week's last day, d+7.
 WEEK_REACH = 7
@@ -411,13 +413,15 @@ COUNTER_EVENTS = ("StateHoliday", "SchoolHoliday", "Promo")
 
 def day_counters(df: pd.DataFrame, horizon: int = COUNTER_HORIZON) -> pd.DataFrame:
     """Calendar days to the next / from the last state holiday, school holiday and promo day, and
-    the position inside a run of school holidays (the summer holidays are the long runs).
+    the position inside a run of consecutive school-holiday days.
 
     - ``DaysTo<X>`` / ``DaysFrom<X>``: 0 on such a day, capped at ``horizon``, NaN when a data gap
       comes first (the answer is unknown). Day-based, unlike fast.ai's row-based After/Before,
       and censored by the pipeline like the test's.
     - ``SchoolHolidayRunDay`` / ``SchoolHolidayRunLeft``: days since the run of consecutive
       school-holiday days started / until it ends (0 outside a run), capped at ``RUN_HORIZON``.
+      The data marks weekends as no school holiday at nearly every store, so a run ends on a
+      Friday and the counters stay at 1..5 (94% of the run days in the table of backtest window w10).
     Needs StateHoliday as bool (state_holiday_bool).
     """
     g = StoreDayGrid(df)

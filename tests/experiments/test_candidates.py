@@ -137,3 +137,38 @@ def test_season_index_is_the_year_ago_weeks_over_the_level_before_the_cutoff():
     assert si[row[2, "2015-07-27"]] == pytest.approx((17 * 200 + 11 * 100) / 28 / level2, rel=1e-5)
     # Only whole four weeks count: the first is 2013-01-01..01-28, a year before 2014-01-14.
     assert np.isnan(si[row[1, "2014-01-13"]]) and si[row[1, "2014-01-14"]] == pytest.approx(100 / level1_train)
+
+
+def test_school_break_counts_the_weekends_and_holidays_inside_a_break():
+    # As in the data: school holidays on weekdays only. Store 1's summer break runs Monday
+    # 2014-07-07 to Friday 08-15, with Thursday 07-24 a state holiday and no school day; one
+    # school-holiday Wednesday (06-11) stands alone. Store 2 has the same days, but no rows after 07-31.
+    dates = pd.date_range("2014-06-01", "2014-08-31")
+    weekday = np.asarray(dates.day_of_week < 5)
+    summer = np.asarray((dates >= "2014-07-07") & (dates <= "2014-08-15")) & weekday
+    state = np.asarray(dates == "2014-07-24")
+    school = (summer & ~state) | np.asarray(dates == "2014-06-11")
+    keep2 = np.asarray(dates <= "2014-07-31")
+    df = frame([1] * len(dates) + [2] * int(keep2.sum()),
+               dates.append(dates[keep2]).strftime("%Y-%m-%d").tolist(),
+               SchoolHoliday=np.r_[school, school[keep2]].astype(np.int8), StateHoliday=np.r_[state, state[keep2]])
+    out = candidates.school_break(df)
+    row = {(s, str(d.date())): i for i, (s, d) in enumerate(zip(df["Store"], df["Date"]))}
+
+    def at(store: int, date: str) -> tuple[float, float]:
+        i = row[store, date]
+        return out["SchoolBreakDay"].to_numpy()[i], out["SchoolBreakLeft"].to_numpy()[i]
+
+    # The break takes in the weekend before its first Monday and the one after its last Friday:
+    # Saturday 07-05 to Sunday 08-17, 44 days; day_counters' run counters restart every Monday.
+    assert at(1, "2014-07-04") == (0, 0) and at(1, "2014-08-18") == (0, 0)
+    assert at(1, "2014-07-05") == (1, 44) and at(1, "2014-08-17") == (44, 1)
+    assert at(1, "2014-07-12") == (8, 37)  # a Saturday inside
+    assert at(1, "2014-07-24") == (20, 25)  # the state holiday inside
+    assert at(1, "2014-06-11") == (1, 1) and at(1, "2014-06-28") == (0, 0)  # a lone day; a plain weekend
+    # Store 2's break runs into its data gap: how long it has lasted is known, how long it lasts is not.
+    day, left = at(2, "2014-07-31")
+    assert day == 27 and np.isnan(left)
+    day, left = at(2, "2014-07-05")
+    assert day == 1 and np.isnan(left)
+    assert at(2, "2014-07-04") == (0, 0)
