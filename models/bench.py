@@ -226,7 +226,7 @@ def markdown(results: dict[str, Any]) -> str:
         nets = f"{fin.get('members', 1)} member(s), {fin.get('networks', fin.get('members', 1))} network(s)"
         out.append(f"MLP final fit ({nets}): {_seconds(fin)} s = first fits {fin['first_fit_seconds']:.1f} s "
                    f"+ refits {fin['refit_seconds']:.1f} s ({' '.join(mlp.get('refits', ['all']))}, "
-                   f"{fin.get('refit_rows', 0):,} rows); fast.ai's lesson model took 203 s for one fit here.")
+                   f"{fin.get('refit_rows', 0):,} rows).")
     if "scaling" in results:
         t = results["scaling"]["table"]
         out += ["", "Scaling with the number of stores:", "",
