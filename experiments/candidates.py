@@ -326,6 +326,7 @@ def school_break(df: pd.DataFrame) -> pd.DataFrame:
     return with_columns(df, {"SchoolBreakDay": g.gather(g.distance(off, False, RUN_HORIZON, False)),
                              "SchoolBreakLeft": g.gather(g.distance(off, True, RUN_HORIZON, False))})
 
+
 CANDIDATE_FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("promo2_month", lambda df, vs, ts, shape: promo2_month(df), cat_cols=("IsPromo2Month",)),
     FamilySpec("month_turn", lambda df, vs, ts, shape: month_turn(df), cont_cols=MONTH_TURN_COLS),

@@ -420,8 +420,8 @@ def day_counters(df: pd.DataFrame, horizon: int = COUNTER_HORIZON) -> pd.DataFra
       and censored by the pipeline like the test's.
     - ``SchoolHolidayRunDay`` / ``SchoolHolidayRunLeft``: days since the run of consecutive
       school-holiday days started / until it ends (0 outside a run), capped at ``RUN_HORIZON``.
-      The data marks weekends as no school holiday at nearly every store, so a run ends on a
-      Friday and the counters stay at 1..5 (94% of the run days in the table of backtest window w10).
+      The data marks weekends as no school holiday at nearly every store, so a run mostly ends
+      on a Friday and the counters stay at 1..5 (features/ABLATION.md, eleventh round).
     Needs StateHoliday as bool (state_holiday_bool).
     """
     g = StoreDayGrid(df)
