@@ -12,7 +12,7 @@ from dateutil.easter import easter
 
 from features.calendar import MONTH_TURN_COLS, month_calendar, month_turn
 from features.families import MONTH_ABBR, RUN_HORIZON, cutoff_parts, store_rows
-from features.grid import StoreDayGrid, day_number, with_columns
+from features.grid import StoreDayGrid, day_number, dist_next, dist_prev, with_columns
 from features.pipeline import block_starts
 from features.registry import FamilySpec
 
@@ -201,9 +201,8 @@ def lagged_level(df: pd.DataFrame, block_start: np.ndarray, gap: int, valid_star
     # Train rows: at most the day before valid_start.
     vs_col = int(day_number(pd.Series([pd.Timestamp(valid_start)]))[0]) - 1 - g.first_day
     cut_col = np.where(is_test, cut_col, np.minimum(cut_col, vs_col))
-    # Day d's weekday from its day number (1970-01-01 was a Thursday, weekday 3 with Monday = 0).
-    col_dow = (np.arange(g.n_day) + g.first_day + 3) % 7
-    row_dow = (day + 3) % 7
+    col_dow = g.weekday()
+    row_dow = col_dow[g.day_col]
 
     count_grid = g.scatter(ok.astype(np.float64), 0.0)
     sales_grid = g.scatter(np.where(ok, sales, 0.0), 0.0)
@@ -313,15 +312,10 @@ def school_break(df: pd.DataFrame) -> pd.DataFrame:
     gap comes first. Needs StateHoliday as bool (state_holiday_bool)."""
     g = StoreDayGrid(df)
     school = g.scatter(df["SchoolHoliday"].to_numpy().astype(bool), False)
-    weekday = (g.first_day + np.arange(g.n_day) + 3) % 7  # Monday = 0 (day 0 was a Thursday)
-    free = (weekday >= 5)[None, :] | g.scatter(df["StateHoliday"].to_numpy().astype(bool), False)
+    free = (g.weekday() >= 5)[None, :] | g.scatter(df["StateHoliday"].to_numpy().astype(bool), False)
     breaker = ~g.observed | (~school & ~free)
-    pos = np.arange(g.n_day)
-    last_breaker = np.maximum.accumulate(np.where(breaker, pos, -1), axis=1)
-    last_school = np.maximum.accumulate(np.where(school, pos, -1), axis=1)
-    next_breaker = np.minimum.accumulate(np.where(breaker, pos, g.n_day)[:, ::-1], axis=1)[:, ::-1]
-    next_school = np.minimum.accumulate(np.where(school, pos, g.n_day)[:, ::-1], axis=1)[:, ::-1]
-    in_break = ~breaker & ((last_school > last_breaker) | (next_school < next_breaker))
+    # A school day nearer than the nearest breaker, looking back or looking ahead.
+    in_break = ~breaker & ((dist_prev(school) < dist_prev(breaker)) | (dist_next(school) < dist_next(breaker)))
     off = g.observed & ~in_break
     return with_columns(df, {"SchoolBreakDay": g.gather(g.distance(off, False, RUN_HORIZON, False)),
                              "SchoolBreakLeft": g.gather(g.distance(off, True, RUN_HORIZON, False))})

@@ -445,8 +445,7 @@ def holiday_counts(df: pd.DataFrame) -> pd.DataFrame:
     """
     g = StoreDayGrid(df)
     new = {}
-    # Monday = 0 (day 0, 1970-01-01, was a Thursday).
-    weekday = (g.first_day + np.arange(g.n_day) + 3) % 7
+    weekday = g.weekday()
     sums = WindowSums(g.observed, WEEK_REACH + 1)
     for col in ("StateHoliday", "SchoolHoliday"):
         cum = sums.of(g.scatter(df[col].to_numpy().astype(bool), False))

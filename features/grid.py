@@ -52,6 +52,10 @@ class StoreDayGrid:
         g.reshape(-1)[self.cell] = values
         return g
 
+    def weekday(self) -> np.ndarray:
+        """Each grid column's weekday, Monday = 0 (day 0, 1970-01-01, was a Thursday)."""
+        return (self.first_day + np.arange(self.n_day) + 3) % 7
+
     def gather(self, grid: np.ndarray) -> np.ndarray:
         """Each row's cell of ``grid``."""
         return np.ascontiguousarray(grid).reshape(-1)[self.cell]
@@ -71,7 +75,7 @@ class StoreDayGrid:
         return _bounded(_event_distance(event, forward, skip_self), self._unobserved_distance[key], horizon)
 
 
-def _dist_next(mask: np.ndarray) -> np.ndarray:
+def dist_next(mask: np.ndarray) -> np.ndarray:
     """Per grid row, days from each cell to the next True cell at or after it (large if none)."""
     n = mask.shape[1]
     idx = np.where(mask, np.arange(n), n + 10**6)
@@ -79,7 +83,7 @@ def _dist_next(mask: np.ndarray) -> np.ndarray:
     return nxt - np.arange(n)
 
 
-def _dist_prev(mask: np.ndarray) -> np.ndarray:
+def dist_prev(mask: np.ndarray) -> np.ndarray:
     """Per grid row, days from the previous True cell at or before each cell (large if none)."""
     n = mask.shape[1]
     idx = np.where(mask, np.arange(n), -(10**6))
@@ -96,14 +100,14 @@ def _shift(grid: np.ndarray, forward: bool, fill: bool) -> np.ndarray:
 
 
 def _event_distance(event: np.ndarray, forward: bool, skip_self: bool) -> np.ndarray:
-    dist_fn = _dist_next if forward else _dist_prev
+    dist_fn = dist_next if forward else dist_prev
     if skip_self:  # distance to a strictly later (earlier) day
         return dist_fn(_shift(event, forward, False)) + 1
     return dist_fn(event)
 
 
 def _unobserved_distance(observed: np.ndarray, forward: bool, skip_self: bool) -> np.ndarray:
-    dist_fn = _dist_next if forward else _dist_prev
+    dist_fn = dist_next if forward else dist_prev
     if skip_self:
         return dist_fn(_shift(~observed, forward, True)) + 1
     col = np.arange(observed.shape[1])
