@@ -129,12 +129,14 @@ MODEL_ARGS_mlp      := $(strip --seed $(SEED) --threads $(THREADS) $(if $(MLP_ME
 
 PARAMS_FILE_lgbm := $(LGBM_PARAMS)
 PARAMS_FILE_mlp  := $(MLP_PARAMS)
-# One rule per model: it retrains when the features, its code, its tuned parameters or its
-# settings change (the settings file is rewritten only when they do, like FOLDS_STAMP).
+# One rule per model: it runs when the features, its code, its tuned parameters or its settings
+# change (the settings file is rewritten only when they do, like FOLDS_STAMP), and retrains only
+# when what the model reads changed: its columns of the tables, its settings, its code
+# (models/inputs.py; a family added for another model keeps its predictions).
 define MODEL_RULE
 $(BUILD_DIR)/settings/$(1).txt: FORCE
 	$$(call stamp,$$@,$(MODEL_ARGS_$(1)))
-$(BUILD_DIR)/predictions/$(1).test.parquet: $(FEATURES) $(wildcard models/common.py models/$(1).py models/$(1)/*.py) \
+$(BUILD_DIR)/predictions/$(1).test.parquet: $(FEATURES) $(wildcard models/common.py models/inputs.py models/$(1).py models/$(1)/*.py) \
                                             $(wildcard $(BUILD_DIR)/tuning/$(1).json) $(BUILD_DIR)/settings/$(1).txt \
                                             $(wildcard $(PARAMS_FILE_$(1)))
 	$(PY) -m models.$(1) --build-dir $(BUILD_DIR) $(MODEL_ARGS_$(1))

@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from core.seed import DEFAULT_SEED
-from models.common import fit_frame, run_stage
+from models.common import fit_frame, kept_stage, run_stage
+from models.inputs import StageInputs
 
 __all__ = ["MedianBaseline", "fit_predict", "train_and_predict"]
 
 NAME = "baseline"
 LEVELS = (["Store", "DayOfWeek", "Promo"], ["Store", "DayOfWeek"], ["Store"])
+STAGE_INPUTS = StageInputs(("DayOfWeek", "Promo"), {"levels": LEVELS}, code=("models/baseline.py",))
 
 
 class MedianBaseline:
@@ -57,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def train_and_predict(build_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The baseline's stage: its recipe on every pseudo-test window, then on the competition;
-    writes predictions, submission and scores (``models.common.run_stage``). Returns the summary."""
-    return run_stage(build_dir, NAME, fit_predict, log=log)
+    writes predictions, submission and scores (``models.common.run_stage``), or keeps the last
+    run's when its inputs are unchanged (``models.common.kept_stage``). Returns the summary."""
+    kept = kept_stage(build_dir, NAME, STAGE_INPUTS, log)
+    return kept if kept is not None else run_stage(build_dir, NAME, fit_predict, log=log, inputs=STAGE_INPUTS)
 
 
 def fit_predict(train: pd.DataFrame, test: pd.DataFrame, meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:

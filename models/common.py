@@ -11,6 +11,7 @@ so the ensembler and the report can treat every model the same way.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from competition.dataset import PARQUET_KEY, Dataset, read_record, require_match
@@ -27,6 +29,7 @@ from competition.metric import rmspe
 from competition.pseudo_test import LAST_DAYS, Window, estimate, last_days
 from core.errors import DataError
 from core.io import sha256_of, write_parquet
+from models.inputs import StageInputs, read_stage_record, record_path, tables_digest, write_stage_record
 from submissions.score_store import record_model, update_scores
 from submissions.writer import to_submission, write_submission, zero_when_closed
 
@@ -34,9 +37,10 @@ from submissions.writer import to_submission, write_submission, zero_when_closed
 FitPredict = Callable[[pd.DataFrame, pd.DataFrame, dict[str, Any]], tuple[np.ndarray, dict[str, Any]]]
 
 
-def load_feature_tables(build_dir: str | Path, window: str | None = None
+def load_feature_tables(build_dir: str | Path, window: str | None = None, inputs: StageInputs | None = None
                         ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """``(train, test, meta)`` from ``BUILD_DIR/features`` (or of pseudo-test window ``w<k>``)."""
+    """``(train, test, meta)`` from ``BUILD_DIR/features`` (or of pseudo-test window ``w<k>``);
+    with ``inputs``, only the columns a model reads (``StageInputs.read_columns``)."""
     fdir = Path(build_dir) / "features"
     if window is not None:
         fdir = fdir / "windows" / window
@@ -46,7 +50,13 @@ def load_feature_tables(build_dir: str | Path, window: str | None = None
             raise DataError("the feature files are missing", file=path,
                             fix=f"run `make features BUILD_DIR={build_dir}` first")
     meta = json.loads(paths[2].read_text())
-    return pd.read_parquet(paths[0]), pd.read_parquet(paths[1]), meta
+    return _read_table(paths[0], inputs), _read_table(paths[1], inputs), meta
+
+
+def _read_table(path: Path, inputs: StageInputs | None) -> pd.DataFrame:
+    if inputs is None:
+        return pd.read_parquet(path)
+    return pd.read_parquet(path, columns=inputs.read_columns(pq.read_schema(path).names))
 
 
 def _scored(df: pd.DataFrame) -> pd.Series:
@@ -192,9 +202,11 @@ class WindowTables:
     labels: pd.DataFrame
 
 
-def load_windows(build_dir: str | Path, names: Iterable[str] | None = None) -> Iterator[WindowTables]:
+def load_windows(build_dir: str | Path, names: Iterable[str] | None = None,
+                 inputs: StageInputs | None = None) -> Iterator[WindowTables]:
     """Every pseudo-test window of a feature build (or those in ``names``, e.g. ``["w2"]``), read
-    one at a time (a stage holds one window's tables in memory; a study keeps them in a list)."""
+    one at a time (a stage holds one window's tables in memory; a study keeps them in a list);
+    with ``inputs``, only the columns a model reads."""
     build_dir = Path(build_dir)
     meta = load_feature_tables_meta(build_dir)
     wanted = set(names) if names is not None else None
@@ -205,7 +217,7 @@ def load_windows(build_dir: str | Path, names: Iterable[str] | None = None) -> I
                         file=build_dir / "features" / "meta.json", column="windows",
                         fix=f"rebuild the features (`make features BUILD_DIR={build_dir}`) or pick listed windows")
     for w in found:
-        train, test, wmeta = load_feature_tables(build_dir, w.name)
+        train, test, wmeta = load_feature_tables(build_dir, w.name, inputs)
         labels = pd.read_parquet(build_dir / "features" / "windows" / w.name / "labels.parquet")
         if not np.array_equal(labels["Id"].to_numpy(), test["Id"].to_numpy()):
             labels = labels.set_index("Id").loc[test["Id"].to_numpy()].reset_index()
@@ -258,28 +270,89 @@ def summarize_windows(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: dict[str, Any] | None = None,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print, inputs: StageInputs | None = None) -> dict[str, Any]:
     """The whole stage of one model: every window, then the competition's test; writes everything.
 
-    Returns the summary recorded in ``reports/scores.json`` (``rmspe`` is the mean of the
-    window scores; ``seconds`` and ``peak_rss_mb`` cover every fit of the stage).
+    With ``inputs`` the recipe sees only the columns the model reads, and the digests of what the
+    predictions came from are recorded for :func:`kept_stage`. Returns the summary recorded in
+    ``reports/scores.json`` (``rmspe`` is the mean of the window scores; ``seconds`` and
+    ``peak_rss_mb`` cover every fit of the stage).
     """
     t0 = time.perf_counter()
     build_dir = Path(build_dir)
     dataset = check_features_dataset(build_dir, load_feature_tables_meta(build_dir))
-    oof, records = run_windows(build_dir, name, fit_predict, log)
-    train, test, meta = load_feature_tables(build_dir)
+    digests = _code_and_settings(inputs)
+    windows = load_windows(build_dir, inputs=inputs)
+    if inputs is not None:
+        windows = _digested(windows, digests["tables"])
+    oof, records = score_windows(windows, name, fit_predict, log)
+    train, test, meta = load_feature_tables(build_dir, inputs=inputs)
     test_pred, info = fit_predict(train, test, meta)
     # Linux reports ru_maxrss in KiB.
     cost = {"seconds": round(time.perf_counter() - t0, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     summary = {**summarize_windows(records), "windows": records, "final": info, **cost, **(extra or {})}
     write_outputs(build_dir, name, oof, test, test_pred, summary, dataset)
+    if inputs is not None:
+        digests["tables"]["test"] = tables_digest(train, test, meta)
+        write_stage_record(build_dir, name, digests, summary)
     log(f"{name}: expected test RMSPE {summary['estimate']:.4f} ({summary['estimate_low']:.4f}.."
         f"{summary['estimate_high']:.4f}) from {len(records)} windows (mean {summary['rmspe']:.4f}, last "
         f"{LAST_DAYS} days {summary[f'rmspe_last{LAST_DAYS}']:.4f}); "
         f"{cost['seconds']:.1f} s, peak RSS {cost['peak_rss_mb']} MB; wrote "
         f"{build_dir / 'submissions' / (name + '.csv')}")
+    return summary
+
+
+def _code_and_settings(inputs: StageInputs | None) -> dict[str, Any]:
+    if inputs is None:
+        return {}
+    return {"settings": inputs.settings_digest(), "code": inputs.code_digest(), "tables": {}}
+
+
+def _digested(windows: Iterable[WindowTables], into: dict[str, str]) -> Iterator[WindowTables]:
+    for t in windows:
+        into[t.window.name] = tables_digest(t.train, t.test, t.labels, t.meta)
+        yield t
+
+
+def kept_stage(build_dir: str | Path, name: str, inputs: StageInputs,
+               log: Callable[[str], None] = print) -> dict[str, Any] | None:
+    """The summary of the stage's last run when everything its predictions came from is unchanged:
+    the columns ``inputs`` names in every table (and each window's meta and labels), the settings
+    and the code. Then the predictions and the submission are kept (touched, so that ``make`` sees
+    them up to date) and the summary is recorded in scores.json again. None: train (no record,
+    a missing output, or something changed, which it logs)."""
+    build_dir = Path(build_dir)
+    record = read_stage_record(build_dir, name)
+    outputs = [build_dir / "predictions" / f"{name}.{part}.parquet" for part in ("oof", "test")]
+    outputs.append(build_dir / "submissions" / f"{name}.csv")
+    if record is None or not all(p.exists() for p in outputs):
+        return None
+    dataset = check_features_dataset(build_dir, load_feature_tables_meta(build_dir))
+    old = record["digests"]
+    now = _code_and_settings(inputs)
+    changed = [k for k in ("settings", "code") if now[k] != old.get(k)]
+    if not changed:
+        # Window by window, up to the first change: each digest reads that window's tables.
+        for t in load_windows(build_dir, inputs=inputs):
+            if tables_digest(t.train, t.test, t.labels, t.meta) != old["tables"].get(t.window.name):
+                changed.append(f"window {t.window.name}'s tables")
+                break
+            now["tables"][t.window.name] = old["tables"][t.window.name]
+    if not changed and now["tables"].keys() != old["tables"].keys() - {"test"}:
+        changed.append("the windows")
+    if not changed and tables_digest(*load_feature_tables(build_dir, inputs=inputs)) != old["tables"].get("test"):
+        changed.append("the competition's tables")
+    if changed:
+        log(f"{name}: training: {', '.join(changed)} changed since {record_path(build_dir, name)}")
+        return None
+    for path in outputs + [record_path(build_dir, name)]:
+        os.utime(path)
+    summary = record["summary"]
+    record_summary(build_dir, name, summary, dataset)
+    log(f"{name}: its columns, settings and code are unchanged since {record_path(build_dir, name)}: "
+        f"kept its predictions (mean window RMSPE {summary['rmspe']:.4f})")
     return summary
 
 
@@ -303,12 +376,18 @@ def write_outputs(build_dir: str | Path, name: str, oof: pd.DataFrame, test: pd.
     write_parquet(pd.DataFrame({"Id": test["Id"].to_numpy(), "Store": test["Store"].to_numpy(),
                                 "Date": test["Date"].to_numpy(), "Open": test["Open"].to_numpy(),
                                 "prediction": test_pred}), pdir / f"{name}.test.parquet", provenance)
+    write_submission(to_submission(test, test_pred), sample_submission(build_dir),
+                     build_dir / "submissions" / f"{name}.csv")
+    record_summary(build_dir, name, summary, dataset)
+
+
+def record_summary(build_dir: Path, name: str, summary: dict[str, Any], dataset: Dataset | None) -> None:
+    """A model's entry in ``reports/scores.json``, and the windows its predictions (written) were scored on."""
     csv = build_dir / "submissions" / f"{name}.csv"
-    write_submission(to_submission(test, test_pred), sample_submission(build_dir), csv)
     record_model(build_dir, name, summary["rmspe"],
                  {**{k: v for k, v in summary.items() if k != "rmspe"}, **dataset_fields(dataset, csv)})
     windows = [{k: r[k] for k in ("index", "label", "kind", "start", "end", "train_end", "n_days") if k in r}
                for r in summary["windows"]]
     update_scores(build_dir, {"pseudo_test": {
         "kind": "pseudo-test windows, each shaped like the test (same length, stores and gap)",
-        "windows": windows, "n_rows": len(oof)}})
+        "windows": windows, "n_rows": pq.read_metadata(build_dir / "predictions" / f"{name}.oof.parquet").num_rows}})

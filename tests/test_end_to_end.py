@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from competition.data import load_competition
@@ -77,6 +79,21 @@ def test_make_submit_on_synthetic_data_is_valid_and_reproducible(tmp_path: Path)
     assert "models.lgbm" not in again.stdout and "models.mlp" not in again.stdout
     assert "tracked: nothing changed since run" in again.stdout
     assert_tracked(store["MLFLOW_TRACKING_URI"], tmp_path / "a", data)
+
+    # A column only LightGBM reads changes (a LightGBM-only family, as the features stage rewrites
+    # every table): LightGBM trains again, the MLP and the baseline keep their predictions.
+    for table in (tmp_path / "a" / "features").rglob("*.parquet"):
+        t = pq.read_table(table)
+        if "CarnivalDay" in t.column_names:
+            pq.write_table(t.set_column(t.column_names.index("CarnivalDay"), "CarnivalDay",
+                                        pa.array(range(t.num_rows), pa.float32())), table)
+    mlp = (tmp_path / "a" / "predictions" / "mlp.test.parquet").read_bytes()
+    lgbm_only = make("submit", f"DATA_DIR={data}", f"BUILD_DIR={tmp_path / 'a'}", "STORES=8", "SEED=3", "TRACKING=0")
+    assert lgbm_only.returncode == 0, lgbm_only.stdout[-3000:] + lgbm_only.stderr[-3000:]
+    assert "lgbm: training: window w1's tables changed" in lgbm_only.stdout
+    for model in ("mlp", "baseline"):
+        assert f"{model}: its columns, settings and code are unchanged" in lgbm_only.stdout, model
+    assert (tmp_path / "a" / "predictions" / "mlp.test.parquet").read_bytes() == mlp
 
 
 def assert_tracked(uri: str, build: Path, data: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from core.cli import run_cli
 from core.io import write_text_atomic
 from core.seed import DEFAULT_SEED, seed_everything
-from models.common import run_stage
+from models.common import kept_stage, run_stage
 from models.lgbm.params import DEFAULT_THREADS, NAME, resolve_params
 from models.lgbm.plots import save_importance_plot
 from models.lgbm.recipe import LGBMRecipe
@@ -20,13 +20,18 @@ from models.lgbm.recipe import LGBMRecipe
 def train_and_predict(build_dir: Path, seed: int, cli_params: str | None = None, *,
                       num_threads: int = DEFAULT_THREADS, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole stage: the recipe on every pseudo-test window, then on the competition; writes
-    predictions, submission, model, importance plot and config. Returns the recorded summary."""
+    predictions, submission, model, importance plot and config. Returns the recorded summary
+    (an earlier run's, its files kept, when the stage's inputs are unchanged: ``kept_stage``)."""
     t0 = time.perf_counter()
     params, loop, source = resolve_params(build_dir, cli_params, log)
     rounds = loop["num_boost_round"]
     log(f"lgbm: {rounds} rounds at learning rate {params.get('learning_rate')}, {num_threads} threads")
     recipe = LGBMRecipe(params, seed=seed, num_boost_round=rounds, num_threads=num_threads)
-    summary = run_stage(build_dir, NAME, recipe, {"params_source": source, "num_boost_round": rounds}, log)
+    inputs = recipe.stage_inputs()
+    kept = kept_stage(build_dir, NAME, inputs, log)
+    if kept is not None:
+        return kept
+    summary = run_stage(build_dir, NAME, recipe, {"params_source": source, "num_boost_round": rounds}, log, inputs)
     out_dir = build_dir / "models" / NAME
     save_importance_plot(recipe.model_, out_dir / "importance.png")
     recipe.model_.save(out_dir / "model.txt")

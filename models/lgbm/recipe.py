@@ -4,10 +4,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.columns import ORDINAL_CAT_COLS, model_columns
 from models.common import fit_frame
+from models.inputs import StageInputs
 from models.lgbm.estimator import LGBMSalesRegressor, feature_columns, lgb_frame, make_preprocessor
 from models.lgbm.params import DEFAULT_THREADS
 
@@ -27,6 +30,14 @@ class LGBMRecipe:
         self.seed = seed
         self.num_boost_round = num_boost_round
         self.num_threads = num_threads
+
+    def stage_inputs(self) -> StageInputs:
+        """What its predictions depend on besides the tables (``models.common.kept_stage``)."""
+        cats, conts = model_columns("lgbm")
+        return StageInputs(tuple(cats + conts), {
+            "params": self.params, "seed": self.seed, "num_boost_round": self.num_boost_round,
+            "num_threads": self.num_threads, "ordinal_cat_cols": ORDINAL_CAT_COLS, "lightgbm": lgb.__version__},
+            code=("models/lgbm",))
 
     def __call__(self, train: pd.DataFrame, test: pd.DataFrame, meta: Mapping[str, Any]
                  ) -> tuple[np.ndarray, dict[str, Any]]:

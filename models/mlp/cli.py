@@ -21,7 +21,7 @@ import torch._dynamo  # noqa: F401
 
 from core.cli import run_cli
 from core.seed import DEFAULT_SEED, seed_everything
-from models.common import layered_params, load_feature_tables, run_stage, training_frames
+from models.common import kept_stage, layered_params, load_feature_tables, run_stage, training_frames
 from models.mlp.config import REFIT_KINDS, MLPConfig
 from models.mlp.embeddings import PROJECTIONS, embeddings_of_build
 from models.mlp.lr_find import LRFindResult, lr_find
@@ -59,7 +59,8 @@ def train_and_predict(build_dir: Path, config: MLPConfig, params_source: str = "
                       log: Callable[[str], None] = log) -> dict[str, Any]:
     """The MLP's stage: ``MLPRecipe(config)`` on every pseudo-test window, then on the competition
     (``models.common.run_stage``); writes predictions, submission and scores, the final networks
-    (``B/models/mlp/``, ``network<k>/``) and their loss curves. Returns the recorded summary."""
+    (``B/models/mlp/``, ``network<k>/``) and their loss curves. Returns the recorded summary (an
+    earlier run's, its files kept, when the stage's inputs are unchanged: ``kept_stage``)."""
     t_start = time.perf_counter()
     build_dir = Path(build_dir)
     out_dir = build_dir / "models" / NAME
@@ -68,7 +69,11 @@ def train_and_predict(build_dir: Path, config: MLPConfig, params_source: str = "
              "lr": config.lr, "weight_decay": config.weight_decay, "bf16": bf16_enabled(config, resolve_device(config)),
              "refit_epochs": config.refit_epochs, "seed": config.seed, "members": config.members,
              "refits": config.refits}
-    summary = run_stage(build_dir, NAME, recipe, extra, log)
+    inputs = recipe.stage_inputs()
+    kept = kept_stage(build_dir, NAME, inputs, log)
+    if kept is not None:
+        return kept
+    summary = run_stage(build_dir, NAME, recipe, extra, log, inputs)
     for k, network in enumerate(recipe.finals_):
         network.save(out_dir if k == 0 else out_dir / f"network{k}")
     plot_loss_curves(recipe.curves_, out_dir / "loss_curves.png")

@@ -11,9 +11,12 @@ import torch
 
 from competition.metric import rmspe
 from core.errors import DataError
+from features.columns import ORDINAL_CAT_COLS, model_columns
 from models.common import fit_frame, training_frames
+from models.inputs import StageInputs
 from models.mlp.config import MLPConfig
-from models.mlp.regressor import MLPRegressor
+from models.mlp.regressor import MLP_LOG_COLS, MLPRegressor
+from models.mlp.training import bf16_enabled, resolve_device
 
 
 def log(msg: str) -> None:
@@ -48,6 +51,17 @@ class MLPRecipe:
 
     def __init__(self, config: MLPConfig) -> None:
         self.config = config
+
+    def stage_inputs(self) -> StageInputs:
+        """What its predictions depend on besides the tables (``models.common.kept_stage``)."""
+        cfg = self.config
+        cats, conts = model_columns("mlp")
+        columns = dict.fromkeys(cats + conts + ORDINAL_CAT_COLS + list(cfg.cat_cols or []) + list(cfg.cont_cols or []))
+        device = resolve_device(cfg)
+        settings = {**{k: v for k, v in cfg.to_dict().items() if k != "progress"}, "threads": cfg.n_threads(),
+                    "device": device.type, "bf16": bf16_enabled(cfg, device), "log_cols": MLP_LOG_COLS,
+                    "torch": torch.__version__}
+        return StageInputs(tuple(columns), settings, code=("models/mlp",))
 
     def __call__(self, train_df: Any, test_df: Any, meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         fit_df, inner_df = training_frames(train_df, meta)
