@@ -282,6 +282,8 @@ def run_stage(build_dir: str | Path, name: str, fit_predict: FitPredict, extra: 
     build_dir = Path(build_dir)
     dataset = check_features_dataset(build_dir, load_feature_tables_meta(build_dir))
     digests = _code_and_settings(inputs)
+    # Outputs written and then a crash must not leave them under the last run's record.
+    record_path(build_dir, name).unlink(missing_ok=True)
     windows = load_windows(build_dir, inputs=inputs)
     if inputs is not None:
         windows = _digested(windows, digests["tables"])
@@ -332,7 +334,8 @@ def kept_stage(build_dir: str | Path, name: str, inputs: StageInputs,
     dataset = check_features_dataset(build_dir, load_feature_tables_meta(build_dir))
     old = record["digests"]
     now = _code_and_settings(inputs)
-    changed = [k for k in ("settings", "code") if now[k] != old.get(k)]
+    changed = [what for k, what in (("settings", "its columns or settings"), ("code", "its code"))
+               if now[k] != old.get(k)]
     if not changed:
         # Window by window, up to the first change: each digest reads that window's tables.
         for t in load_windows(build_dir, inputs=inputs):

@@ -10,6 +10,7 @@ every feature table, but leaves the MLP's columns, and so its predictions, as th
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -59,10 +60,22 @@ class StageInputs:
         return _json_digest({"columns": list(self.columns), "settings": dict(self.settings)})
 
     def code_digest(self) -> str:
+        """Of the code as Python runs it: comments, docstrings and layout do not count."""
         h = hashlib.sha256()
         for path in _code_files(SHARED_CODE + tuple(self.code)):
-            h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+            h.update(str(path.relative_to(ROOT)).encode() + b"\0" + _program(path).encode() + b"\0")
         return h.hexdigest()
+
+
+def _program(path: Path) -> str:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def _code_files(entries: Iterable[str]) -> list[Path]:
@@ -120,9 +133,12 @@ def write_stage_record(build_dir: str | Path, name: str, digests: dict[str, Any]
 
 
 def read_stage_record(build_dir: str | Path, name: str) -> dict[str, Any] | None:
-    """The record of the last run, or None (none, unreadable, another version: train again)."""
+    """The record of the last run, or None (none, unreadable, incomplete, another version: train again)."""
     try:
         doc = json.loads(record_path(build_dir, name).read_text())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("version") == RECORD_VERSION else None
+    if not (isinstance(doc, dict) and doc.get("version") == RECORD_VERSION and isinstance(doc.get("summary"), dict)
+            and isinstance(doc.get("digests"), dict) and isinstance(doc["digests"].get("tables"), dict)):
+        return None
+    return doc

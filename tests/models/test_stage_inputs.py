@@ -145,3 +145,41 @@ def test_each_model_states_its_own_family_columns_and_not_the_others() -> None:
     assert MLPRecipe(MLPConfig(threads=1, progress=False)).stage_inputs().settings_digest() == mlp.settings_digest()
     assert MLPRecipe(MLPConfig(threads=1, seed=7)).stage_inputs().settings_digest() != mlp.settings_digest()
     assert LGBMRecipe({}, seed=0, num_boost_round=11).stage_inputs().settings_digest() != lgbm.settings_digest()
+
+
+def test_the_code_digest_ignores_comments_docstrings_and_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    monkeypatch.setattr("models.inputs.ROOT", tmp_path)
+    monkeypatch.setattr("models.inputs.SHARED_CODE", ())
+    source = tmp_path / "m.py"
+    inputs = StageInputs(("Promo",), code=("m.py",))
+
+    def digest(text: str) -> str:
+        source.write_text(text)
+        return inputs.code_digest()
+
+    first = digest('"""Module."""\ndef f(x):\n    """Doc."""\n    return x * 2  # why\n')
+    assert digest('def f(x):\n\n    # another comment\n    return (x *\n            2)\n') == first
+    assert digest('def f(x):\n    return x * 3\n') != first
+    assert digest('def f(x):\n    return "x * 2"\n') != first
+
+
+def test_a_failed_run_or_a_broken_record_never_keeps_predictions(build_dir: Path) -> None:
+    inputs = StageInputs(("DayOfWeek",))
+    calls = []
+
+    def recipe(train: pd.DataFrame, test: pd.DataFrame, meta: dict) -> tuple[np.ndarray, dict]:
+        calls.append(1)
+        if len(calls) == 6:  # the second run's competition fit, after its windows
+            raise RuntimeError("killed")
+        return np.full(len(test), 5000.0), {}
+
+    run_stage(build_dir, "m", recipe, log=lambda _: None, inputs=inputs)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_stage(build_dir, "m", recipe, log=lambda _: None, inputs=inputs)
+    assert not record_path(build_dir, "m").exists()
+    assert kept_stage(build_dir, "m", inputs, log=lambda _: None) is None
+
+    run_stage(build_dir, "m", recipe, log=lambda _: None, inputs=inputs)
+    record_path(build_dir, "m").write_text(json.dumps({"version": 1, "digests": {}}))
+    assert kept_stage(build_dir, "m", inputs, log=lambda _: None) is None
