@@ -32,6 +32,7 @@ TUNE_WINDOWS ?=##              windows a study averages over, e.g. w2 (empty: al
 TUNE_FIX  ?=##                 parameters a study holds fixed, e.g. num_boost_round=600 learning_rate=0.05
 FOLDS     ?= 1##               recent pseudo-test windows every model is scored on (each shaped like the test)
 SEASONS   ?= 1##               same-season windows: the test's dates 1, 2, ... years back (52 weeks)
+WINDOW_GAP ?=##                days from a window's train to its start (empty: the test's; 0: as Kaggle's full train)
 THREADS   ?= 2##               CPU threads per model (1 when another job shares a 2-core machine)
 TEST_JOBS ?= 2##               `make test`'s worker processes (pytest-xdist; each builds its own session fixtures)
 MLP_MEMBERS ?=##               MLP members averaged, first fits of seeds SEED, SEED+1, ... (empty: MLPConfig's)
@@ -102,15 +103,15 @@ data: $(DATASET) ## make sure DATA_DIR has data (Kaggle download with credential
 # so what depends on it) moves only when the setting really changes.
 stamp = @mkdir -p $(dir $1); echo "$2" | cmp -s - $1 || echo "$2" > $1
 
-# Rewritten only when FOLDS or SEASONS changes, so that new windows rebuild what follows.
+# Rewritten only when FOLDS, SEASONS or WINDOW_GAP changes, so that new windows rebuild what follows.
 $(FOLDS_STAMP): FORCE
-	$(call stamp,$@,$(FOLDS) $(SEASONS))
+	$(call stamp,$@,$(FOLDS) $(SEASONS) $(WINDOW_GAP))
 
 # The features stage runs when the dataset, its code or FOLDS changes, and rewrites the tables only
 # when its input hash (data fingerprint + code + FOLDS) changed; it always touches meta.json. The
 # models follow train.parquet, so the same data under another path retrains nothing.
 FEATURES_CMD = $(PY) -m features --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --folds $(FOLDS) --seasons $(SEASONS) \
-               --jobs $(THREADS)
+               --jobs $(THREADS) $(if $(WINDOW_GAP),--gap $(WINDOW_GAP))
 $(FEATURES_META): $(SETUP) $(DATASET) $(wildcard core/*.py competition/*.py features/*.py) $(FOLDS_STAMP)
 	$(FEATURES_CMD)
 
@@ -165,7 +166,8 @@ ensemble: $(SUBMISSION) ## blend fitted on the out-of-window predictions: submis
 # command that logs it from the build's files (none with TRACKING=0). A failure there warns and never
 # fails the target (-).
 TRACK_SETTINGS = --setting SEED=$(SEED) --setting THREADS=$(THREADS) --setting FOLDS=$(FOLDS) --setting SEASONS=$(SEASONS) \
-                 --setting "MODELS=$(MODELS)" $(if $(MLP_MEMBERS),--setting MLP_MEMBERS=$(MLP_MEMBERS)) \
+                 --setting "MODELS=$(MODELS)" $(if $(WINDOW_GAP),--setting WINDOW_GAP=$(WINDOW_GAP)) \
+                 $(if $(MLP_MEMBERS),--setting MLP_MEMBERS=$(MLP_MEMBERS)) \
                  $(if $(MLP_REFITS),--setting "MLP_REFITS=$(MLP_REFITS)")
 TRACK_CMD = $(if $(filter 0 off false no,$(TRACKING)),:,$(PY) -m submissions.track)
 TRACK = -@$(TRACK_CMD)

@@ -194,10 +194,19 @@ def season_windows(train_dates: pd.Series, test_dates: pd.Series, shape: PeriodS
 
 
 def plan(train_dates: pd.Series, test_dates: pd.Series, folds: int, seasons: int, *,
-         where: str = "train.csv") -> tuple[list[Window], list[str]]:
+         where: str = "train.csv", gap: int | None = None) -> tuple[list[Window], list[str]]:
     """Every window a build scores: ``folds`` recent windows (an error if they do not fit, with how
-    many do), then up to ``seasons`` same-season ones (``notes`` says which years back have none)."""
+    many do), then up to ``seasons`` same-season ones (``notes`` says which years back have none).
+
+    ``gap`` (default: the test's own) sets the days between each window's train and its start:
+    0 cuts the windows as a test right after the train is cut (Kaggle's full train, the held-back
+    weeks after ``../shared``'s), whatever gap this data's ``test.csv`` has."""
     shape = period_shape(train_dates, test_dates)
+    if gap is not None:
+        if gap < 0:
+            raise DataError(f"a window's gap after its train must be 0 days or more, got {gap}", column="WINDOW_GAP",
+                            fix="set WINDOW_GAP to 0 or more, or leave it empty for the test's own gap")
+        shape = dataclasses.replace(shape, gap=gap)
     recent = windows(train_dates, shape, folds, where=where)
     season, notes = season_windows(train_dates, test_dates, shape, seasons, first_index=len(recent) + 1)
     return recent + season, notes

@@ -9,6 +9,7 @@ so a crash mid-build never leaves a key that claims stale parquet files are curr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -70,11 +71,14 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-def cache_key(data_dir: Path, valid_start: str | None, folds: int, seasons: int = DEFAULT_SEASONS) -> dict[str, str]:
+def cache_key(data_dir: Path, valid_start: str | None, folds: int, seasons: int = DEFAULT_SEASONS,
+              gap: int | None = None) -> dict[str, str]:
     if not has_competition_data(data_dir):
         load_competition(data_dir)  # raises the loader's DataError, which says what to do
     parts = {"data": fingerprint(data_dir), "code": code_hash(), "valid_start": valid_start or "auto",
              "folds": str(folds), "seasons": str(seasons), "version": str(META_VERSION)}
+    if gap is not None:
+        parts["window_gap"] = str(gap)
     parts["key"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return parts
 
@@ -135,9 +139,11 @@ def write_tables(data: Any, out_dir: Path, valid_start: str | None, extra: dict[
 
 
 def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force: bool = False,
-          folds: int = DEFAULT_FOLDS, seasons: int = DEFAULT_SEASONS, jobs: int = 1) -> dict[str, Any]:
+          folds: int = DEFAULT_FOLDS, seasons: int = DEFAULT_SEASONS, jobs: int = 1,
+          gap: int | None = None) -> dict[str, Any]:
     """Build (or reuse) the feature files of the test and of its pseudo-test windows: ``folds``
-    recent ones and up to ``seasons`` same-season ones (competition.pseudo_test.plan).
+    recent ones and up to ``seasons`` same-season ones (competition.pseudo_test.plan), each
+    ``gap`` days after its train (default: the test's gap).
 
     ``B/features/{train,test}.parquet`` are the competition's; ``B/features/windows/w<k>/``
     hold window k's ``train``, ``test`` and ``labels`` (competition.pseudo_test). Returns the
@@ -145,7 +151,7 @@ def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force
     The tables are built in ``jobs`` processes.
     """
     out_dir = build_dir / FEATURES_SUBDIR
-    parts = cache_key(data_dir, valid_start, folds, seasons)
+    parts = cache_key(data_dir, valid_start, folds, seasons, gap)
     if not force and is_current(out_dir, parts["key"]):
         # Only meta.json is touched, the Makefile's target for this stage: the tables keep their
         # dates, so the models (which follow train.parquet) retrain only when the tables changed,
@@ -156,7 +162,8 @@ def build(data_dir: Path, build_dir: Path, valid_start: str | None = None, force
     t0 = time.perf_counter()
     data = load_competition(data_dir)
     shape = period_shape(data.train["Date"], data.test["Date"])
-    wins, notes = plan(data.train["Date"], data.test["Date"], folds, seasons, where=str(data_dir / "test.csv"))
+    wins, notes = plan(data.train["Date"], data.test["Date"], folds, seasons, where=str(data_dir / "test.csv"),
+                       gap=gap)
     for note in notes:
         print(f"features: {note}")
     # A stale meta.json must never vouch for tables from an older build: it goes first.
@@ -200,7 +207,8 @@ class TableJob:
         with warnings.catch_warnings():
             # The competition's build has said it once.
             warnings.filterwarnings("ignore", message="no external tables")
-            write_tables(pt.data, wdir, None, {"window": record, "period_shape": self.shape.to_dict()})
+            write_tables(pt.data, wdir, None,
+                         {"window": record, "period_shape": window_shape(self.shape, window).to_dict()})
         return record
 
 
@@ -211,6 +219,11 @@ _JOB: list[TableJob] = []
 
 def _run_inherited(window: Window | None) -> dict[str, Any]:
     return _JOB[0](window)
+
+
+def window_shape(test_shape: PeriodShape, window: Window) -> PeriodShape:
+    """The shape ``window`` was cut in: the test's length, the window's own gap after its train."""
+    return dataclasses.replace(test_shape, gap=(window.start - window.train_end).days - 1)
 
 
 def run_jobs(job: TableJob, tasks: list[Window | None], jobs: int) -> list[dict[str, Any]]:
@@ -247,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seasons", type=int, default=DEFAULT_SEASONS,
                         help="same-season windows: the test's dates 1, 2, ... years (52 weeks) back")
     parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="processes building the tables")
+    parser.add_argument("--gap", type=int, default=None,
+                        help="days between each window's train and its start (default: the test's gap; "
+                             "0: as a test right after the train, like Kaggle's full train)")
     args = parser.parse_args(argv)
     if args.valid_start is not None:
         try:
@@ -255,14 +271,18 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"--valid-start {args.valid_start!r} is not a date",
                             fix="give it as YYYY-MM-DD") from None
     t0 = time.perf_counter()
-    meta = build(args.data_dir, args.build_dir, args.valid_start, args.force, args.folds, args.seasons, args.jobs)
+    meta = build(args.data_dir, args.build_dir, args.valid_start, args.force, args.folds, args.seasons, args.jobs,
+                 args.gap)
     out = args.build_dir / FEATURES_SUBDIR
     how = "up to date" if meta["cached"] else "built"
     wins = ", ".join(f"{w['label']} {w['start']}..{w['end']}"
                      + (f" without {w['missing_stores']} stores" if w.get("missing_stores") else "")
                      for w in meta["windows"])
+    gaps = sorted({(pd.Timestamp(w["start"]) - pd.Timestamp(w["train_end"])).days - 1 for w in meta["windows"]})
+    test_gap = meta["period_shape"]["gap"]
     print(f"features {how}: {out}/train.parquet ({meta['n_train']:,} rows), test.parquet "
           f"({meta['n_test']:,} rows) and {len(meta['windows'])} pseudo-test windows ({wins}; each "
-          f"{meta['period_shape']['n_days']} days, {meta['period_shape']['gap']} days after its train) in "
+          f"{meta['period_shape']['n_days']} days, {', '.join(map(str, gaps))} days after its train"
+          + ("" if gaps == [test_gap] else f"; the test: {test_gap} days") + f") in "
           f"{time.perf_counter() - t0:.1f}s")
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from pathlib import Path
 
@@ -138,6 +139,38 @@ def test_same_season_windows_are_the_tests_dates_a_year_back(data):
     # Three years back lies before the data (which starts in 2013): no window, and a note says why.
     assert len(notes) == 1 and "3 year(s) back" in notes[0]
     assert Window.from_dict(wins[3].to_dict()) == wins[3]
+
+
+def test_windows_can_be_cut_right_after_their_train_whatever_the_tests_gap(data):
+    """WINDOW_GAP=0: the windows a test right after the train would have (Kaggle's full train, the
+    held-back weeks), on data whose test.csv lies 42 days after it: the same dates, the train longer."""
+    own, _ = plan(data.train["Date"], data.test["Date"], 2, 1)
+    right_after, _ = plan(data.train["Date"], data.test["Date"], 2, 1, gap=0)
+    assert [(w.start, w.end, w.kind) for w in right_after] == [(w.start, w.end, w.kind) for w in own]
+    for w, o in zip(right_after, own):
+        assert w.train_end == w.start - pd.Timedelta(days=1)
+        assert o.train_end == o.start - pd.Timedelta(days=GAP + 1)
+    with pytest.raises(DataError, match="0 days or more") as err:
+        plan(data.train["Date"], data.test["Date"], 2, 1, gap=-1)
+    assert err.value.column == "WINDOW_GAP"
+
+
+def test_a_window_gap_is_a_build_of_its_own(tmp_path: Path) -> None:
+    """The tables of windows cut 7 days after their train (the synthetic test lies right after it):
+    each window's train ends 8 days before it, its tables say so, and the cache tells the two apart."""
+    data_dir = tmp_path / "data"
+    write_dataset(data_dir, SyntheticConfig(n_stores=4, seed=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meta = build(data_dir, tmp_path / "b", folds=1, seasons=1, jobs=1, gap=7)
+        assert meta["cached"] is False and meta["period_shape"] == {"n_days": 48, "gap": 0}
+        for w in meta["windows"]:
+            assert (pd.Timestamp(w["start"]) - pd.Timestamp(w["train_end"])).days == 8
+            d = window_dir(tmp_path / "b", f"w{w['index']}")
+            assert json.loads((d / "meta.json").read_text())["period_shape"] == {"n_days": 48, "gap": 7}
+            assert str(pd.read_parquet(d / "train.parquet")["Date"].max().date()) == w["train_end"]
+        assert build(data_dir, tmp_path / "b", folds=1, seasons=1, jobs=1, gap=7)["cached"] is True
+        assert build(data_dir, tmp_path / "b", folds=1, seasons=1, jobs=1)["cached"] is False
 
 
 def test_a_same_season_window_leaves_out_stores_without_rows(data):
