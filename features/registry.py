@@ -45,6 +45,10 @@ class FamilySpec:
             raise ValueError(f"family {self.name!r}: unknown models {sorted(unknown)}; known: {list(MODELS)}")
         if not set(self.log_cols) <= set(self.cont_cols):
             raise ValueError(f"family {self.name!r}: log_cols must be among its cont_cols")
+        if self.log_cols and "mlp" not in self.models:
+            # The MLP's log list is part of its settings: a family it does not take would retrain it.
+            raise ValueError(f"family {self.name!r}: log_cols are the MLP's inputs' scale, but the family is for "
+                             f"{list(self.models)} only; drop log_cols or add 'mlp' to models")
 
     @property
     def columns(self) -> tuple[str, ...]:

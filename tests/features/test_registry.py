@@ -63,3 +63,7 @@ def test_a_spec_that_does_not_match_its_family_is_refused(data) -> None:
         FamilySpec("y", liar.build, models=("xgb",))
     with pytest.raises(ValueError, match="log_cols must be among"):
         FamilySpec("y", liar.build, cont_cols=("A",), log_cols=("B",))
+    # A LightGBM-only family with log_cols would change the MLP's settings and retrain it.
+    with pytest.raises(ValueError, match="drop log_cols or add 'mlp'"):
+        FamilySpec("y", liar.build, cont_cols=("A",), log_cols=("A",), models=("lgbm",))
+    assert FamilySpec("y", liar.build, cont_cols=("A",), log_cols=("A",)).log_cols == ("A",)
