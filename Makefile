@@ -107,8 +107,9 @@ stamp = @mkdir -p $(dir $1); echo "$2" | cmp -s - $1 || echo "$2" > $1
 $(FOLDS_STAMP): FORCE
 	$(call stamp,$@,$(FOLDS) $(SEASONS) $(WINDOW_GAP))
 
-# The features stage runs when the dataset, its code or FOLDS changes, and rewrites the tables only
-# when its input hash (data fingerprint + code + FOLDS) changed; it always touches meta.json. The
+# The features stage runs when the dataset, its code, FOLDS, SEASONS or WINDOW_GAP changes, and
+# rewrites the tables only when its input hash (data fingerprint + code + FOLDS + SEASONS +
+# WINDOW_GAP) changed; it always touches meta.json. The
 # models follow train.parquet, so the same data under another path retrains nothing.
 FEATURES_CMD = $(PY) -m features --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --folds $(FOLDS) --seasons $(SEASONS) \
                --jobs $(THREADS) $(if $(WINDOW_GAP),--gap $(WINDOW_GAP))

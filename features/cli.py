@@ -278,8 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     wins = ", ".join(f"{w['label']} {w['start']}..{w['end']}"
                      + (f" without {w['missing_stores']} stores" if w.get("missing_stores") else "")
                      for w in meta["windows"])
-    gaps = sorted({(pd.Timestamp(w["start"]) - pd.Timestamp(w["train_end"])).days - 1 for w in meta["windows"]})
-    test_gap = meta["period_shape"]["gap"]
+    test_shape = PeriodShape(**meta["period_shape"])
+    gaps = sorted({window_shape(test_shape, Window.from_dict(w)).gap for w in meta["windows"]})
+    test_gap = test_shape.gap
     print(f"features {how}: {out}/train.parquet ({meta['n_train']:,} rows), test.parquet "
           f"({meta['n_test']:,} rows) and {len(meta['windows'])} pseudo-test windows ({wins}; each "
           f"{meta['period_shape']['n_days']} days, {', '.join(map(str, gaps))} days after its train"

@@ -25,6 +25,7 @@ from competition.pseudo_test import (
 from competition.synthetic import SyntheticConfig, write_dataset
 from core.errors import DataError
 from features.cli import build, window_dir
+from features.cli import main as features_main
 from features.pipeline import build_features
 
 # The sequence families: what censoring is about.
@@ -155,9 +156,10 @@ def test_windows_can_be_cut_right_after_their_train_whatever_the_tests_gap(data)
     assert err.value.column == "WINDOW_GAP"
 
 
-def test_a_window_gap_is_a_build_of_its_own(tmp_path: Path) -> None:
+def test_a_window_gap_is_a_build_of_its_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The tables of windows cut 7 days after their train (the synthetic test lies right after it):
-    each window's train ends 8 days before it, its tables say so, and the cache tells the two apart."""
+    each window's train ends 8 days before it, its tables and the features print say so, and the
+    cache tells the two apart."""
     data_dir = tmp_path / "data"
     write_dataset(data_dir, SyntheticConfig(n_stores=4, seed=2))
     with warnings.catch_warnings():
@@ -170,6 +172,10 @@ def test_a_window_gap_is_a_build_of_its_own(tmp_path: Path) -> None:
             assert json.loads((d / "meta.json").read_text())["period_shape"] == {"n_days": 48, "gap": 7}
             assert str(pd.read_parquet(d / "train.parquet")["Date"].max().date()) == w["train_end"]
         assert build(data_dir, tmp_path / "b", folds=1, seasons=1, jobs=1, gap=7)["cached"] is True
+        capsys.readouterr()
+        assert features_main(["--data-dir", str(data_dir), "--build-dir", str(tmp_path / "b"), "--folds", "1",
+                              "--seasons", "1", "--jobs", "1", "--gap", "7"]) == 0
+        assert "each 48 days, 7 days after its train; the test: 0 days)" in capsys.readouterr().out
         assert build(data_dir, tmp_path / "b", folds=1, seasons=1, jobs=1)["cached"] is False
 
 
