@@ -4,7 +4,7 @@ Writes ``B/reports/report.md`` with PNGs beside it:
 - RMSPE per model and for the ensemble on the pseudo-test windows (mean over windows; the
   ensemble's fitted on the other windows, see ensembling/ensemble.py);
 - RMSPE by segment (StoreType, Assortment, State, Promo, day of week, holiday weeks, the place in
-  the month) per model,
+  the month, the week of the window) per model,
   so one sees which model to trust where, and where the blend gains;
 - the store-days that weigh most in RMSPE, and per window the share of the one-off days (a
   fraction of the store's usual sales) and every model's RMSPE without them;
@@ -29,7 +29,8 @@ from ensembling.inputs import USUAL, load_meta, load_oof, load_segments
 from ensembling.outputs import model_scores, read_scores
 from features.calendar import month_turn
 
-SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday", "MonthTurn")
+SEGMENTS = ("StoreType", "Assortment", "State", "Promo", "DayOfWeek", "HolidayWeek", "SchoolHoliday", "MonthTurn",
+            "WindowWeek")
 N_WORST = 6
 N_HEAVIEST = 10
 
@@ -47,7 +48,18 @@ def load_frame(build_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     frame = pd.concat([valid.reset_index(drop=True), seg.reset_index(drop=True)], axis=1)
     frame["HolidayWeek"] = _holiday_weeks(build_dir, frame)
     frame["MonthTurn"] = month_turn_segment(frame["Date"])
+    frame["WindowWeek"] = window_week_segment(frame["Window"], frame["Date"])
     return frame[frame["Sales"] > 0].reset_index(drop=True), cols
+
+
+def window_week_segment(window: pd.Series, dates: pd.Series) -> pd.Series:
+    """The week of its window each day lies in, counted from the window's first day ("week 1": its
+    first 7 days). With windows cut right after their train (``WINDOW_GAP=0``) it is the distance
+    from the last day a model saw. ``dates`` must hold every day of each window (closed days too)."""
+    dates = pd.to_datetime(dates)
+    week = (dates - dates.groupby(window).transform("min")).dt.days.to_numpy() // 7 + 1
+    names = [f"week {k}" for k in range(1, int(week.max(initial=0)) + 1)]
+    return pd.Series(pd.Categorical.from_codes(week - 1, categories=names, ordered=True), index=dates.index)
 
 
 def month_turn_segment(dates: pd.Series) -> pd.Series:

@@ -19,6 +19,7 @@ from ensembling.report import (
     month_turn_segment,
     one_off_table,
     segment_table,
+    window_week_segment,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +35,7 @@ def test_report_after_ensemble(build_factory, data_dir, synth):
     md = (build / "reports" / "report.md").read_text()
     for section in ("## RMSPE per model", "## Where the models fail", "### StoreType", "### Assortment",
                     "### State", "### Promo", "### DayOfWeek", "### HolidayWeek", "### MonthTurn",
+                    "### WindowWeek",
                     "## The store-days that weigh most", "## Worst stores", "## Data sheet"):
         assert section in md, section
     assert "out-of-window" in md and "source: **synthetic**" in md
@@ -52,6 +54,19 @@ def test_month_turn_segment_counts_shopping_days_from_the_month_ends() -> None:
     assert list(seg.index) == [5, 6, 7, 8, 9, 10]
     assert list(seg) == ["1 first shop day", "2 between", "3 second-last shop day", "4 last shop day",
                          "3 second-last shop day", "4 last shop day"]
+
+
+def test_window_week_counts_weeks_from_each_windows_first_day() -> None:
+    # w1 starts on 2015-05-03, w2 on 2015-06-20; the rows come in any order, with their own index.
+    window = pd.Series([2, 1, 1, 1, 2, 1, 2], index=[9, 8, 7, 6, 5, 4, 3])
+    dates = pd.Series(pd.to_datetime(["2015-06-27", "2015-05-09", "2015-05-03", "2015-05-10", "2015-06-20",
+                                      "2015-06-19", "2015-07-31"]), index=window.index)
+    seg = window_week_segment(window, dates)
+    assert list(seg.index) == [9, 8, 7, 6, 5, 4, 3]
+    assert list(seg) == ["week 2", "week 1", "week 1", "week 2", "week 1", "week 7", "week 6"]
+    # Ordered by the week, not by its name's letters, so "week 10" comes after "week 9".
+    long = window_week_segment(pd.Series([1, 1]), pd.Series(pd.to_datetime(["2015-01-01", "2015-03-11"])))
+    assert list(long.cat.categories) == [f"week {k}" for k in range(1, 11)] and long.iloc[1] == "week 10"
 
 
 def test_one_off_days_and_their_share_by_hand():
