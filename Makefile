@@ -109,8 +109,8 @@ $(FOLDS_STAMP): FORCE
 
 # The features stage runs when the dataset, its code, FOLDS, SEASONS or WINDOW_GAP changes, and
 # rewrites the tables only when its input hash (data fingerprint + code + FOLDS + SEASONS +
-# WINDOW_GAP) changed; it always touches meta.json. The
-# models follow train.parquet, so the same data under another path retrains nothing.
+# WINDOW_GAP) changed; it always touches meta.json. The models follow train.parquet, so the same
+# data under another path retrains nothing.
 FEATURES_CMD = $(PY) -m features --data-dir $(DATA_DIR) --build-dir $(BUILD_DIR) --folds $(FOLDS) --seasons $(SEASONS) \
                --jobs $(THREADS) $(if $(WINDOW_GAP),--gap $(WINDOW_GAP))
 $(FEATURES_META): $(SETUP) $(DATASET) $(wildcard core/*.py competition/*.py features/*.py) $(FOLDS_STAMP)

@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     test_gap = test_shape.gap
     print(f"features {how}: {out}/train.parquet ({meta['n_train']:,} rows), test.parquet "
           f"({meta['n_test']:,} rows) and {len(meta['windows'])} pseudo-test windows ({wins}; each "
-          f"{meta['period_shape']['n_days']} days, {', '.join(map(str, gaps))} days after its train"
+          f"{test_shape.n_days} days, {', '.join(map(str, gaps))} days after its train"
           + ("" if gaps == [test_gap] else f"; the test: {test_gap} days") + f") in "
           f"{time.perf_counter() - t0:.1f}s")
     return 0
