@@ -46,7 +46,8 @@ class FamilySpec:
         if not set(self.log_cols) <= set(self.cont_cols):
             raise ValueError(f"family {self.name!r}: log_cols must be among its cont_cols")
         if self.log_cols and "mlp" not in self.models:
-            # The MLP's log list is part of its settings: a family it does not take would retrain it.
+            # Log columns only set the MLP's input scale (MLP_LOG_COLS takes the MLP's families):
+            # on a family the MLP does not take they would silently do nothing.
             raise ValueError(f"family {self.name!r}: log_cols are the MLP's inputs' scale, but the family is for "
                              f"{list(self.models)} only; drop log_cols or add 'mlp' to models")
 

@@ -111,7 +111,7 @@ def assert_tracked(uri: str, build: Path, data: Path) -> None:
         {"SEED": "3", "FOLDS": "1", "THREADS": os.environ.get("THREADS", "2"), "MODELS": "baseline lgbm mlp",
          "synthetic": "true"}
     # MLP_MEMBERS was not set, so the run records the model's own default, from its config.
-    assert "MLP_MEMBERS" not in p and p["mlp.members"] == "2" and p["mlp.refits"] == "['all']"
+    assert "MLP_MEMBERS" not in p and p["mlp.members"] == "1" and p["mlp.refits"] == "['all', 'recent']"
     assert p["data_fingerprint"] == json.loads((build / "features" / "meta.json").read_text())["data_fingerprint"]
     assert len(p["git_commit"]) == 40 and p["git_dirty"] in ("true", "false")
     assert p["lgbm.num_boost_round"] == "600" and p["mlp.lr"] == "0.0085" and p["mlp.seed"] == "3"
@@ -126,7 +126,7 @@ def assert_tracked(uri: str, build: Path, data: Path) -> None:
     assert run.data.tags["submission_sha256"] == hashlib.sha256(sub.read_bytes()).hexdigest()
     children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == run.info.run_id}
     assert set(children) == {"baseline", "lgbm", "mlp", "ensemble"}
-    assert children["mlp"].data.params["members"] == "2" and "w2.rmspe" in children["mlp"].data.metrics
+    assert children["mlp"].data.params["members"] == "1" and "w2.rmspe" in children["mlp"].data.metrics
     files = {f.path for folder in ("reports", "submissions", "settings", "models/mlp", "models/lgbm")
              for f in client.list_artifacts(run.info.run_id, folder)}
     assert {"reports/scores.json", "submissions/submission.csv", "settings/mlp.txt",

@@ -74,11 +74,13 @@ class MLPConfig:
     refit_epochs: int = 2
     # Members averaged: first fits of seeds seed, seed + 1, ...; each gives the networks of
     # `refits` below; the prediction is the geometric mean over all networks.
-    members: int = 2
+    members: int = 1
     # The final networks one first fit spawns: refit j continues a copy of the first fit with seed
     # `seed + k + 100 * j` (its row order and dropout) on the refit rows once ("all") or with the
-    # last `recent_days` days counted twice ("recent"). ["all", "recent"] costs a refit more.
-    refits: list[str] = field(default_factory=lambda: ["all"])
+    # last `recent_days` days counted twice ("recent"). One member with ["all", "recent"] scored
+    # level with two members of ["all"] at 84% of the time: two final networks from one first fit
+    # (docs/RESULTS.md, issue 24's fourteenth round).
+    refits: list[str] = field(default_factory=lambda: ["all", "recent"])
     recent_days: int = 365
 
     # --- runtime ---

@@ -40,7 +40,7 @@ TARGET = "Sales"
 # Sales and customer levels (and their spreads) span orders of magnitude across stores; the target
 # is log Sales, so these enter as log1p, where "twice the history" is the same step for every
 # store (FamilySpec.log_cols). Ratios (sales per customer, trends) stay as they are.
-MLP_LOG_COLS = [c for f in DEFAULT_FAMILIES for c in f.log_cols] + ["CompetitionDistance"]
+MLP_LOG_COLS = [c for f in DEFAULT_FAMILIES if "mlp" in f.models for c in f.log_cols] + ["CompetitionDistance"]
 
 
 def _default_columns(df: pd.DataFrame, config: MLPConfig) -> tuple[list[str], list[str]]:

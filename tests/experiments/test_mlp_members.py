@@ -28,7 +28,7 @@ def build_dir(feature_build: Path, tmp_path: Path) -> Path:
 def test_member_curve_scores_the_first_k_members(build_dir: Path) -> None:
     """`python -m experiments.mlp_members`: k=1 is the first network alone; every k is scored per window."""
     config = MLPConfig().with_params({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "threads": 1,
-                                      "progress": False, "seed": 5, "members": 2})
+                                      "progress": False, "seed": 5, "members": 2, "refits": ["all"]})
     curve = member_curve(build_dir, config)
     assert set(curve) == {"w1", "w2"}
     for row in curve.values():

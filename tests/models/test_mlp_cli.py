@@ -50,10 +50,12 @@ def test_cli_writes_predictions_submission_model_and_score(build_dir: Path, caps
     mdir = build_dir / "models" / "mlp"
     for name in ("config.json", "weights.pt", "preprocessor.json", "loss_curves.png"):
         assert (mdir / name).exists(), name
-    # The saved model is the refit, and it reproduces the test predictions.
-
+    # The saved models are the refits (by default two, "all" and "recent", of one first fit), and
+    # their geometric mean reproduces the test predictions.
+    assert record["final"]["networks"] == 2 and (mdir / "network1" / "weights.pt").exists()
     tdf = pd.read_parquet(build_dir / "features" / "test.parquet")
-    pred = load(mdir).predict(tdf)
+    nets = [load(mdir), load(mdir / "network1")]
+    pred = np.exp(np.mean([net.predict_log(tdf) for net in nets], axis=0))
     np.testing.assert_allclose(np.where(tdf["Open"] == 0, 0.0, pred), test["prediction"], rtol=1e-6)
 
 
@@ -97,7 +99,7 @@ def test_the_refit_continues_the_first_fit(build_dir: Path, capsys) -> None:
     assert run(build_dir, *FAST) == 0
     out = capsys.readouterr().out
     record = json.loads((build_dir / "reports" / "scores.json").read_text())["models"]["mlp"]
-    assert "trains 2 more epoch(s)" in out and record["refit_epochs"] == 2 and record["refits"] == ["all"]
+    assert "trains 2 more epoch(s)" in out and record["refit_epochs"] == 2 and record["refits"] == ["all", "recent"]
     history = json.loads((build_dir / "models" / "mlp" / "history.json").read_text())["epochs"]
     assert len(history) == record["refit_epochs"]
 
@@ -105,7 +107,8 @@ def test_the_refit_continues_the_first_fit(build_dir: Path, capsys) -> None:
 def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     """members=k submits the geometric mean of the networks of seeds s..s+k-1; the first member is
     exactly the single network of seed s, and the CLI saves every member."""
-    fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 3, "threads": 1, "progress": False, "seed": 5}
+    fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 3, "threads": 1, "progress": False, "seed": 5,
+            "refits": ["all"]}
     t = next(load_windows(build_dir))
     single, _ = MLPRecipe(MLPConfig().with_params({**fast, "members": 1}))(t.train, t.test, t.meta)
     recipe = MLPRecipe(MLPConfig().with_params({**fast, "members": 2}))
@@ -114,7 +117,7 @@ def test_members_average_networks_of_consecutive_seeds(build_dir: Path) -> None:
     assert first == pytest.approx(single, rel=1e-6) and not np.allclose(first, second)
     assert pred == pytest.approx(np.sqrt(first * second), rel=1e-9)
     assert info["members"] == 2 and len(info["monitor_rmspe"]) == 2
-    params = json.dumps({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "members": 2})
+    params = json.dumps({"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "members": 2, "refits": ["all"]})
     assert run(build_dir, "--seed", "5", "--epochs", "2", "--threads", "1", "--no-progress", "--params", params) == 0
     assert (build_dir / "models" / "mlp" / "weights.pt").exists()
     assert (build_dir / "models" / "mlp" / "network1" / "weights.pt").exists()
@@ -136,7 +139,7 @@ def test_refits_continue_copies_of_one_first_fit(build_dir: Path) -> None:
     fast = {"layers": [64, 32], "batch_size": 64, "lr": 1e-2, "epochs": 2, "refit_epochs": 1, "threads": 1,
             "progress": False, "seed": 5, "recent_days": 20, "members": 1}
     t = next(load_windows(build_dir))
-    single, _ = MLPRecipe(MLPConfig().with_params(fast))(t.train, t.test, t.meta)
+    single, _ = MLPRecipe(MLPConfig().with_params({**fast, "refits": ["all"]}))(t.train, t.test, t.meta)
     recipe = MLPRecipe(MLPConfig().with_params({**fast, "refits": ["all", "all", "recent"]}))
     pred, info = recipe(t.train, t.test, t.meta)
     assert info["members"] == 1 and info["networks"] == 3 and recipe.member_of_ == [0, 0, 0]
