@@ -43,7 +43,8 @@ def test_column_lists_and_log_columns_come_from_the_registry() -> None:
     lgbm_only = [c for f in DEFAULT_FAMILIES if "mlp" not in f.models for c in f.columns]
     assert lgbm_only == ["CarnivalDay"]
     assert model_columns("mlp") == (CAT_COLS, [c for c in CONT_COLS if c not in lgbm_only])
-    # Log columns set the MLP's input scale, so only the MLP's families give them.
+    # Log columns set the MLP's input scale, so only the MLP's families give them (for the
+    # defaults that is every family's list: no LightGBM-only family has log columns).
     assert MLP_LOG_COLS == [c for f in DEFAULT_FAMILIES if "mlp" in f.models for c in f.log_cols] + \
         ["CompetitionDistance"]
     assert MLP_LOG_COLS == [c for f in DEFAULT_FAMILIES for c in f.log_cols] + ["CompetitionDistance"]
